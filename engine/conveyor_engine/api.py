@@ -1,0 +1,173 @@
+"""The engine's Python API: what the operator (or any program) calls.
+
+Submit executions (idempotent on a caller-supplied key), read their recorded state,
+cancel them, and follow their changes. Reads come from PostgreSQL, the truth; change
+notifications come from Redis pub/sub, which may drop messages, so a follower should
+re-read (:meth:`Engine.get`) on each notification and periodically
+(:meth:`Engine.changed_since`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from .cache import Cache
+from .compiler import CompiledWorkflow, compile_workflow
+from .events import Event, add_publish, subscribe
+from .keys import Keys
+from .model import WorkflowSpec
+from .queue import Queue
+from .settings import EngineSettings
+from .store import AttemptState, ExecutionHeader, ExecutionState, Store
+from .workflows import WorkflowCatalog
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """Result of :meth:`Engine.submit`: the execution id, and whether this call created it."""
+
+    execution_id: str
+    created: bool
+
+
+class Engine:
+    """A client of the engine's state. Create with :meth:`connect`, end with :meth:`close`."""
+
+    def __init__(self, store: Store, redis: Redis, keys: Keys) -> None:
+        self.store = store
+        self.redis = redis
+        self.keys = keys
+        self.queue = Queue(redis, keys)
+        self.cache = Cache(redis, keys)
+        self.catalog = WorkflowCatalog(store, self.cache)
+
+    @classmethod
+    async def connect(cls, settings: EngineSettings | None = None, **overrides: Any) -> Engine:
+        """Connect to PostgreSQL (applying migrations) and Redis from ``settings``.
+
+        ``overrides`` replace settings fields (``redis_url=...``, ``key_prefix=...``).
+        Raises asyncpg / redis-py connection errors when a server cannot be reached.
+        """
+        if settings is None:
+            settings = EngineSettings(**overrides)  # type: ignore[arg-type]
+        elif overrides:
+            settings = settings.model_copy(update=overrides)
+        store = await Store.connect(settings.database_url,
+                                    apply_migrations=settings.migrate_on_start)
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            await redis.ping()
+        except Exception:
+            await store.close()
+            await redis.aclose()
+            raise
+        return cls(store, redis, Keys(settings.key_prefix))
+
+    async def close(self) -> None:
+        """Close both connections."""
+        await self.store.close()
+        await self.redis.aclose()
+
+    async def register(self, name: str, spec: WorkflowSpec | dict[str, Any]) -> CompiledWorkflow:
+        """Compile ``spec`` and store the version in PostgreSQL and Redis by content hash.
+
+        Raises :class:`conveyor_engine.compiler.WorkflowInvalid` naming each task and
+        field at fault.
+        """
+        workflow = compile_workflow(name, spec)
+        await self.store.save_workflow(workflow.content_hash, name, orjson.loads(
+            workflow.to_json()))
+        await self.cache.put_workflow(workflow.content_hash, workflow.to_json())
+        self.catalog.remember(workflow)
+        return workflow
+
+    async def submit(
+        self,
+        workflow: CompiledWorkflow,
+        inputs: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Submission:
+        """Start an execution of ``workflow`` with ``inputs``.
+
+        With an ``idempotency_key`` (for example a Kubernetes object's uid), a repeated call
+        returns the execution the first call created, whatever its state, and starts
+        nothing. Raises :class:`conveyor_engine.compiler.InvalidInputs` naming the input at
+        fault.
+        """
+        resolved = workflow.resolve_inputs(inputs)
+        if idempotency_key is not None:
+            existing = await self.store.find_execution_by_key(idempotency_key)
+            if existing is not None:
+                return Submission(existing, False)
+        await self.queue.ensure_group(workflow.pool)
+        execution_id, created, ready = await self.store.create_execution(
+            workflow_name=workflow.name,
+            workflow_hash=workflow.content_hash,
+            spec=orjson.loads(workflow.to_json()),
+            pool=workflow.pool,
+            inputs=resolved,
+            tasks=[(t.name, t.type, len(t.depends_on)) for t in workflow.tasks.values()],
+            idempotency_key=idempotency_key,
+            now=datetime.now(UTC),
+        )
+        if created:
+            header = ExecutionHeader(execution_id, workflow.name, workflow.content_hash,
+                                     workflow.pool, resolved, "Pending")
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.cache.add_header(pipe, header)
+                pipe.set(self.keys.workflow(workflow.content_hash), workflow.to_json())
+                self.queue.add_dispatch(pipe, ready)
+                add_publish(pipe, self.keys, [Event(execution_id, "Pending")])
+                await pipe.execute()
+        return Submission(execution_id, created)
+
+    async def get(self, execution_id: str) -> ExecutionState | None:
+        """The recorded state of an execution, tasks in workflow (topological) order."""
+        state = await self.store.get_execution(execution_id)
+        if state is None:
+            return None
+        try:
+            workflow = await self.catalog.get(state.workflow_hash, state.workflow_name)
+        except LookupError:
+            return state
+        order = {name: i for i, name in enumerate(workflow.tasks)}
+        tasks = tuple(sorted(state.tasks, key=lambda t: order.get(t.name, len(order))))
+        return replace(state, tasks=tasks)
+
+    async def attempts(self, execution_id: str) -> list[AttemptState]:
+        """Every finished attempt of an execution (the full history)."""
+        return await self.store.get_attempts(execution_id)
+
+    async def cancel(self, execution_id: str, reason: str = "cancelled by request") -> bool:
+        """Cancel an execution: open tasks become Cancelled, running ones are interrupted.
+
+        Returns False when the execution is unknown or already final. History is kept.
+        """
+        cancelled = await self.store.cancel_execution(
+            execution_id, reason=reason, now=datetime.now(UTC))
+        if cancelled is None:
+            return False
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.publish(self.keys.control(),
+                         orjson.dumps({"cancel": execution_id, "reason": reason}))
+            add_publish(pipe, self.keys, [Event(execution_id, "Cancelled")] + [
+                Event(execution_id, "Cancelled", name) for name in cancelled])
+            await pipe.execute()
+        return True
+
+    async def events(self) -> AsyncIterator[list[Event]]:
+        """Batches of state-change events as published (see :mod:`conveyor_engine.events`)."""
+        async for batch in subscribe(self.redis, self.keys):
+            yield batch
+
+    async def changed_since(self, since: datetime, limit: int = 1000) -> list[str]:
+        """Ids of executions whose recorded state changed after ``since`` (for resync)."""
+        return await self.store.executions_updated_since(since, limit)
+

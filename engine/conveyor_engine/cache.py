@@ -1,0 +1,92 @@
+"""The Redis cache in front of PostgreSQL: execution headers, task outputs, workflow specs.
+
+Redis first, PostgreSQL on a miss (then the entry is put back), so a flushed or rebuilt
+Redis only costs a few reads. Entries expire after :data:`TTL_SECONDS` so finished
+executions do not pile up in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from .keys import Keys
+from .store.records import ExecutionHeader
+
+#: One day: long enough for any execution that is actively running tasks to stay cached.
+TTL_SECONDS = 24 * 3600
+
+
+class Cache:
+    """Typed access to the cached entries under one key prefix."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    def add_header(self, pipe: Pipeline, header: ExecutionHeader) -> None:
+        """Queue the write of an execution header in ``pipe``."""
+        key = self._keys.execution(header.execution_id)
+        pipe.hset(key, mapping={
+            "workflow": header.workflow_name, "hash": header.workflow_hash,
+            "pool": header.pool, "inputs": orjson.dumps(header.inputs).decode(),
+        })
+        pipe.expire(key, TTL_SECONDS)
+
+    async def headers(self, execution_ids: list[str]) -> dict[str, ExecutionHeader]:
+        """Cached headers of the given executions (misses are absent)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for eid in execution_ids:
+                pipe.hgetall(self._keys.execution(eid))
+            replies = await pipe.execute()
+        found = {}
+        for eid, fields in zip(execution_ids, replies, strict=True):
+            if fields:
+                found[eid] = ExecutionHeader(
+                    eid, fields["workflow"], fields["hash"], fields["pool"],
+                    orjson.loads(fields["inputs"]), "Running",
+                )
+        return found
+
+    def add_outputs(
+        self, pipe: Pipeline, execution_id: str, outputs: dict[str, tuple[str, Any]]
+    ) -> None:
+        """Queue the write of ``{task: (phase, outputs)}`` for one execution in ``pipe``."""
+        key = self._keys.outputs(execution_id)
+        pipe.hset(key, mapping={
+            name: orjson.dumps([phase, value]).decode() for name, (phase, value) in
+            outputs.items()
+        })
+        pipe.expire(key, TTL_SECONDS)
+
+    async def outputs(
+        self, wanted: dict[str, list[str]]
+    ) -> dict[str, dict[str, tuple[str, Any]]]:
+        """``{execution: {task: (phase, outputs)}}`` for the wanted tasks that are cached."""
+        order = [(eid, names) for eid, names in wanted.items() if names]
+        if not order:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for eid, names in order:
+                pipe.hmget(self._keys.outputs(eid), names)
+            replies = await pipe.execute()
+        found: dict[str, dict[str, tuple[str, Any]]] = {}
+        for (eid, names), values in zip(order, replies, strict=True):
+            hits = {}
+            for name, raw in zip(names, values, strict=True):
+                if raw is not None:
+                    phase, value = orjson.loads(raw)
+                    hits[name] = (phase, value)
+            found[eid] = hits
+        return found
+
+    async def put_workflow(self, content_hash: str, spec_json: str) -> None:
+        """Cache a workflow spec by content hash (content-addressed, so never stale)."""
+        await self._redis.set(self._keys.workflow(content_hash), spec_json, ex=TTL_SECONDS * 7)
+
+    async def workflow(self, content_hash: str) -> str | None:
+        """The cached workflow spec JSON for ``content_hash``, or None."""
+        return await self._redis.get(self._keys.workflow(content_hash))

@@ -1,0 +1,90 @@
+"""``conveyor-engine``: run a worker (the default) or apply migrations.
+
+Exit codes: 0 after a graceful stop, 2 for invalid settings (the message names the
+``CONVEYOR_*`` variable), 1 when a server cannot be reached at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+from redis.asyncio import Redis
+
+from .settings import EngineSettings, SettingsError
+from .settings import load_settings as _load_settings
+from .store import Store
+
+app = typer.Typer(add_completion=False, no_args_is_help=False,
+                  help="Conveyor engine worker. Settings come from CONVEYOR_* variables.")
+
+
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        work()
+
+
+@app.command()
+def work() -> None:
+    """Run a worker for CONVEYOR_POOL until SIGTERM or SIGINT, then stop gracefully."""
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_work(settings))
+
+
+async def _work(settings) -> None:
+    from prometheus_client import start_http_server
+
+    from .worker.worker import Worker
+
+    store = await Store.connect(settings.database_url,
+                                apply_migrations=settings.migrate_on_start,
+                                max_size=max(4, min(20, settings.concurrency // 8 + 4)))
+    redis = Redis.from_url(settings.redis_url, decode_responses=True,
+                           max_connections=settings.concurrency + 16)
+    try:
+        await redis.ping()
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port)
+        worker = Worker(settings, store, redis)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+    finally:
+        await store.close()
+        await redis.aclose()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending PostgreSQL migrations to CONVEYOR_DATABASE_URL and exit."""
+    settings = load_settings()
+
+    async def run() -> list[int]:
+        store = await Store.connect(settings.database_url, apply_migrations=False)
+        try:
+            return await store.migrate()
+        finally:
+            await store.close()
+
+    applied = asyncio.run(run())
+    typer.echo(f"applied migrations: {applied or 'none (schema up to date)'}")
+
+
+def load_settings() -> EngineSettings:
+    """Settings from the environment; on a bad value print why and exit with code 2."""
+    try:
+        return _load_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,56 @@
+"""Every Redis key name Conveyor uses, in one place.
+
+All keys start with the installation's prefix (``CONVEYOR_KEY_PREFIX``), so several
+installations or test sessions can share one Redis server without seeing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under one prefix. Pure string building; no I/O."""
+
+    prefix: str
+
+    def stream(self, pool: str) -> str:
+        """The dispatch stream of a worker pool (Redis Streams, one consumer group)."""
+        return f"{self.prefix}:pool:{pool}:tasks"
+
+    def group(self, pool: str) -> str:
+        """The consumer group name that a pool's workers share on its stream."""
+        return f"pool-{pool}"
+
+    def dead_letter(self, pool: str) -> str:
+        """Stream of messages given up on after too many deliveries."""
+        return f"{self.prefix}:pool:{pool}:dead"
+
+    def workflow(self, content_hash: str) -> str:
+        """Cached compiled workflow spec (JSON) by content hash."""
+        return f"{self.prefix}:workflow:{content_hash}"
+
+    def execution(self, execution_id: str) -> str:
+        """Cached execution header (hash: workflow hash, inputs JSON, cancelled flag)."""
+        return f"{self.prefix}:exec:{execution_id}"
+
+    def outputs(self, execution_id: str) -> str:
+        """Cached task outputs of one execution (hash: task name -> JSON)."""
+        return f"{self.prefix}:exec:{execution_id}:outputs"
+
+    def events(self) -> str:
+        """Pub/sub channel of state changes (JSON batches)."""
+        return f"{self.prefix}:events"
+
+    def control(self) -> str:
+        """Pub/sub channel telling workers to abort running tasks (cancellation)."""
+        return f"{self.prefix}:control"
+
+    def dispatcher_lock(self, pool: str) -> str:
+        """Lock held by the one worker of a pool that runs the dispatcher loop."""
+        return f"{self.prefix}:pool:{pool}:dispatcher"
+
+    def counters(self) -> str:
+        """Hash of engine-wide counters (cache hits and misses)."""
+        return f"{self.prefix}:counters"

@@ -1,0 +1,34 @@
+"""Prometheus metrics of the engine (names follow ``conveyor_<noun>_<unit>``, labels bounded).
+
+Label values are task types, outcomes and cache layers: small fixed sets, never ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+TASK_ATTEMPTS = Counter(
+    "conveyor_task_attempts_total",
+    "Task attempts finished by this worker, by task type and outcome.",
+    ["type", "outcome"],
+)
+TASK_DURATION = Histogram(
+    "conveyor_task_duration_seconds",
+    "Wall time of one task attempt on a worker, by task type.",
+    ["type"],
+    buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+COMMIT_BATCH = Histogram(
+    "conveyor_commit_batch_size",
+    "Outcomes committed per PostgreSQL transaction.",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+CACHE_REQUESTS = Counter(
+    "conveyor_cache_requests_total",
+    "Cache look-ups by cache (workflow, execution, outputs) and where they were answered "
+    "(memory, redis, miss = PostgreSQL).",
+    ["cache", "result"],
+)
+DEAD_LETTERS = Counter(
+    "conveyor_dead_letters_total", "Task attempts given up after too many deliveries."
+)

@@ -1,0 +1,128 @@
+"""The workflow model: what a user declares, before compilation.
+
+The shapes mirror the ``Workflow`` custom resource's ``spec`` (camelCase field names on the
+wire, snake_case in Python), so the operator can fill them straight from a manifest.
+Following the Kubernetes API conventions, collections of named things are lists of objects
+with a ``name`` rather than maps.
+
+Durations are Go-style duration strings (``"500ms"``, ``"30s"``, ``"1m30s"``), the form
+Kubernetes users already write in ``kubectl`` flags and manifests.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import durationpy
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+#: Task and input names: lowercase letters, digits, ``-`` and ``_``, starting with a letter.
+#: Close to a DNS-1123 label (what Kubernetes users expect), with ``_`` allowed so names can
+#: also be written as CEL identifiers (``tasks.fetch_user``).
+NAME_PATTERN = r"^[a-z]([-a-z0-9_]{0,61}[a-z0-9])?$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def parse_duration(value: str, field: str) -> timedelta:
+    """Parse a Go duration string (``"1m30s"``, ``"250ms"``) into a ``timedelta``.
+
+    Follows Go's ``time.ParseDuration`` grammar (via ``durationpy``), which is what
+    Kubernetes uses for duration fields. Raises ``ValueError`` naming ``field`` when the
+    string does not parse or is negative.
+    """
+    try:
+        parsed = durationpy.from_str(value)
+    except Exception as exc:  # durationpy raises its own DurationError and others
+        raise ValueError(
+            f"{field}: {value!r} is not a duration; expected a number with a unit such as "
+            f"'500ms', '30s', '5m' or '1h30m'"
+        ) from exc
+    if parsed < timedelta(0):
+        raise ValueError(f"{field}: {value!r} is negative; expected a duration >= 0")
+    return parsed
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class RetryPolicy(_Model):
+    """How a failed task is tried again.
+
+    The wait before retry ``n`` (1-based) is ``backoff * factor**(n-1)``, capped at
+    ``max_backoff``: exponential backoff as in Argo Workflows' ``retryStrategy.backoff``.
+    """
+
+    limit: int = Field(0, ge=0, le=100, description="Retries after the first attempt.")
+    backoff: str = Field("1s", description="Wait before the first retry (duration string).")
+    factor: float = Field(2.0, ge=1.0, le=10.0, description="Multiplier per further retry.")
+    max_backoff: str = Field("5m", description="Upper bound of any single wait.")
+
+    @field_validator("backoff", "max_backoff")
+    @classmethod
+    def _duration(cls, value: str, info: Any) -> str:
+        parse_duration(value, info.field_name)
+        return value
+
+
+class InputSpec(_Model):
+    """A workflow input. Without ``default`` it is required at submission."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    default: Any = None
+    required: bool | None = Field(
+        None, description="Defaults to True when no default is given, else False."
+    )
+    description: str | None = None
+
+    @property
+    def is_required(self) -> bool:
+        """True when a submission must supply this input."""
+        if self.required is not None:
+            return self.required
+        return "default" not in self.model_fields_set
+
+
+class TaskSpec(_Model):
+    """One task of a workflow.
+
+    ``params`` are type-specific (see the task type's ``Params`` model); any string in them
+    may hold ``${{ expression }}`` templates. ``when`` is a bare CEL expression that must
+    evaluate to a boolean; when false the task is Skipped and its dependents still run.
+    """
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: str | None = Field(None, description="Limit for one attempt (duration string).")
+    when: str | None = None
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value, "timeout") <= timedelta(0):
+            raise ValueError(f"timeout: {value!r} must be greater than zero")
+        return value
+
+
+class WorkflowSpec(_Model):
+    """A workflow definition: named inputs and a DAG of tasks."""
+
+    inputs: list[InputSpec] = Field(default_factory=list)
+    tasks: list[TaskSpec] = Field(min_length=1)
+    pool: str = Field("default", pattern=NAME_PATTERN, description="Worker pool to run on.")
+
+
+def is_valid_name(name: str) -> bool:
+    """True when ``name`` matches :data:`NAME_PATTERN`."""
+    return bool(_NAME_RE.match(name))

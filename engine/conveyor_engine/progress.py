@@ -1,0 +1,119 @@
+"""Pure decisions about how a task and an execution move on. No I/O; tested as tables.
+
+Phases follow the usual workflow-engine vocabulary (Argo Workflows, Tekton):
+
+* task: ``Pending`` (dependencies open) -> ``Ready`` (dispatched) -> ``Running`` ->
+  ``Succeeded`` | ``Failed`` | ``Skipped``; ``Waiting`` holds a durable timer (a retry's
+  backoff or a ``wait``); ``Cancelled`` when the execution is cancelled.
+* execution: ``Pending`` -> ``Running`` -> ``Succeeded`` | ``Failed`` | ``Cancelled``.
+
+A ``Skipped`` task (its ``when`` was false) satisfies its dependents like a success; a task
+that fails for good skips every task downstream of it, with a message naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .tasktypes.base import Failed, Outcome, Succeeded, Suspended
+
+TASK_FINAL = frozenset({"Succeeded", "Failed", "Skipped", "Cancelled"})
+EXECUTION_FINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+#: Dependency phases that let dependents run.
+SATISFIES_DEPENDENTS = frozenset({"Succeeded", "Skipped"})
+#: Longest error text kept per attempt; full detail rarely helps past this and rows stay small.
+MAX_ERROR_CHARS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedByCondition:
+    """Outcome produced by the worker when a task's ``when`` evaluated to false."""
+
+    expression: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What one attempt's outcome does to its task row.
+
+    ``attempt_outcome`` is the value recorded in ``attempts.outcome`` (None when the attempt
+    is not over, i.e. suspended on a timer). ``due_at``/``timer_kind`` are set for
+    ``Waiting``.
+    """
+
+    phase: str
+    attempt_outcome: str | None
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    message: str | None = None
+    due_at: datetime | None = None
+    timer_kind: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """True when the task will not run again."""
+        return self.phase in TASK_FINAL
+
+
+def transition_for(
+    *,
+    retry_limit: int,
+    backoff_seconds: float,
+    attempt: int,
+    outcome: Outcome | SkippedByCondition,
+    now: datetime,
+) -> Transition:
+    """Decide the task's next state from one attempt's ``outcome``.
+
+    ``attempt`` is 1-based; a retryable failure is retried while ``attempt <= retry_limit``
+    (so ``limit: 2`` allows three attempts in all), after ``backoff_seconds`` (the caller
+    computes it from the retry policy for this retry number). Non-retryable failures end the
+    task at once.
+    """
+    if isinstance(outcome, Succeeded):
+        return Transition("Succeeded", "Succeeded", outputs=outcome.outputs)
+    if isinstance(outcome, SkippedByCondition):
+        return Transition(
+            "Skipped", "Skipped", message=f"when condition was false: {outcome.expression}"
+        )
+    if isinstance(outcome, Suspended):
+        until = max(outcome.until, now)
+        return Transition(
+            "Waiting", None, message=f"waiting until {until.isoformat()}",
+            due_at=until, timer_kind="resume",
+        )
+    if isinstance(outcome, Failed):
+        error = outcome.error[:MAX_ERROR_CHARS]
+        if outcome.retryable and attempt <= retry_limit:
+            due = now + timedelta(seconds=backoff_seconds)
+            return Transition(
+                "Waiting", "Failed", error=error, due_at=due, timer_kind="retry",
+                message=(
+                    f"attempt {attempt} failed, retry {attempt} of {retry_limit} "
+                    f"in {backoff_seconds:g}s: {error[:200]}"
+                ),
+            )
+        why = "" if outcome.retryable else " (not retryable)"
+        return Transition(
+            "Failed", "Failed", error=error,
+            message=f"failed after {attempt} attempt(s){why}: {error[:200]}",
+        )
+    raise TypeError(f"unknown outcome {outcome!r}")
+
+
+def execution_phase(*, tasks_open: int, tasks_failed: int, started: bool) -> str:
+    """Phase of an execution that is not cancelled, from its task counters.
+
+    All tasks final -> ``Failed`` if any failed, else ``Succeeded``; otherwise ``Running``
+    once a task has started, else ``Pending``.
+    """
+    if tasks_open <= 0:
+        return "Failed" if tasks_failed else "Succeeded"
+    return "Running" if started else "Pending"
+
+
+def upstream_failure_message(failed_task: str) -> str:
+    """Message on a task skipped because ``failed_task`` (upstream of it) failed."""
+    return f"skipped: upstream task {failed_task!r} failed"

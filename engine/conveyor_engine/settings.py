@@ -1,0 +1,75 @@
+"""The engine's settings: one validated object per process, read from ``CONVEYOR_*``.
+
+A bad value stops start-up with a message naming the environment variable
+(see :func:`load_settings`), never a crash loop with a stack trace.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """The environment holds an invalid value; the message names each ``CONVEYOR_*`` variable.
+
+    Commands print the message and exit with code 2 (a usage error), without a traceback.
+    """
+
+
+class EngineSettings(BaseSettings):
+    """Settings of an engine worker (and of anything else using the engine).
+
+    Every field is read from ``CONVEYOR_<FIELD>`` (for example ``CONVEYOR_REDIS_URL``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", pattern=r"^rediss?://")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/conveyor", pattern=r"^postgres(ql)?://"
+    )
+    key_prefix: str = Field(
+        "conveyor", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Prefix of every Redis key, so installations can share a server.",
+    )
+    pool: str = Field("default", pattern=r"^[a-z]([-a-z0-9_]{0,61}[a-z0-9])?$")
+    worker_id: str = Field(default_factory=lambda: socket.gethostname())
+    concurrency: int = Field(32, ge=1, le=10_000, description="Tasks run at once per process.")
+    lease_seconds: float = Field(
+        30.0, ge=1.0, le=3600.0,
+        description="A claim not renewed for this long is reclaimed by another worker.",
+    )
+    shutdown_grace_seconds: float = Field(25.0, ge=0.0, le=3600.0)
+    batch_size: int = Field(256, ge=1, le=10_000, description="Outcomes committed per batch.")
+    dispatch_interval_seconds: float = Field(
+        0.25, gt=0.0, le=60.0, description="How often due timers and lost dispatches are checked."
+    )
+    dispatch_grace_seconds: float = Field(
+        10.0, gt=0.0, le=3600.0,
+        description="A task recorded ready this long without being claimed is dispatched again.",
+    )
+    max_deliveries: int = Field(
+        5, ge=1, le=1000, description="Deliveries of one attempt before it is dead-lettered."
+    )
+    max_output_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    metrics_port: int = Field(0, ge=0, le=65535, description="0 disables the metrics server.")
+    migrate_on_start: bool = True
+
+
+def load_settings(**overrides: object) -> EngineSettings:
+    """Build :class:`EngineSettings` from the environment (and ``overrides``).
+
+    Raises :class:`SettingsError` whose message names each offending
+    ``CONVEYOR_*`` variable and what was expected.
+    """
+    try:
+        return EngineSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = ["invalid settings:"]
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  CONVEYOR_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("\n".join(lines)) from None

@@ -1,0 +1,142 @@
+"""Plain records passed to and returned from the store. No I/O, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..progress import Transition
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRef:
+    """One attempt of one task: the unit the queue carries (``attempt`` is 1-based)."""
+
+    execution_id: str
+    task: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyTask:
+    """A task recorded ``Ready`` in PostgreSQL that must now be put on ``pool``'s stream."""
+
+    ref: TaskRef
+    pool: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claim that PostgreSQL accepted (the task is now ``Running`` for this worker).
+
+    ``resume_from`` is set when a durable timer of this same attempt fired;
+    ``execution_started`` is True when this claim moved the execution to ``Running``.
+    """
+
+    ref: TaskRef
+    resume_from: datetime | None
+    execution_started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """One attempt's outcome, with what the commit needs from the compiled workflow.
+
+    ``dependents`` are the task's direct dependents (their dependency count drops when the
+    task Succeeded or was Skipped); ``downstream`` are all transitive dependents (skipped
+    when the task fails for good).
+    """
+
+    ref: TaskRef
+    transition: Transition
+    started_at: datetime
+    finished_at: datetime
+    worker: str
+    dependents: tuple[str, ...] = ()
+    downstream: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class CommitResult:
+    """What a batch commit changed, for dispatch and pub/sub after the commit."""
+
+    applied: list[OutcomeRecord] = field(default_factory=list)
+    ready: list[ReadyTask] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    finished: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionHeader:
+    """The part of an execution a worker needs to run its tasks."""
+
+    execution_id: str
+    workflow_name: str
+    workflow_hash: str
+    pool: str
+    inputs: dict[str, Any]
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    """One task as recorded: phase, current attempt, outputs or error, times."""
+
+    name: str
+    type: str
+    phase: str
+    attempt: int
+    outputs: dict[str, Any] | None
+    error: str | None
+    message: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptState:
+    """One finished attempt of a task (the history)."""
+
+    task: str
+    attempt: int
+    outcome: str
+    outputs: dict[str, Any] | None
+    error: str | None
+    worker: str | None
+    started_at: datetime | None
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionState:
+    """An execution as recorded in PostgreSQL, with its tasks in workflow order."""
+
+    execution_id: str
+    idempotency_key: str | None
+    workflow_name: str
+    workflow_hash: str
+    pool: str
+    inputs: dict[str, Any]
+    phase: str
+    message: str | None
+    tasks_total: int
+    tasks_open: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    tasks: tuple[TaskState, ...]
+
+    @property
+    def tasks_done(self) -> int:
+        """Tasks in a final phase (the numerator of a ``3/5`` progress)."""
+        return self.tasks_total - self.tasks_open
+
+    def task(self, name: str) -> TaskState:
+        """The task called ``name``; ``KeyError`` when there is none."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(name)

@@ -1,0 +1,87 @@
+"""The one interface every task type implements, and the outcomes it may return.
+
+A task type is a class with a ``name`` (the ``type:`` users write), a pydantic ``Params``
+model (validated after templates are rendered) and an async ``run``. Outcomes are plain
+values; the worker turns them into committed state, so a task type never touches Redis,
+PostgreSQL or Kubernetes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Long-lived objects shared by all tasks of one worker process."""
+
+    http: httpx.AsyncClient
+    #: Upper bound for any response body kept as output, in bytes.
+    max_output_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task type may know about the attempt it runs.
+
+    ``resumed_from`` is the time a durable timer set by an earlier :class:`Suspended`
+    outcome of this same attempt fell due; ``None`` on a first run.
+    """
+
+    execution_id: str
+    task_name: str
+    attempt: int
+    resources: Resources
+    resumed_from: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    """The attempt finished; ``outputs`` become ``tasks.<name>.outputs`` downstream."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The attempt failed. ``retryable`` False skips the remaining retries (bad input)."""
+
+    error: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
+class Suspended:
+    """Release the worker slot and run this attempt again at ``until`` (a durable timer).
+
+    The timer is recorded in PostgreSQL with the outcome, so it survives any restart; the
+    task's ``run`` is called again with ``ctx.resumed_from`` set.
+    """
+
+    until: datetime
+
+
+Outcome = Succeeded | Failed | Suspended
+
+
+class TaskType(ABC):
+    """Base class of task types. Subclasses set ``name`` and ``Params`` and define ``run``."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[BaseModel]]
+    #: Whether ``timeout`` applies (False for types that only set timers, like ``wait``).
+    honours_timeout: ClassVar[bool] = True
+
+    @abstractmethod
+    async def run(self, params: BaseModel, ctx: TaskContext) -> Outcome:
+        """Run one attempt with rendered, validated ``params``.
+
+        Must not raise for expected failures (return :class:`Failed`); an unexpected
+        exception is recorded as a retryable failure by the worker.
+        """

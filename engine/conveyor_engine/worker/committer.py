@@ -1,0 +1,128 @@
+"""Batched outcome commits: many attempts per PostgreSQL transaction, one Redis pipeline after.
+
+An entry is acknowledged only after its outcome is committed (the invariant "nothing is
+acknowledged before it is committed"). When Redis fails after a commit, only the Redis part
+is retried: the commit is never repeated, and anything lost by a crash in between is
+recovered by the dispatcher (ready tasks) and by lease expiry (unacknowledged entries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from ..cache import Cache
+from ..events import Event, add_publish
+from ..keys import Keys
+from ..metrics import COMMIT_BATCH
+from ..queue import Queue
+from ..store import CommitResult, OutcomeRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A stream entry done with: its outcome to commit (None: nothing to record, just ack)."""
+
+    pool: str
+    message_id: str
+    record: OutcomeRecord | None
+
+
+class Committer:
+    """Collects :class:`Finished` items and commits them in batches of up to ``batch_size``.
+
+    ``on_acked(message ids)`` is called after the entries are acknowledged, so the worker
+    can stop renewing their leases.
+    """
+
+    def __init__(
+        self, *, store: Store, redis: Redis, keys: Keys, queue: Queue, cache: Cache,
+        batch_size: int, on_acked: Callable[[list[str]], None],
+    ) -> None:
+        self._store, self._redis, self._keys = store, redis, keys
+        self._queue, self._cache = queue, cache
+        self._batch_size = batch_size
+        self._on_acked = on_acked
+        self._items: asyncio.Queue[Finished] = asyncio.Queue()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, item: Finished) -> None:
+        """Hand over one finished entry (never blocks)."""
+        self._idle.clear()
+        self._items.put_nowait(item)
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed and acknowledged."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Commit batches until cancelled. Failures are logged and retried with backoff."""
+        while True:
+            batch = [await self._items.get()]
+            while len(batch) < self._batch_size and not self._items.empty():
+                batch.append(self._items.get_nowait())
+            await self._commit_with_retry(batch)
+            if self._items.empty():
+                self._idle.set()
+
+    async def _commit_with_retry(self, batch: list[Finished]) -> None:
+        records = [item.record for item in batch if item.record is not None]
+        delay = 0.1
+        while True:
+            try:
+                result = await self._store.commit_outcomes(records, now=datetime.now(UTC))
+                break
+            except Exception:
+                log.exception("committing %d outcomes failed; retrying in %.1fs",
+                              len(records), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        COMMIT_BATCH.observe(len(records))
+        delay = 0.1
+        while True:
+            try:
+                await self._after_commit(batch, result)
+                break
+            except Exception:
+                log.exception("publishing a committed batch to Redis failed; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._on_acked([item.message_id for item in batch])
+
+    async def _after_commit(self, batch: list[Finished], result: CommitResult) -> None:
+        by_pool: dict[str, list[str]] = defaultdict(list)
+        for item in batch:
+            by_pool[item.pool].append(item.message_id)
+        outputs: dict[str, dict[str, tuple[str, object]]] = defaultdict(dict)
+        events: list[Event] = []
+        for record in result.applied:
+            ref, transition = record.ref, record.transition
+            events.append(Event(ref.execution_id, transition.phase, ref.task, ref.attempt))
+            if transition.phase in ("Succeeded", "Skipped"):
+                outputs[ref.execution_id][ref.task] = (transition.phase, transition.outputs)
+        for eid, name in result.skipped:
+            events.append(Event(eid, "Skipped", name))
+            outputs[eid][name] = ("Skipped", None)
+        for ready in result.ready:
+            events.append(Event(ready.ref.execution_id, "Ready", ready.ref.task, 1))
+        for eid, phase in result.finished.items():
+            events.append(Event(eid, phase))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            # Outputs first: a dependent dispatched below may be claimed at once and must
+            # find its upstream outputs in the cache.
+            for eid, values in outputs.items():
+                self._cache.add_outputs(pipe, eid, values)
+            self._queue.add_dispatch(pipe, result.ready)
+            for pool, ids in by_pool.items():
+                self._queue.add_ack(pipe, pool, ids)
+            add_publish(pipe, self._keys, events)
+            await pipe.execute()

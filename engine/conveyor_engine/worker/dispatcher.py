@@ -1,0 +1,98 @@
+"""The dispatcher: fires due durable timers and re-dispatches ready tasks that were lost.
+
+One worker per pool runs it at a time, under a Redis lock (redis-py's ``Lock``: a key with
+a random token and a TTL, released or extended only by its holder). If that worker dies,
+the lock expires and another worker takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from ..events import Event, add_publish
+from ..keys import Keys
+from ..queue import Queue
+from ..store import ReadyTask, Store
+
+log = logging.getLogger(__name__)
+
+#: Timers fired or tasks re-armed per query; more are picked up on the next pass at once.
+_BATCH = 500
+
+
+class Dispatcher:
+    """Timer and recovery loop of one pool.
+
+    ``interval`` (seconds) bounds how late a timer fires; ``grace`` is how long a ``Ready``
+    task may stay unclaimed before it counts as lost. While entries are still queued in the
+    stream, an old ready task is most likely just behind them, so lost work is only looked
+    for when the stream has no undelivered entries, or at least every ``10 * grace``.
+    """
+
+    def __init__(
+        self, *, store: Store, redis: Redis, keys: Keys, queue: Queue, pool: str,
+        interval: float, grace: float,
+    ) -> None:
+        self._store, self._redis, self._keys, self._queue = store, redis, keys, queue
+        self._pool = pool
+        self._interval = interval
+        self._grace = timedelta(seconds=grace)
+        self._last_full_check = datetime.min.replace(tzinfo=UTC)
+        ttl = max(5.0, interval * 20)
+        self._lock = redis.lock(keys.dispatcher_lock(pool), timeout=ttl)
+
+    async def run(self) -> None:
+        """Loop until cancelled; errors are logged and the loop goes on."""
+        try:
+            while True:
+                sleep = self._interval
+                try:
+                    if await self._hold_lock():
+                        sleep = await self.pass_once()
+                except Exception:
+                    log.exception("dispatcher pass failed")
+                await asyncio.sleep(sleep)
+        finally:
+            try:
+                if await self._lock.owned():
+                    await self._lock.release()
+            except Exception:  # shutting down; the TTL frees the lock anyway
+                pass
+
+    async def _hold_lock(self) -> bool:
+        if await self._lock.owned():
+            await self._lock.reacquire()
+            return True
+        return await self._lock.acquire(blocking=False)
+
+    async def pass_once(self) -> float:
+        """Fire due timers and recover lost tasks once; return seconds until the next pass."""
+        now = datetime.now(UTC)
+        fired = await self._store.fire_due_timers(self._pool, now=now, limit=_BATCH)
+        lost: list[ReadyTask] = []
+        backlog = await self._queue.backlog(self._pool)
+        if backlog.queued == 0 or now - self._last_full_check > self._grace * 10:
+            self._last_full_check = now
+            lost = await self._store.rearm_lost(
+                self._pool, now=now, older_than=self._grace, limit=_BATCH)
+            if lost:
+                log.warning("re-dispatching %d ready task(s) not claimed for %s",
+                            len(lost), self._grace)
+        ready = fired + lost
+        if ready:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                self._queue.add_dispatch(pipe, ready)
+                add_publish(pipe, self._keys, [
+                    Event(r.ref.execution_id, "Ready", r.ref.task, r.ref.attempt)
+                    for r in ready])
+                await pipe.execute()
+        if len(fired) == _BATCH:
+            return 0.0
+        upcoming = await self._store.next_timer(self._pool)
+        if upcoming is None:
+            return self._interval
+        return max(0.0, min(self._interval, (upcoming - datetime.now(UTC)).total_seconds()))

@@ -1,0 +1,377 @@
+"""The worker process's main object: claim, run, commit, renew leases, reclaim, shut down.
+
+Loops, all in one asyncio event loop:
+
+* fetch: ``XREADGROUP`` as many entries as there are free slots, claim them in PostgreSQL
+  (one statement per batch), load their context, start one asyncio task each;
+* committer: batches outcomes into transactions, then acks and dispatches (see
+  :mod:`.committer`);
+* lease: renews the lease of every unacknowledged entry this worker holds;
+* reclaim: takes over entries whose lease expired (their worker died), dead-lettering those
+  delivered too often;
+* dispatcher: durable timers and lost-dispatch recovery (one worker per pool at a time);
+* control: listens for cancellations and cancels the affected running tasks.
+
+On :meth:`Worker.stop` (SIGTERM) the worker stops claiming, lets running tasks finish
+within the grace period, hands the rest back to the queue, flushes its outcomes and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+from redis.asyncio import Redis
+
+from ..cache import Cache
+from ..events import Event, add_publish
+from ..keys import Keys
+from ..metrics import DEAD_LETTERS, TASK_ATTEMPTS, TASK_DURATION
+from ..progress import SkippedByCondition, transition_for
+from ..queue import Delivery, Queue
+from ..settings import EngineSettings
+from ..store import Claimed, OutcomeRecord, ReadyTask, Store
+from ..tasktypes.base import Failed, Resources, TaskContext
+from ..workflows import WorkflowCatalog
+from .committer import Committer, Finished
+from .context import ContextLoader, Job, LoadFailure
+from .dispatcher import Dispatcher
+from .execute import execute
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Running:
+    delivery: Delivery
+    task: asyncio.Task | None = None
+    cancel_reason: str | None = None
+
+
+class Worker:
+    """One engine worker process. ``await run()`` until :meth:`stop` is called."""
+
+    def __init__(self, settings: EngineSettings, store: Store, redis: Redis) -> None:
+        self.settings = settings
+        self.store = store
+        self.redis = redis
+        self.keys = Keys(settings.key_prefix)
+        self.pool = settings.pool
+        self.consumer = f"{settings.worker_id}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.queue = Queue(redis, self.keys)
+        self.cache = Cache(redis, self.keys)
+        self.catalog = WorkflowCatalog(store, self.cache)
+        self.loader = ContextLoader(store, self.cache, self.catalog)
+        self.committer = Committer(
+            store=store, redis=redis, keys=self.keys, queue=self.queue, cache=self.cache,
+            batch_size=settings.batch_size, on_acked=self._acked,
+        )
+        self.dispatcher = Dispatcher(
+            store=store, redis=redis, keys=self.keys, queue=self.queue, pool=self.pool,
+            interval=settings.dispatch_interval_seconds,
+            grace=settings.dispatch_grace_seconds,
+        )
+        self._running: dict[str, _Running] = {}
+        self._unacked: set[str] = set()
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._http: httpx.AsyncClient | None = None
+        self._resources: Resources | None = None
+
+    # -- public --------------------------------------------------------------------------
+
+    @property
+    def running_count(self) -> int:
+        """Attempts currently running in this process."""
+        return len(self._running)
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (safe to call from a signal handler, more than once)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Serve the pool until :meth:`stop`; then shut down gracefully and return."""
+        await self.queue.ensure_group(self.pool)
+        self._http = httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0))
+        self._resources = Resources(http=self._http,
+                                    max_output_bytes=self.settings.max_output_bytes)
+        background = [
+            asyncio.create_task(self.committer.run(), name="committer"),
+            asyncio.create_task(self._lease_loop(), name="lease"),
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self._control_loop(), name="control"),
+        ]
+        takers = [
+            asyncio.create_task(self._fetch_loop(), name="fetch"),
+            asyncio.create_task(self._reclaim_loop(), name="reclaim"),
+        ]
+        log.info("worker %s serving pool %r with %d slots", self.consumer, self.pool,
+                 self.settings.concurrency)
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in takers:
+                task.cancel()
+            await asyncio.gather(*takers, return_exceptions=True)
+            await self._finish_running()
+            await self.committer.drain()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self._http.aclose()
+            log.info("worker %s stopped", self.consumer)
+
+    # -- claiming --------------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            free = self.settings.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                deliveries, malformed = await self.queue.read(
+                    self.pool, self.consumer, count=min(free, self.settings.batch_size),
+                    block_ms=1000,
+                )
+                for message_id in malformed:
+                    self._unacked.add(message_id)
+                    self.committer.submit(Finished(self.pool, message_id, None))
+                if deliveries:
+                    await self._start(deliveries, reclaim=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("fetching work failed; retrying in 1s")
+                await asyncio.sleep(1.0)
+
+    async def _start(self, deliveries: list[Delivery], *, reclaim: bool) -> None:
+        """Claim ``deliveries`` in PostgreSQL and start the accepted ones."""
+        for delivery in deliveries:
+            self._unacked.add(delivery.message_id)
+            self._running[delivery.message_id] = _Running(delivery)
+        try:
+            claims = await self.store.claim(
+                [d.ref for d in deliveries], worker=self.consumer, now=_now(), reclaim=reclaim)
+        except BaseException:
+            for delivery in deliveries:  # not claimed: the lease lapses and another takes it
+                self._running.pop(delivery.message_id, None)
+                self._unacked.discard(delivery.message_id)
+            raise
+        by_ref = {c.ref: c for c in claims}
+        accepted: list[tuple[Delivery, Claimed]] = []
+        for delivery in deliveries:
+            claim = by_ref.get(delivery.ref)
+            if claim is None:  # duplicate, cancelled or already done: drop the entry
+                self._release(delivery.message_id)
+                self.committer.submit(Finished(self.pool, delivery.message_id, None))
+            else:
+                accepted.append((delivery, claim))
+        if not accepted:
+            return
+        jobs, failures = await self.loader.load([claim for _, claim in accepted])
+        message_of = {claim.ref: delivery.message_id for delivery, claim in accepted}
+        for failure in failures:
+            self._finish_failed_load(message_of[failure.claimed.ref], failure)
+        for job in jobs:
+            entry = self._running[message_of[job.claimed.ref]]
+            entry.task = asyncio.create_task(self._run_job(entry, job))
+        await self._publish_started(claims)
+
+    async def _publish_started(self, claims: list[Claimed]) -> None:
+        events = [Event(c.ref.execution_id, "Running", c.ref.task, c.ref.attempt)
+                  for c in claims]
+        events += [Event(c.ref.execution_id, "Running") for c in claims if c.execution_started]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            add_publish(pipe, self.keys, events)
+            await pipe.execute()
+
+    def _finish_failed_load(self, message_id: str, failure: LoadFailure) -> None:
+        """Record a claimed attempt that cannot run as Failed (not retryable)."""
+        log.error("cannot run %s: %s", failure.claimed.ref, failure.error)
+        workflow = failure.workflow
+        task = workflow.tasks.get(failure.claimed.ref.task) if workflow else None
+        now = _now()
+        record = OutcomeRecord(
+            ref=failure.claimed.ref,
+            transition=transition_for(
+                retry_limit=0, backoff_seconds=0, attempt=failure.claimed.ref.attempt,
+                outcome=Failed(failure.error, retryable=False), now=now),
+            started_at=now, finished_at=now, worker=self.consumer,
+            dependents=task.dependents if task else (),
+            downstream=tuple(workflow.downstream(task.name)) if task and workflow else (),
+        )
+        self._release(message_id)
+        self.committer.submit(Finished(self.pool, message_id, record))
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def _run_job(self, entry: _Running, job: Job) -> None:
+        ref = job.claimed.ref
+        assert self._resources is not None
+        ctx = TaskContext(ref.execution_id, ref.task, ref.attempt, self._resources,
+                          resumed_from=job.claimed.resume_from)
+        started, clock = _now(), time.perf_counter()
+        try:
+            outcome = await execute(job.task, job.context, ctx)
+        except asyncio.CancelledError:
+            if entry.cancel_reason == "handback":
+                raise  # the shutdown path hands this attempt back to the queue
+            outcome = Failed(f"cancelled: {entry.cancel_reason}", retryable=False)
+        finished = _now()
+        TASK_DURATION.labels(job.task.type).observe(time.perf_counter() - clock)
+        TASK_ATTEMPTS.labels(job.task.type, _outcome_label(outcome)).inc()
+        record = OutcomeRecord(
+            ref=ref,
+            transition=transition_for(
+                retry_limit=job.task.spec.retry.limit,
+                backoff_seconds=job.task.backoff(ref.attempt).total_seconds(),
+                attempt=ref.attempt, outcome=outcome, now=finished),
+            started_at=started, finished_at=finished, worker=self.consumer,
+            dependents=job.task.dependents,
+            downstream=tuple(job.workflow.downstream(ref.task)),
+        )
+        self._release(entry.delivery.message_id)
+        self.committer.submit(Finished(self.pool, entry.delivery.message_id, record))
+
+    def _release(self, message_id: str) -> None:
+        self._running.pop(message_id, None)
+        self._slot_freed.set()
+
+    def _acked(self, message_ids: list[str]) -> None:
+        self._unacked.difference_update(message_ids)
+
+    # -- leases and reclaiming -----------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.renew(self.pool, self.consumer, sorted(self._unacked))
+            except Exception:
+                log.exception("renewing leases failed")
+
+    async def _reclaim_loop(self) -> None:
+        lease_ms = int(self.settings.lease_seconds * 1000)
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 2)
+            if len(self._running) >= self.settings.concurrency:
+                continue
+            try:
+                await self.reclaim_once(lease_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reclaiming expired work failed")
+
+    async def reclaim_once(self, lease_ms: int) -> int:
+        """Take over entries whose lease expired; return how many were taken over."""
+        free = self.settings.concurrency - len(self._running)
+        expired = await self.queue.expired(self.pool, min_idle_ms=lease_ms, count=max(free, 1))
+        if not expired:
+            return 0
+        deliveries, malformed = await self.queue.take_over(
+            self.pool, self.consumer, [m for m, _ in expired], min_idle_ms=lease_ms)
+        for message_id in malformed:
+            self._unacked.add(message_id)
+            self.committer.submit(Finished(self.pool, message_id, None))
+        times = dict(expired)
+        dead = [d for d in deliveries if times.get(d.message_id, 0) >= self.settings.max_deliveries]
+        alive = [d for d in deliveries if d not in dead]
+        if alive:
+            log.warning("taking over %d task(s) whose worker stopped renewing", len(alive))
+            await self._start(alive, reclaim=True)
+        for delivery in dead:
+            await self._dead_letter(delivery, times[delivery.message_id])
+        return len(deliveries)
+
+    async def _dead_letter(self, delivery: Delivery, deliveries: int) -> None:
+        reason = (f"delivered {deliveries} times without an outcome (limit "
+                  f"{self.settings.max_deliveries}); moved to the dead-letter stream")
+        DEAD_LETTERS.inc()
+        claims = await self.store.claim([delivery.ref], worker=self.consumer, now=_now(),
+                                        reclaim=True)
+        await self.queue.dead_letter(self.pool, delivery.message_id, delivery.ref, reason)
+        if claims:
+            jobs, failures = await self.loader.load(claims)
+            workflow = jobs[0].workflow if jobs else (failures[0].workflow if failures else None)
+            self._unacked.add(delivery.message_id)
+            self._finish_failed_load(delivery.message_id,
+                                     LoadFailure(claims[0], reason, workflow))
+
+    # -- cancellation ---------------------------------------------------------------------------
+
+    async def _control_loop(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.keys.control())
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._on_control(orjson.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("control channel failed; resubscribing")
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _on_control(self, message: dict) -> None:
+        execution_id = message.get("cancel")
+        for entry in list(self._running.values()):
+            if entry.delivery.ref.execution_id == execution_id and entry.task is not None:
+                entry.cancel_reason = message.get("reason", "execution cancelled")
+                entry.task.cancel()
+
+    # -- shutdown ----------------------------------------------------------------------------------
+
+    async def _finish_running(self) -> None:
+        """Let running attempts finish within the grace period; hand back the rest."""
+        tasks = [e.task for e in self._running.values() if e.task is not None]
+        if tasks:
+            log.info("waiting up to %.0fs for %d running task(s)",
+                     self.settings.shutdown_grace_seconds, len(tasks))
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
+        leftovers = list(self._running.values())
+        if not leftovers:
+            return
+        for entry in leftovers:
+            if entry.task is not None:
+                entry.cancel_reason = "handback"
+                entry.task.cancel()
+        await asyncio.gather(*(e.task for e in leftovers if e.task), return_exceptions=True)
+        refs = [e.delivery.ref for e in leftovers]
+        handed = set(await self.store.hand_back(refs, worker=self.consumer, now=_now()))
+        log.warning("handing back %d unfinished task(s) to the queue", len(handed))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.queue.add_dispatch(pipe, [ReadyTask(ref, self.pool) for ref in refs
+                                           if ref in handed])
+            self.queue.add_ack(pipe, self.pool, [e.delivery.message_id for e in leftovers])
+            await pipe.execute()
+        for entry in leftovers:
+            self._release(entry.delivery.message_id)
+        self._acked([e.delivery.message_id for e in leftovers])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _outcome_label(outcome: object) -> str:
+    if isinstance(outcome, SkippedByCondition):
+        return "skipped"
+    return type(outcome).__name__.lower()
+
