@@ -46,6 +46,7 @@ class Engine:
         self.queue = Queue(redis, keys)
         self.cache = Cache(redis, keys)
         self.catalog = WorkflowCatalog(store, self.cache)
+        self._groups: set[str] = set()
 
     @classmethod
     async def connect(cls, settings: EngineSettings | None = None, **overrides: Any) -> Engine:
@@ -81,8 +82,7 @@ class Engine:
         field at fault.
         """
         workflow = compile_workflow(name, spec)
-        await self.store.save_workflow(workflow.content_hash, name, orjson.loads(
-            workflow.to_json()))
+        await self.store.save_workflow(workflow.content_hash, name, workflow.to_json())
         await self.cache.put_workflow(workflow.content_hash, workflow.to_json())
         self.catalog.remember(workflow)
         return workflow
@@ -106,11 +106,13 @@ class Engine:
             existing = await self.store.find_execution_by_key(idempotency_key)
             if existing is not None:
                 return Submission(existing, False)
-        await self.queue.ensure_group(workflow.pool)
+        if workflow.pool not in self._groups:
+            await self.queue.ensure_group(workflow.pool)
+            self._groups.add(workflow.pool)
         execution_id, created, ready = await self.store.create_execution(
             workflow_name=workflow.name,
             workflow_hash=workflow.content_hash,
-            spec=orjson.loads(workflow.to_json()),
+            spec_json=workflow.to_json(),
             pool=workflow.pool,
             inputs=resolved,
             tasks=[(t.name, t.type, len(t.depends_on)) for t in workflow.tasks.values()],

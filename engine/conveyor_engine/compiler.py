@@ -165,6 +165,7 @@ class CompiledWorkflow:
     roots: tuple[str, ...]
     pool: str
     _downstream: dict[str, frozenset[str]] = field(repr=False)
+    _stored: str = field(repr=False)
 
     def downstream(self, name: str) -> frozenset[str]:
         """All tasks that depend on ``name``, directly or not; ``KeyError`` if no such task."""
@@ -205,7 +206,7 @@ class CompiledWorkflow:
 
     def to_json(self) -> str:
         """The stored form: canonical JSON of the spec (what :attr:`content_hash` hashes)."""
-        return canonical_json(self.spec)
+        return self._stored
 
     @classmethod
     def from_json(cls, name: str, text: str | bytes) -> CompiledWorkflow:
@@ -305,6 +306,7 @@ class _Compilation:
             roots=tuple(name for name in order if not deps[name]),
             pool=self.spec.pool,
             _downstream={name: frozenset(found) for name, found in downstream.items()},
+            _stored=text,
         )
 
     def check_names(self) -> None:

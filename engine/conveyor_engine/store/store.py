@@ -95,12 +95,16 @@ class Store:
 
     # -- workflows ---------------------------------------------------------------------
 
-    async def save_workflow(self, content_hash: str, name: str, spec: dict[str, Any]) -> None:
-        """Record a workflow version (no-op when the content hash is already stored)."""
+    async def save_workflow(self, content_hash: str, name: str, spec_json: str) -> None:
+        """Record a workflow version (no-op when the content hash is already stored).
+
+        ``spec_json`` is the canonical JSON text (see ``CompiledWorkflow.to_json``).
+        """
         await self._pool.execute(
-            """INSERT INTO workflow_versions (content_hash, name, spec) VALUES ($1, $2, $3)
+            """INSERT INTO workflow_versions (content_hash, name, spec)
+               VALUES ($1, $2, $3::text::jsonb)
                ON CONFLICT (content_hash) DO NOTHING""",
-            content_hash, name, spec,
+            content_hash, name, spec_json,
         )
 
     async def load_workflow(self, content_hash: str) -> tuple[str, dict[str, Any]] | None:
@@ -117,7 +121,7 @@ class Store:
         *,
         workflow_name: str,
         workflow_hash: str,
-        spec: dict[str, Any],
+        spec_json: str,
         pool: str,
         inputs: dict[str, Any],
         tasks: list[tuple[str, str, int]],
@@ -126,6 +130,7 @@ class Store:
     ) -> tuple[str, bool, list[ReadyTask]]:
         """Create an execution and its task rows in one transaction.
 
+        ``spec_json`` is the workflow's canonical JSON (stored once per content hash).
         ``tasks`` are ``(name, type, number of dependencies)``; tasks without dependencies
         start ``Ready`` (attempt 1). Returns ``(execution id, created, ready tasks)``. When
         ``idempotency_key`` names an existing execution nothing is written and that
@@ -135,9 +140,10 @@ class Store:
 
         async def work(conn: asyncpg.Connection) -> tuple[str, bool, list[ReadyTask]]:
             await conn.execute(
-                """INSERT INTO workflow_versions (content_hash, name, spec) VALUES ($1, $2, $3)
+                """INSERT INTO workflow_versions (content_hash, name, spec)
+                   VALUES ($1, $2, $3::text::jsonb)
                    ON CONFLICT (content_hash) DO NOTHING""",
-                workflow_hash, workflow_name, spec,
+                workflow_hash, workflow_name, spec_json,
             )
             created = await conn.fetchval(
                 """INSERT INTO executions (id, idempotency_key, workflow_name, workflow_hash,
