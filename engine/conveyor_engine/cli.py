@@ -76,10 +76,10 @@ def migrate() -> None:
     typer.echo(f"applied migrations: {applied or 'none (schema up to date)'}")
 
 
-def load_settings() -> EngineSettings:
-    """Settings from the environment; on a bad value print why and exit with code 2."""
+def load_settings(cls: type[EngineSettings] = EngineSettings) -> EngineSettings:
+    """``cls`` from the environment; on a bad value print why and exit with code 2."""
     try:
-        return _load_settings()
+        return _load_settings(cls)
     except SettingsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

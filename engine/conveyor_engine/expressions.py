@@ -11,11 +11,12 @@ other string renders to text, each template replaced by its value as text (strin
 numbers, booleans and null as in JSON, maps and lists as compact JSON). ``$${{`` writes a
 literal ``${{``. Dict keys are never templated.
 
-Every expression sees three variables (the runtime context)::
+Every expression sees four variables (the runtime context)::
 
     {"inputs": {name: value},
      "tasks": {name: {"outputs": {...}, "phase": "Succeeded" | "Skipped"}},
-     "execution": {"id": str, "workflow": str}}
+     "execution": {"id": str, "workflow": str},
+     "task": {"name": str, "attempt": int}}   # the task being run, attempt 1-based
 
 plus the variables bound by the comprehension macros ``all``, ``exists``, ``exists_one``,
 ``map`` and ``filter``. Tasks are referred to by name: ``tasks.fetch`` or, for names with
@@ -41,11 +42,13 @@ from typing import Any
 import cel
 
 #: The top-level variables of every expression.
-ROOTS = frozenset({"inputs", "tasks", "execution"})
+ROOTS = frozenset({"inputs", "tasks", "execution", "task"})
 #: What ``tasks.NAME`` holds.
 TASK_FIELDS = frozenset({"outputs", "phase"})
 #: What ``execution`` holds.
 EXECUTION_FIELDS = frozenset({"id", "workflow"})
+#: What ``task`` (the task being run) holds.
+SELF_FIELDS = frozenset({"name", "attempt"})
 #: Comprehension macros of the CEL spec (``e.map(x, ...)`` binds ``x``).
 MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 #: Named functions the CEL runtime provides (CEL spec "standard definitions", as implemented
@@ -242,6 +245,8 @@ def _scan(text: str) -> _Scan:
             inputs.add(name)
         elif tok == "execution" and name is not None and name not in EXECUTION_FIELDS:
             problems.append(f"execution has no field {name!r}; it has 'id' and 'workflow'")
+        elif tok == "task" and name is not None and name not in SELF_FIELDS:
+            problems.append(f"task has no field {name!r}; it has 'name' and 'attempt'")
     return _Scan(
         frozenset(free),
         frozenset(bound),

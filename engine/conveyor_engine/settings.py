@@ -7,6 +7,7 @@ A bad value stops start-up with a message naming the environment variable
 from __future__ import annotations
 
 import socket
+from typing import TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,14 +60,19 @@ class EngineSettings(BaseSettings):
     migrate_on_start: bool = True
 
 
-def load_settings(**overrides: object) -> EngineSettings:
-    """Build :class:`EngineSettings` from the environment (and ``overrides``).
+S = TypeVar("S", bound="EngineSettings")
+
+
+def load_settings(cls: type[S] = EngineSettings, **overrides: object) -> S:  # type: ignore[assignment]
+    """Build ``cls`` (:class:`EngineSettings` or a subclass) from the environment.
+
+    ``overrides`` replace values read from the environment.
 
     Raises :class:`SettingsError` whose message names each offending
     ``CONVEYOR_*`` variable and what was expected.
     """
     try:
-        return EngineSettings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = ["invalid settings:"]
         for err in exc.errors():

@@ -303,3 +303,11 @@ def test_condition_evaluation_errors(expression: str, fragment: str) -> None:
         compile_condition(expression).evaluate(CONTEXT)
     assert caught.value.field == "when"
     assert fragment in caught.value.message
+
+
+def test_task_root_exposes_name_and_attempt_only() -> None:
+    template = compile_template("${{ task.name + '-' + string(task.attempt) }}", "params.key")
+    assert template.render({"task": {"name": "fetch", "attempt": 2}}) == "fetch-2"
+    with pytest.raises(ExpressionError) as caught:
+        compile_template("${{ task.outputs }}", "params.key")
+    assert "task has no field 'outputs'" in str(caught.value)

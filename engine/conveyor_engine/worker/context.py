@@ -23,7 +23,7 @@ class Job:
 
     ``context`` is the expression context: ``{"inputs": ..., "tasks": {name: {"phase",
     "outputs"}}, "execution": {"id", "workflow"}}`` holding only the upstream tasks that
-    this task's templates refer to.
+    this task's templates refer to, and ``"task": {"name", "attempt"}``.
     """
 
     claimed: Claimed
@@ -105,6 +105,7 @@ class ContextLoader:
                 "inputs": header.inputs,
                 "tasks": upstream,
                 "execution": {"id": header.execution_id, "workflow": header.workflow_name},
+                "task": {"name": task.name, "attempt": claim.ref.attempt},
             }
             jobs.append(Job(claim, header, workflow, task, context))
         return jobs, failures

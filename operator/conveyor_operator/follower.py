@@ -1,0 +1,124 @@
+"""Mirrors engine state onto Execution status: change stream, coalesced writes, resync.
+
+Engine events (Redis pub/sub) only mark an execution dirty; every ``interval`` seconds the
+dirty ones are re-read from PostgreSQL (the truth) and their status patched when it
+changed. So a busy execution costs at most one API write per interval however many events
+it produces, a dropped pub/sub message is repaired by the periodic resync, and a status
+write never triggers work (the handlers do not react to status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from conveyor_engine.api import Engine
+
+from .kube import Kube, ObjectRef
+from .status import execution_status, phase_events, status_patch
+
+log = logging.getLogger(__name__)
+
+_FINAL = {"Succeeded", "Failed", "Cancelled"}
+#: Status refreshes run at once, at most; keeps a slow API server from queueing everything.
+_PARALLEL = 16
+
+
+@dataclass(slots=True)
+class _Tracked:
+    ref: ObjectRef
+    generation: int | None
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+class ExecutionFollower:
+    """Keeps the status of tracked Executions in step with the engine."""
+
+    def __init__(self, engine: Engine, kube: Kube, *, interval: float, resync: float) -> None:
+        self._engine = engine
+        self._kube = kube
+        self._interval = interval
+        self._resync = resync
+        self._tracked: dict[str, _Tracked] = {}
+        self._dirty: set[str] = set()
+        self.writes = 0
+
+    def track(self, execution_id: str, ref: ObjectRef, generation: int | None,
+              status: dict[str, Any] | None) -> None:
+        """Follow ``execution_id`` for the object ``ref`` whose current status is ``status``."""
+        self._tracked[execution_id] = _Tracked(ref, generation, dict(status or {}))
+        self._dirty.add(execution_id)
+
+    def forget(self, execution_id: str) -> None:
+        """Stop following (the object was deleted)."""
+        self._tracked.pop(execution_id, None)
+        self._dirty.discard(execution_id)
+
+    async def run(self) -> None:
+        """Listen, flush and resync until cancelled."""
+        await asyncio.gather(self._listen(), self._flush_loop(), self._resync_loop())
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for batch in self._engine.events():
+                    for event in batch:
+                        if event.execution in self._tracked:
+                            self._dirty.add(event.execution)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine change stream failed; resubscribing and resyncing")
+                self._dirty.update(self._tracked)
+                await asyncio.sleep(1.0)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync)
+            self._dirty.update(self._tracked)
+
+    async def _flush_loop(self) -> None:
+        gate = asyncio.Semaphore(_PARALLEL)
+
+        async def one(execution_id: str) -> None:
+            async with gate:
+                try:
+                    await self.refresh(execution_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("refreshing the status of execution %s failed", execution_id)
+                    self._dirty.add(execution_id)
+
+        while True:
+            await asyncio.sleep(self._interval)
+            batch, self._dirty = self._dirty, set()
+            if batch:
+                await asyncio.gather(*(one(eid) for eid in batch))
+
+    async def refresh(self, execution_id: str) -> None:
+        """Re-read one execution and write its status and Events if anything changed."""
+        tracked = self._tracked.get(execution_id)
+        if tracked is None:
+            return
+        state = await self._engine.get(execution_id)
+        if state is None:
+            return
+        desired = execution_status(generation=tracked.generation, state=state,
+                                   previous=tracked.status, now=datetime.now(UTC))
+        patch = status_patch(tracked.status, desired)
+        if not patch:
+            if state.phase in _FINAL:
+                self._tracked.pop(execution_id, None)
+            return
+        if not await self._kube.patch_status(tracked.ref, patch):
+            self.forget(execution_id)  # the object is gone
+            return
+        self.writes += 1
+        before = tracked.status.get("phase")
+        tracked.status = {k: v for k, v in {**tracked.status, **patch}.items() if v is not None}
+        for event in phase_events(before, state.phase, desired.get("message") or ""):
+            await self._kube.post_event(tracked.ref, event)

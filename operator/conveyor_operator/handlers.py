@@ -1,0 +1,137 @@
+"""kopf handlers: thin glue between the resources and the engine.
+
+Workflows are compiled and registered on create, resume and spec change. Executions are
+submitted once (idempotent on the object's uid), then followed by
+:class:`~conveyor_operator.follower.ExecutionFollower`. No handler reacts to status, so the
+operator's own status writes never start work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from conveyor_engine.api import Engine
+from conveyor_engine.compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid
+
+from .follower import ExecutionFollower
+from .kube import Kube, ObjectRef
+from .resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
+from .settings import OperatorSettings
+from .status import Waiting, execution_status, phase_events, workflow_status
+
+log = logging.getLogger(__name__)
+FINALIZER = "conveyor.dev/cancel-on-delete"
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Configure kopf and connect to the engine, the API and the change stream."""
+    config: OperatorSettings = memo.config
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    memo.engine = await Engine.connect(config)
+    memo.kube = await Kube.connect(config.kubeconfig or os.environ.get("KUBECONFIG"))
+    memo.workflows = {}
+    memo.follower = ExecutionFollower(memo.engine, memo.kube,
+                                      interval=config.status_interval_seconds,
+                                      resync=config.resync_interval_seconds)
+    memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Stop following and close connections."""
+    memo.follower_task.cancel()
+    await asyncio.gather(memo.follower_task, return_exceptions=True)
+    await memo.engine.close()
+    await memo.kube.close()
+
+
+@kopf.on.resume(GROUP, VERSION, WORKFLOWS)
+@kopf.on.create(GROUP, VERSION, WORKFLOWS)
+@kopf.on.update(GROUP, VERSION, WORKFLOWS, field="spec")
+async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta,
+                           status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo,
+                           **_: Any) -> None:
+    """Compile and register the workflow; report ``Ready`` or ``InvalidSpec`` on status."""
+    engine: Engine = memo.engine
+    try:
+        compiled: CompiledWorkflow | None = await engine.register(
+            f"{namespace}/{name}", dict(body["spec"]))
+        problem = None
+        memo.workflows[(namespace, name)] = compiled
+    except WorkflowInvalid as exc:
+        compiled, problem = None, str(exc)
+        memo.workflows[(namespace, name)] = problem
+        log.info("workflow %s/%s is invalid: %s", namespace, name, problem)
+    patch.status.update(workflow_status(
+        generation=meta.get("generation"), workflow=compiled, problem=problem,
+        previous=dict(status), now=datetime.now(UTC)))
+
+
+@kopf.on.delete(GROUP, VERSION, WORKFLOWS, optional=True)
+async def workflow_deleted(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """Forget the workflow; Executions already submitted keep their stored version."""
+    memo.workflows.pop((namespace, name), None)
+
+
+@kopf.on.resume(GROUP, VERSION, EXECUTIONS)
+@kopf.on.create(GROUP, VERSION, EXECUTIONS)
+async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str,
+                            meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
+                            memo: kopf.Memo, **_: Any) -> None:
+    """Submit the execution once (the uid is the idempotency key), then follow it."""
+    follower: ExecutionFollower = memo.follower
+    ref = ObjectRef(namespace, name, uid)
+    generation = meta.get("generation")
+    previous = dict(status)
+    if previous.get("executionId"):
+        follower.track(previous["executionId"], ref, generation, previous)
+        return
+    if previous.get("phase") == "Failed":
+        return  # failed before submission (invalid inputs): nothing can change that
+    workflow_name = body["spec"]["workflowRef"]["name"]
+    workflow = memo.workflows.get((namespace, workflow_name))
+    now = datetime.now(UTC)
+    if not isinstance(workflow, CompiledWorkflow):
+        waiting = (
+            Waiting("WorkflowNotFound",
+                    f"workflow {workflow_name!r} not found in namespace {namespace!r}")
+            if workflow is None else
+            Waiting("WorkflowNotReady", f"workflow {workflow_name!r} is not Ready: {workflow}"))
+        patch.status.update(execution_status(generation=generation, state=None,
+                                             previous=previous, now=now, waiting=waiting))
+        raise kopf.TemporaryError(waiting.message, delay=memo.config.workflow_retry_seconds)
+    engine: Engine = memo.engine
+    try:
+        submission = await engine.submit(workflow, dict(body["spec"].get("inputs") or {}),
+                                         idempotency_key=uid)
+    except InvalidInputs as exc:
+        waiting = Waiting("InvalidInputs", str(exc), final=True)
+        patch.status.update(execution_status(generation=generation, state=None,
+                                             previous=previous, now=now, waiting=waiting))
+        for event in phase_events(previous.get("phase"), "Failed", str(exc)):
+            await memo.kube.post_event(ref, event)
+        return
+    # The follower writes all status from here on: one writer, so a late handler patch can
+    # never overwrite a newer phase.
+    follower.track(submission.execution_id, ref, generation, previous)
+
+
+@kopf.on.delete(GROUP, VERSION, EXECUTIONS)
+async def execution_deleted(status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
+    """Cancel a running execution whose resource is deleted; its history stays in PostgreSQL."""
+    execution_id = status.get("executionId")
+    if execution_id:
+        memo.follower.forget(execution_id)
+        await memo.engine.cancel(execution_id, "the Execution resource was deleted")

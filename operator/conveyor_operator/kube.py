@@ -1,0 +1,91 @@
+"""The operator's own Kubernetes API calls (status patches and Events), via kubernetes_asyncio.
+
+kopf handles watching and handler bookkeeping; status written from the engine's change
+stream happens outside kopf handlers, so it goes through this small client.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from .conditions import rfc3339
+from .resources import API_VERSION, GROUP, VERSION
+from .status import PhaseEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """Coordinates of one custom object."""
+
+    namespace: str
+    name: str
+    uid: str
+    kind: str = "Execution"
+    plural: str = "executions"
+
+
+class Kube:
+    """Status patches and Events. Create with :meth:`connect`, end with :meth:`close`."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._custom = client.CustomObjectsApi(api)
+        self._core = client.CoreV1Api(api)
+        self._instance = socket.gethostname()
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> Kube:
+        """In-cluster credentials when running in a pod, else ``kubeconfig`` / ``$KUBECONFIG``."""
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()
+            return cls(client.ApiClient())
+        configuration = client.Configuration()
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        return cls(client.ApiClient(configuration))
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._api.close()
+
+    async def patch_status(self, ref: ObjectRef, patch: dict[str, Any]) -> bool:
+        """Merge-patch (RFC 7386) ``{"status": patch}`` onto the status subresource.
+
+        Returns False when the object is gone (404); raises ``ApiException`` otherwise.
+        """
+        try:
+            await self._custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, ref.namespace, ref.plural, ref.name, {"status": patch},
+                _content_type="application/merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
+        """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists)."""
+        now = rfc3339(datetime.now(UTC))
+        await self._core.create_namespaced_event(ref.namespace, {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
+            "involvedObject": {"apiVersion": API_VERSION, "kind": ref.kind, "name": ref.name,
+                               "namespace": ref.namespace, "uid": ref.uid},
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "source": {"component": "conveyor-operator"},
+            "reportingComponent": "conveyor.dev/operator",
+            "reportingInstance": self._instance,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        })

@@ -1,0 +1,24 @@
+"""The operator's settings: one validated object, read from ``CONVEYOR_*`` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from conveyor_engine.settings import EngineSettings
+
+
+class OperatorSettings(EngineSettings):
+    """Engine connection settings plus the operator's own.
+
+    ``status_interval_seconds`` is the least time between two status writes of one
+    Execution: a busy execution costs at most one API write per interval.
+    """
+
+    status_interval_seconds: float = Field(0.5, ge=0.05, le=60.0)
+    resync_interval_seconds: float = Field(30.0, ge=1.0, le=3600.0)
+    workflow_retry_seconds: float = Field(
+        2.0, ge=0.1, le=300.0,
+        description="How often an Execution waiting for its Workflow checks again.")
+    namespace: str | None = Field(
+        None, description="Watch only this namespace (default: all namespaces).")
+    kubeconfig: str | None = Field(None, description="Kubeconfig file (default: in-cluster).")

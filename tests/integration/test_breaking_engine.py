@@ -1,0 +1,358 @@
+"""Adversarial tests of the engine: each xfail documents a confirmed defect (see its reason).
+
+Tests without xfail document guarantees that held up under the same kind of pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from conveyor_engine import localservices
+from conveyor_engine.api import Engine
+from conveyor_engine.settings import EngineSettings
+from conveyor_engine.store import Store
+from conveyor_engine.worker.worker import Worker
+from redis.asyncio import Redis
+from tests.integration.test_execution import FINAL, finished
+from tests.support.polling import eventually
+from tests.support.workers import WorkerProcess, worker_env
+
+pytestmark = pytest.mark.integration
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+class _Counting(BaseHTTPRequestHandler):
+    """GET /slow/<seconds>: counts requests per path, sleeps, answers JSON."""
+
+    hits: dict[str, int]
+    lock: threading.Lock
+
+    def do_GET(self) -> None:  # noqa: N802
+        with self.lock:
+            self.hits[self.path] = self.hits.get(self.path, 0) + 1
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "slow" and len(parts) > 1:
+            time.sleep(float(parts[1]))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def counting_server() -> Iterator[tuple[str, dict[str, int]]]:
+    """A loopback HTTP server counting requests per path: ``(base url, hits)``."""
+    hits: dict[str, int] = {}
+    handler = type("H", (_Counting,), {"hits": hits, "lock": threading.Lock()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+async def settled(engine: Engine, execution_id: str, timeout: float) -> str:
+    """The execution's phase once final, or ``"stuck in <phase>: <task phases>"``."""
+    try:
+        state = await finished(engine, execution_id, timeout=timeout)
+        return state.phase
+    except AssertionError:
+        state = await engine.get(execution_id)
+        return f"stuck in {state.phase}: " + ", ".join(
+            f"{t.name}={t.phase}" for t in state.tasks)
+
+
+def one(pool: str, task: dict) -> dict:
+    return {"pool": pool, "tasks": [{"name": "only", **task}]}
+
+
+# -- poison outcomes wedge the committer ------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an output PostgreSQL jsonb cannot store (\\u0000) or orjson cannot encode (int > 64 bit, "
+    "nesting > 254) makes commit_outcomes fail forever; committer.py retries the whole batch "
+    "without end, so every later outcome of that worker is stuck too"))
+@pytest.mark.parametrize("case", ["nul", "bigint", "deep"])
+async def test_unstorable_http_output_does_not_wedge_the_worker(
+    engine: Engine, start_workers, httpbin_url: str, pool: str, case: str
+) -> None:
+    if case == "nul":
+        task = {"type": "http", "params": {"url": f"{httpbin_url}/anything?x=%00"}}
+    else:
+        body = ('{"n": 123456789012345678901234567890}' if case == "bigint"
+                else "[" * 300 + "]" * 300)
+        task = {"type": "http", "params": {
+            "url": f"{httpbin_url}/anything", "method": "POST", "body": body,
+            "headers": {"Content-Type": "application/json"}}}
+    poison = await engine.register(f"poison-{case}", one(pool, task))
+    quick = await engine.register("quick", one(pool, {"type": "set", "params": {"v": 1}}))
+    start_workers(1, concurrency=4)
+    bad = await engine.submit(poison)
+    good = await engine.submit(quick)
+    # Either way is acceptable (sanitised output or a clear failure), but both must finish.
+    assert await settled(engine, good.execution_id, 20) == "Succeeded"
+    assert (await settled(engine, bad.execution_id, 5)) in FINAL
+
+
+# -- an exception after the task ran leaks the slot and strands the task ----------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "worker.py:_run_job computes transition_for() outside any try: a retry due past "
+    "datetime.max raises OverflowError, the asyncio task dies silently, the entry is never "
+    "released nor committed (lease renewed forever), the slot is leaked"))
+async def test_retry_backoff_beyond_year_9999_neither_strands_the_task_nor_leaks_the_slot(
+    engine: Engine, start_workers, httpbin_url: str, pool: str
+) -> None:
+    failing = await engine.register("far-retry", one(pool, {
+        "type": "http", "params": {"url": f"{httpbin_url}/status/500"},
+        "retry": {"limit": 1, "backoff": "100000000h", "maxBackoff": "100000000h"}}))
+    quick = await engine.register("quick", one(pool, {"type": "set", "params": {"v": 1}}))
+    start_workers(1, concurrency=1)
+    bad = await engine.submit(failing)
+    await eventually(lambda: engine.get(bad.execution_id),
+                     until=lambda s: s.task("only").phase != "Ready", what="the claim")
+    good = await engine.submit(quick)
+    assert await settled(engine, good.execution_id, 15) == "Succeeded"
+    state = await engine.get(bad.execution_id)
+    assert state.task("only").phase in ("Waiting", "Failed"), state.task("only")
+
+
+# -- malformed stream entries -------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an entry whose execution id is not a UUID makes store.claim() raise DataError for the "
+    "whole XREADGROUP batch (worker.py:_start); the good entries in it are never claimed, "
+    "are re-taken with the poison on every reclaim and finally dead-lettered or stuck"))
+async def test_entry_with_a_non_uuid_execution_id_does_not_poison_its_batch(
+    engine: Engine, start_workers, pool: str
+) -> None:
+    workflow = await engine.register("neighbour", one(pool, {"type": "set", "params": {"v": 1}}))
+    await engine.queue.ensure_group(pool)
+    await engine.redis.xadd(engine.keys.stream(pool), {"e": "not-a-uuid", "t": "x", "a": "1"})
+    submission = await engine.submit(workflow)
+    start_workers(1, lease_seconds=1, max_deliveries=3)
+    assert await settled(engine, submission.execution_id, 20) == "Succeeded"
+    attempts = await engine.attempts(submission.execution_id)
+    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "Succeeded")]
+
+
+@pytest.mark.parametrize("fields", [
+    {"e": "x"}, {"e": "00000000-0000-0000-0000-000000000000", "t": "a", "a": "one"}, {},
+])
+async def test_entries_missing_fields_or_unparsable_are_acked_and_dropped(
+    engine: Engine, start_workers, pool: str, fields: dict
+) -> None:
+    workflow = await engine.register("neighbour", one(pool, {"type": "set", "params": {"v": 1}}))
+    await engine.queue.ensure_group(pool)
+    await engine.redis.xadd(engine.keys.stream(pool), fields or {"junk": ""})
+    submission = await engine.submit(workflow)
+    start_workers(1)
+    assert await settled(engine, submission.execution_id, 15) == "Succeeded"
+    await eventually(lambda: engine.queue.backlog(pool),
+                     until=lambda b: (b.queued, b.in_flight) == (0, 0), what="an empty stream")
+
+
+# -- Redis lost ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def own_prefix(redis_url: str, database_url: str) -> Iterator[tuple[str, Engine]]:
+    """A key prefix of this test only (so it can be "flushed"), with an engine client on it."""
+    prefix = f"ct-brk-{secrets.token_hex(4)}"
+    client = await Engine.connect(redis_url=redis_url, database_url=database_url,
+                                  key_prefix=prefix)
+    yield prefix, client
+    await client.close()
+    localservices.delete_prefixed_keys(redis_url, prefix)
+
+
+def _worker(redis_url: str, database_url: str, prefix: str, pool: str, name: str,
+            **extra: object) -> WorkerProcess:
+    env = worker_env(redis_url=redis_url, database_url=database_url, key_prefix=prefix,
+                     pool=pool, **{k: str(v) for k, v in extra.items()})
+    worker = WorkerProcess(env, name)
+    worker.wait_serving()
+    return worker
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "after Redis loses its data the consumer group is gone; Queue.ensure_group runs only at "
+    "worker start (worker.py:run), so XREADGROUP fails with NOGROUP forever and re-dispatched "
+    "or timer-fired tasks are never read"))
+async def test_redis_flushed_while_a_timer_is_pending_execution_still_finishes(
+    own_prefix, redis_url: str, database_url: str, pool: str
+) -> None:
+    prefix, client = own_prefix
+    workflow = await client.register("flushed", {"pool": pool, "tasks": [
+        {"name": "pause", "type": "wait", "params": {"duration": "2s"}},
+        {"name": "after", "type": "set", "dependsOn": ["pause"], "params": {"v": 1}}]})
+    worker = _worker(redis_url, database_url, prefix, pool, "flush",
+                     dispatch_grace_seconds=1)
+    try:
+        submission = await client.submit(workflow)
+        await eventually(lambda: client.get(submission.execution_id),
+                         until=lambda s: s.task("pause").phase == "Waiting", what="the timer")
+        localservices.delete_prefixed_keys(redis_url, prefix)  # FLUSHALL, for this install
+        assert await settled(client, submission.execution_id, 20) == "Succeeded"
+    finally:
+        worker.terminate()
+        print(worker.log()[-3000:])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a task Running for a worker that died is recovered only through the stream's pending "
+    "list (XPENDING); when Redis lost it nothing in PostgreSQL brings the task back "
+    "(dispatcher re-arms only Ready tasks), so the execution hangs Running forever"))
+async def test_redis_flushed_after_a_worker_died_mid_task_execution_still_finishes(
+    own_prefix, redis_url: str, database_url: str, httpbin_url: str, pool: str
+) -> None:
+    prefix, client = own_prefix
+    workflow = await client.register("orphan", one(pool, {
+        "type": "http", "params": {"url": f"{httpbin_url}/delay/3"}}))
+    doomed = _worker(redis_url, database_url, prefix, pool, "doomed", lease_seconds=2)
+    submission = await client.submit(workflow)
+    await eventually(lambda: client.get(submission.execution_id),
+                     until=lambda s: s.task("only").phase == "Running", what="the claim")
+    doomed.kill()
+    localservices.delete_prefixed_keys(redis_url, prefix)
+    rescuer = _worker(redis_url, database_url, prefix, pool, "rescuer", lease_seconds=2,
+                      dispatch_grace_seconds=1)
+    try:
+        assert await settled(client, submission.execution_id, 25) == "Succeeded"
+    finally:
+        rescuer.terminate()
+
+
+# -- reclaim takes over work a live worker is running ---------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "store.claim(reclaim=True) accepts any task Running at that attempt, whoever holds it: a "
+    "stale duplicate entry (a worker died between XREADGROUP and its claim, the dispatcher "
+    "re-armed the task) is taken over and the task runs a second time beside a live worker"))
+async def test_stale_duplicate_entry_does_not_rerun_a_task_a_live_worker_is_running(
+    engine: Engine, start_workers, counting_server, pool: str
+) -> None:
+    base, hits = counting_server
+    workflow = await engine.register("dup", one(pool, {
+        "type": "http", "params": {"url": f"{base}/slow/4"}}))
+    submission = await engine.submit(workflow)
+    stream, group = engine.keys.stream(pool), engine.keys.group(pool)
+    # A worker that read the entry and died before its claim reached PostgreSQL ...
+    await engine.redis.xreadgroup(group, "ghost", {stream: ">"}, count=1)
+    # ... and the copy the dispatcher re-armed for the task still Ready in PostgreSQL.
+    await engine.redis.xadd(stream, {"e": submission.execution_id, "t": "only", "a": "1"})
+    start_workers(1, lease_seconds=1)
+    assert await settled(engine, submission.execution_id, 30) == "Succeeded"
+    assert hits == {"/slow/4": 1}
+
+
+# -- in-process worker for fault injection ------------------------------------------------------
+
+
+@pytest.fixture
+async def inproc(redis_url: str, database_url: str, key_prefix: str, pool: str):
+    """``make(**settings)`` builds an in-process Worker on the test's pool; run/stopped here."""
+    made: list[tuple[Worker, asyncio.Task, Store, Redis]] = []
+
+    async def make(**settings: object) -> Worker:
+        cfg = EngineSettings(redis_url=redis_url, database_url=database_url,
+                             key_prefix=key_prefix, pool=pool, worker_id="inproc", **settings)
+        store = await Store.connect(database_url, apply_migrations=False)
+        redis = Redis.from_url(redis_url, decode_responses=True)
+        worker = Worker(cfg, store, redis)
+        made.append((worker, None, store, redis))  # type: ignore[arg-type]
+        return worker
+
+    def start(worker: Worker) -> None:
+        for i, (w, _, s, r) in enumerate(made):
+            if w is worker:
+                made[i] = (w, asyncio.create_task(worker.run()), s, r)
+
+    yield make, start
+    for worker, task, store, redis in made:
+        worker.stop()
+        if task is not None:
+            await asyncio.wait_for(task, 30)
+        await store.close()
+        await redis.aclose()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "worker.py:_start claims in PostgreSQL, then loads the context; when the load fails "
+    "(PostgreSQL or Redis blip) the entries stay in _running with no task and in _unacked, "
+    "so their lease is renewed forever: the task is stranded Running and the slot leaked"))
+async def test_context_load_failure_after_claim_does_not_strand_the_task(
+    engine: Engine, inproc, pool: str
+) -> None:
+    make, start = inproc
+    worker = await make(lease_seconds=1.5, concurrency=2)
+    real_load, failures = worker.loader.load, []
+
+    async def flaky_load(claims):
+        if not failures:
+            failures.append(claims)
+            raise asyncpg.exceptions.ConnectionDoesNotExistError(
+                "connection was closed in the middle of operation")
+        return await real_load(claims)
+
+    worker.loader.load = flaky_load
+    workflow = await engine.register("blip", one(pool, {"type": "set", "params": {"v": 1}}))
+    start(worker)
+    submission = await engine.submit(workflow)
+    assert await settled(engine, submission.execution_id, 15) == "Succeeded"
+    assert failures, "the fault was not injected"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a cancel that arrives while claimed work is being loaded is ignored: _on_control only "
+    "cancels entries whose asyncio task exists (worker.py:335), so the task then runs its "
+    "side effects for an execution already Cancelled"))
+async def test_cancel_arriving_between_claim_and_start_prevents_the_run(
+    engine: Engine, inproc, counting_server, pool: str
+) -> None:
+    base, hits = counting_server
+    make, start = inproc
+    worker = await make()
+    real_load, real_control = worker.loader.load, worker._on_control
+    seen = asyncio.Event()
+
+    def on_control(message: dict) -> None:
+        real_control(message)
+        seen.set()
+
+    async def load_then_cancelled(claims):
+        for claim in claims:
+            await engine.cancel(claim.ref.execution_id, "cancelled during load")
+        await asyncio.wait_for(seen.wait(), 10)
+        return await real_load(claims)
+
+    worker._on_control = on_control
+    worker.loader.load = load_then_cancelled
+    workflow = await engine.register("late-cancel", one(pool, {
+        "type": "http", "params": {"url": f"{base}/side-effect"}}))
+    start(worker)
+    submission = await engine.submit(workflow)
+    assert await settled(engine, submission.execution_id, 10) == "Cancelled"
+    await eventually(lambda: engine.queue.backlog(pool),
+                     until=lambda b: (b.queued, b.in_flight) == (0, 0), what="the ack")
+    assert hits == {}
