@@ -582,6 +582,11 @@ def _message(error: Mapping[str, Any], noun: str = "field") -> str:
         return f"unknown {noun}"
     if kind == "too_short" and loc == ("tasks",):
         return "a workflow needs at least one task"
+    if kind == "string_pattern_mismatch" and loc[:1] == ("inputs",) and loc[-1] == "name":
+        return (
+            f"{error.get('input')!r} is not a valid input name: use letters, digits and '_', "
+            f"not starting with a digit (at most 63), so it can be read as inputs.NAME"
+        )
     if kind == "string_pattern_mismatch" and loc and loc[-1] in ("name", "pool"):
         return (
             f"{error.get('input')!r} is not a valid name: use lowercase letters, digits, '-' "

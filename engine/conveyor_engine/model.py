@@ -24,6 +24,8 @@ from pydantic.alias_generators import to_camel
 #: also be written as CEL identifiers (``tasks.fetch_user``).
 NAME_PATTERN = r"^[a-z]([-a-z0-9_]{0,61}[a-z0-9])?$"
 _NAME_RE = re.compile(NAME_PATTERN)
+#: Input names: CEL identifiers (``inputs.baseUrl``), so camelCase is allowed, ``-`` is not.
+INPUT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
 def parse_duration(value: str, field: str) -> timedelta:
@@ -76,7 +78,7 @@ class RetryPolicy(_Model):
 class InputSpec(_Model):
     """A workflow input. Without ``default`` it is required at submission."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=INPUT_NAME_PATTERN)
     default: Any = None
     required: bool | None = Field(
         None, description="Defaults to True when no default is given, else False."

@@ -1,0 +1,108 @@
+"""The CRDs, the pydantic models and the examples agree with each other."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conveyor_engine import tasktypes
+from conveyor_engine.compiler import compile_workflow
+from conveyor_engine.model import INPUT_NAME_PATTERN, NAME_PATTERN
+from conveyor_engine.store import ExecutionState, TaskState
+from conveyor_operator.resources import ExecutionResource, WorkflowResource
+from conveyor_operator.status import Waiting, execution_status, workflow_status
+from tests.support.manifests import EXAMPLES, crds, load_all, schema_errors
+
+EXAMPLE_DOCS = [(path.name, doc) for path in sorted(EXAMPLES.glob("*.yaml"))
+                for doc in load_all(path)]
+MODELS = {"Workflow": WorkflowResource, "Execution": ExecutionResource}
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_there_are_examples_of_both_kinds() -> None:
+    kinds = [doc["kind"] for _, doc in EXAMPLE_DOCS]
+    assert kinds.count("Workflow") >= 3 and kinds.count("Execution") >= 3
+
+
+@pytest.mark.parametrize(("path", "doc"), EXAMPLE_DOCS,
+                         ids=[f"{p}:{d['metadata']['name']}" for p, d in EXAMPLE_DOCS])
+def test_example_is_valid_for_the_crd_and_the_model(path: str, doc: dict) -> None:
+    assert schema_errors(doc["kind"], doc) == []
+    resource = MODELS[doc["kind"]].model_validate(doc)
+    if doc["kind"] == "Workflow":
+        compile_workflow(resource.metadata.name, resource.spec)
+    else:
+        workflows = {d["metadata"]["name"]: d for _, d in EXAMPLE_DOCS if d["kind"] == "Workflow"}
+        target = workflows[resource.spec.workflow_ref.name]
+        compiled = compile_workflow(target["metadata"]["name"], target["spec"])
+        compiled.resolve_inputs(resource.spec.inputs)
+
+
+def test_crd_task_types_are_the_registered_ones() -> None:
+    task = crds()["Workflow"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+        "properties"]["spec"]["properties"]["tasks"]["items"]
+    assert task["properties"]["type"]["enum"] == tasktypes.known()
+    assert task["properties"]["name"]["pattern"] == NAME_PATTERN
+    spec = crds()["Workflow"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+        "properties"]["spec"]["properties"]
+    assert spec["inputs"]["items"]["properties"]["name"]["pattern"] == INPUT_NAME_PATTERN
+    assert spec["pool"]["pattern"] == NAME_PATTERN
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"spec": {}}, "tasks"),
+        ({"spec": {"tasks": [{"name": "a", "type": "ftp"}]}}, "type"),
+        ({"spec": {"tasks": [{"name": "A!", "type": "set"}]}}, "name"),
+        ({"spec": {"tasks": [{"name": "a", "type": "set", "timeout": "soon"}]}}, "timeout"),
+        ({"spec": {"tasks": [{"name": "a", "type": "set", "retry": {"limit": -1}}]}}, "limit"),
+    ],
+)
+def test_workflow_schema_rejects(doc: dict, field: str) -> None:
+    errors = schema_errors("Workflow", {"apiVersion": "conveyor.dev/v1alpha1",
+                                        "kind": "Workflow", "metadata": {"name": "w"}, **doc})
+    assert errors and any(field in e for e in errors), errors
+
+
+def _state(n_tasks: int, phase: str = "Running") -> ExecutionState:
+    start = NOW - timedelta(seconds=75)
+    tasks = tuple(
+        TaskState(name=f"t{i}", type="set", phase="Failed" if i == 0 and phase == "Failed"
+                  else "Succeeded", attempt=1, outputs={}, error="boom" * 100 if i == 0 else None,
+                  message=None, started_at=start, finished_at=NOW, due_at=None)
+        for i in range(n_tasks))
+    return ExecutionState(
+        execution_id="0b6c7a4e-1f1e-4a8e-9d8e-3c7a1b2c3d4e", idempotency_key="uid",
+        workflow_name="ns/w", workflow_hash="sha256:" + "0" * 64, pool="default", inputs={},
+        phase=phase, message=None, tasks_total=n_tasks, tasks_open=1, created_at=start,
+        started_at=start, finished_at=NOW if phase != "Running" else None, updated_at=NOW,
+        tasks=tasks)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        execution_status(generation=1, state=_state(3), previous=None, now=NOW),
+        execution_status(generation=1, state=_state(80, "Failed"), previous=None, now=NOW),
+        execution_status(generation=2, state=None, previous=None, now=NOW,
+                         waiting=Waiting("WorkflowNotFound", "workflow 'x' not found")),
+        execution_status(generation=1, state=None, previous=None, now=NOW,
+                         waiting=Waiting("InvalidInputs", "inputs.x: missing", final=True)),
+    ],
+    ids=["running", "failed-many-tasks", "waiting", "invalid-inputs"],
+)
+def test_execution_status_fits_the_crd(status: dict) -> None:
+    clean = {k: v for k, v in status.items() if v is not None}
+    assert schema_errors("Execution", clean, part="status") == []
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_workflow_status_fits_the_crd(compiled: bool) -> None:
+    workflow = compile_workflow("w", {"tasks": [{"name": "a", "type": "set"}]}) if compiled \
+        else None
+    status = workflow_status(generation=3, workflow=workflow, problem=None if compiled else "x",
+                             previous=None, now=NOW)
+    clean = {k: v for k, v in status.items() if v is not None}
+    assert schema_errors("Workflow", clean, part="status") == []
