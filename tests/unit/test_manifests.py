@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from conveyor_engine import tasktypes
 from conveyor_engine.compiler import compile_workflow
 from conveyor_engine.model import INPUT_NAME_PATTERN, NAME_PATTERN
-from conveyor_engine.store import ExecutionState, TaskState
 from conveyor_operator.resources import ExecutionResource, WorkflowResource
 from conveyor_operator.status import Waiting, execution_status, workflow_status
+from tests.support.factories import execution_state
 from tests.support.manifests import EXAMPLES, crds, load_all, schema_errors
 
 EXAMPLE_DOCS = [(path.name, doc) for path in sorted(EXAMPLES.glob("*.yaml"))
@@ -66,26 +66,11 @@ def test_workflow_schema_rejects(doc: dict, field: str) -> None:
     assert errors and any(field in e for e in errors), errors
 
 
-def _state(n_tasks: int, phase: str = "Running") -> ExecutionState:
-    start = NOW - timedelta(seconds=75)
-    tasks = tuple(
-        TaskState(name=f"t{i}", type="set", phase="Failed" if i == 0 and phase == "Failed"
-                  else "Succeeded", attempt=1, outputs={}, error="boom" * 100 if i == 0 else None,
-                  message=None, started_at=start, finished_at=NOW, due_at=None)
-        for i in range(n_tasks))
-    return ExecutionState(
-        execution_id="0b6c7a4e-1f1e-4a8e-9d8e-3c7a1b2c3d4e", idempotency_key="uid",
-        workflow_name="ns/w", workflow_hash="sha256:" + "0" * 64, pool="default", inputs={},
-        phase=phase, message=None, tasks_total=n_tasks, tasks_open=1, created_at=start,
-        started_at=start, finished_at=NOW if phase != "Running" else None, updated_at=NOW,
-        tasks=tasks)
-
-
 @pytest.mark.parametrize(
     "status",
     [
-        execution_status(generation=1, state=_state(3), previous=None, now=NOW),
-        execution_status(generation=1, state=_state(80, "Failed"), previous=None, now=NOW),
+        execution_status(generation=1, state=execution_state(3), previous=None, now=NOW),
+        execution_status(generation=1, state=execution_state(80, "Failed"), previous=None, now=NOW),
         execution_status(generation=2, state=None, previous=None, now=NOW,
                          waiting=Waiting("WorkflowNotFound", "workflow 'x' not found")),
         execution_status(generation=1, state=None, previous=None, now=NOW,

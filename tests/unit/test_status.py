@@ -1,0 +1,123 @@
+"""Status building for Workflows and Executions (pure), as tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conveyor_operator.conditions import Condition, merge_conditions, rfc3339
+from conveyor_operator.status import (
+    PhaseEvent,
+    Waiting,
+    execution_status,
+    format_duration,
+    phase_events,
+    status_patch,
+)
+from tests.support.factories import execution_state
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0ms"), (0.85, "850ms"), (1, "1s"), (59.9, "59s"), (61, "1m1s"), (3723, "1h2m3s")],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_transition_time_moves_only_when_status_changes() -> None:
+    earlier = NOW - timedelta(minutes=5)
+    first = merge_conditions(None, [Condition("Ready", False, "Running", "1/3")],
+                             generation=1, now=earlier)
+    same = merge_conditions(first, [Condition("Ready", False, "Running", "2/3")],
+                            generation=1, now=NOW)
+    flipped = merge_conditions(same, [Condition("Ready", True, "Succeeded", "3/3")],
+                               generation=1, now=NOW)
+    assert same[0]["lastTransitionTime"] == rfc3339(earlier)
+    assert same[0]["message"] == "2/3"
+    assert flipped[0] == {"type": "Ready", "status": "True", "reason": "Succeeded",
+                          "message": "3/3", "lastTransitionTime": rfc3339(NOW),
+                          "observedGeneration": 1}
+
+
+@pytest.mark.parametrize(
+    ("phase", "conditions"),
+    [
+        ("Running", {"Ready": ("False", "Running"), "Reconciling": ("True", "Running")}),
+        ("Succeeded", {"Ready": ("True", "Succeeded")}),
+        ("Failed", {"Ready": ("False", "Failed"), "Stalled": ("True", "TaskFailed")}),
+        ("Cancelled", {"Ready": ("False", "Cancelled"), "Stalled": ("True", "Cancelled")}),
+    ],
+)
+def test_execution_conditions_follow_kstatus(phase: str, conditions: dict) -> None:
+    status = execution_status(generation=4, state=execution_state(3, phase), previous=None, now=NOW)
+    found = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert found == conditions
+    assert all(c["observedGeneration"] == 4 for c in status["conditions"])
+    assert status["observedGeneration"] == 4
+
+
+def test_execution_status_summarises_and_bounds_tasks() -> None:
+    state = execution_state(80, "Failed")
+    status = execution_status(generation=1, state=state, previous=None, now=NOW)
+    assert status["progress"] == "79/80"
+    assert status["duration"] == "1m15s"
+    assert len(status["tasks"]) == 50 and status["tasksOmitted"] == 30
+    assert len(status["tasks"][0]["message"]) == 256
+    assert "task 't0'" in status["message"] and len(status["message"]) <= 1024
+
+
+@pytest.mark.parametrize(
+    ("waiting", "phase", "types"),
+    [
+        (Waiting("WorkflowNotFound", "workflow 'x' not found"), "Pending",
+         ["Ready", "Reconciling"]),
+        (Waiting("InvalidInputs", "inputs.x: required input is missing", final=True), "Failed",
+         ["Ready", "Stalled"]),
+    ],
+)
+def test_unsubmitted_execution_says_why(waiting: Waiting, phase: str, types: list[str]) -> None:
+    status = execution_status(generation=1, state=None, previous=None, now=NOW, waiting=waiting)
+    assert status["phase"] == phase
+    assert [c["type"] for c in status["conditions"]] == types
+    assert all(c["reason"] == waiting.reason and c["message"] == waiting.message
+               for c in status["conditions"])
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "reasons"),
+    [
+        (None, "Pending", []),
+        ("Pending", "Running", ["Started"]),
+        (None, "Running", ["Started"]),
+        ("Running", "Running", []),
+        ("Running", "Succeeded", ["Succeeded"]),
+        ("Pending", "Succeeded", ["Started", "Succeeded"]),
+        ("Running", "Failed", ["Failed"]),
+        ("Pending", "Cancelled", ["Cancelled"]),
+        ("Succeeded", "Succeeded", []),
+    ],
+)
+def test_phase_events(before: str | None, after: str, reasons: list[str]) -> None:
+    events = phase_events(before, after, "msg")
+    assert [e.reason for e in events] == reasons
+    if "Failed" in reasons:
+        assert events[-1] == PhaseEvent("Warning", "Failed", "msg")
+
+
+@pytest.mark.parametrize(
+    ("previous", "desired", "patch"),
+    [
+        (None, {"phase": "Running", "message": None}, {"phase": "Running"}),
+        ({"phase": "Running"}, {"phase": "Running"}, {}),
+        ({"phase": "Running", "message": "x"}, {"phase": "Running", "message": None},
+         {"message": None}),
+        ({"tasks": [{"name": "a"}]}, {"tasks": [{"name": "a"}, {"name": "b"}]},
+         {"tasks": [{"name": "a"}, {"name": "b"}]}),
+    ],
+)
+def test_status_patch_is_a_minimal_merge_patch(previous, desired, patch) -> None:
+    assert status_patch(previous, desired) == patch
