@@ -17,6 +17,11 @@ app = typer.Typer(add_completion=False,
                   help="Conveyor operator. Settings come from CONVEYOR_* variables.")
 
 
+@app.callback()
+def _root() -> None:
+    """Conveyor operator. Settings come from CONVEYOR_* variables."""
+
+
 @app.command()
 def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Reconcile Workflows and Executions until SIGTERM or SIGINT."""

@@ -546,3 +546,9 @@ async def test_wait_zero_duration_succeeds_at_once(duration: str) -> None:
     task = tasktypes.get("wait")
     outcome = await task.run(task.Params.model_validate({"duration": duration}), make_ctx())
     assert outcome == Succeeded({"waitedSeconds": 0.0})
+
+
+@pytest.mark.parametrize(("value", "text"), [(3, "3"), (1.5, "1.5"), (True, "true")])
+def test_scalar_header_values_are_sent_as_text(value: object, text: str) -> None:
+    params = HttpTask.Params.model_validate({"url": "http://127.0.0.1/", "headers": {"X": value}})
+    assert params.headers == {"X": text}

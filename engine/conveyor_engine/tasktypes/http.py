@@ -93,6 +93,16 @@ class HttpParams(BaseModel):
             )
         return upper
 
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _header_scalars(cls, value: Any) -> Any:
+        # A header value is text on the wire; a whole-string template such as
+        # "${{ task.attempt }}" yields a number, which should be sent as its text.
+        if isinstance(value, dict):
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v))
+                    if isinstance(v, int | float) else v for k, v in value.items()}
+        return value
+
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,219 @@
+"""The sandbox: a whole Conveyor on one machine, with nothing installed but the project.
+
+It runs, in this process, the Kubernetes API emulation (:mod:`.apiserver`) and, as child
+processes, the real operator and engine workers; Redis and PostgreSQL come from the given
+URLs or local servers (a fresh database and key prefix per sandbox, removed at exit); a
+local httpbin serves the examples (workers reach it as ``http://httpbin.conveyor.test``
+through ``HTTP_PROXY``, so manifests need no local port numbers). The end-to-end tests use
+the same class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from conveyor_engine import localservices
+
+from ..resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
+from .apiserver import SandboxApiServer
+from .apply import Applied, Applier, manifests
+from .processes import ManagedProcess
+
+#: Where the project's CRDs live (the single source), relative to the repository root.
+CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
+EXAMPLE_HOST = "httpbin.conveyor.test"
+FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
+
+
+@dataclass
+class SandboxConfig:
+    """What to run. ``redis_url``/``database_url`` None means local or private servers.
+
+    ``database_url`` names a database to use as it is; without it a fresh database is
+    created on the local server and dropped at exit. ``engine_env``/``operator_env`` add
+    ``CONVEYOR_*`` settings for the workers and the operator.
+    """
+
+    workdir: Path = field(default_factory=lambda: Path(".conveyor"))
+    redis_url: str | None = None
+    database_url: str | None = None
+    workers: int = 1
+    namespace: str = "default"
+    engine_env: dict[str, str] = field(default_factory=dict)
+    operator_env: dict[str, str] = field(default_factory=dict)
+
+
+class Sandbox:
+    """``async with Sandbox(config) as sandbox:`` everything runs; on exit all is stopped."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.key_prefix = f"sandbox-{secrets.token_hex(4)}"
+        self.api: SandboxApiServer
+        self.kubeconfig: Path
+        self.redis_url = ""
+        self.database_url = ""
+        self.httpbin_url = ""
+        self.operator: ManagedProcess | None = None
+        self.workers: list[ManagedProcess] = []
+        self._sync = contextlib.ExitStack()
+        self._async = contextlib.AsyncExitStack()
+        self._session: aiohttp.ClientSession | None = None
+        self._operator_starts = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Sandbox:
+        try:
+            await self._start()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _start(self) -> None:
+        cfg = self.config
+        cfg.workdir.mkdir(parents=True, exist_ok=True)
+        self.redis_url = await asyncio.to_thread(
+            self._sync.enter_context, localservices.redis_server(cfg.redis_url))
+        if cfg.database_url:
+            self.database_url = cfg.database_url
+        else:
+            server = await asyncio.to_thread(
+                self._sync.enter_context, localservices.postgres_server(None))
+            self.database_url = await asyncio.to_thread(
+                self._sync.enter_context,
+                localservices.fresh_database_sync(server, "conveyor_sandbox"))
+        self.httpbin_url = await asyncio.to_thread(
+            self._sync.enter_context, localservices.httpbin_server())
+        self.api = await self._async.enter_async_context(SandboxApiServer())
+        self.kubeconfig = self.api.write_kubeconfig(cfg.workdir / "kubeconfig",
+                                                    namespace=cfg.namespace)
+        self._session = await self._async.enter_async_context(aiohttp.ClientSession())
+        await self.apply([CRD_DIR])
+        for _ in range(cfg.workers):
+            await self.start_worker()
+        await self.start_operator()
+
+    async def __aexit__(self, *exc: object) -> None:
+        stops = []
+        if self.operator is not None:
+            stops.append(asyncio.to_thread(self.operator.stop))
+        stops += [asyncio.to_thread(w.stop) for w in self.workers]
+        await asyncio.gather(*stops, return_exceptions=True)
+        if self.redis_url:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(localservices.delete_prefixed_keys, self.redis_url,
+                                        self.key_prefix)
+        await self._async.aclose()
+        await asyncio.to_thread(self._sync.close)
+
+    # -- processes --------------------------------------------------------------------------------
+
+    def _engine_env(self) -> dict[str, str]:
+        return {
+            "CONVEYOR_REDIS_URL": self.redis_url,
+            "CONVEYOR_DATABASE_URL": self.database_url,
+            "CONVEYOR_KEY_PREFIX": self.key_prefix,
+        }
+
+    async def start_worker(self, **settings: str) -> ManagedProcess:
+        """Start one engine worker and wait until it serves its pool."""
+        index = len(self.workers)
+        env = {
+            **self._engine_env(),
+            "CONVEYOR_WORKER_ID": f"sandbox-worker-{index}",
+            # Examples call http://httpbin.conveyor.test: route plain-HTTP calls through the
+            # local httpbin, which answers absolute-form requests like an origin server.
+            "HTTP_PROXY": self.httpbin_url,
+            "NO_PROXY": "127.0.0.1,localhost,::1",
+            **self.config.engine_env,
+            **{f"CONVEYOR_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        worker = ManagedProcess(f"worker-{index}", "conveyor_engine", [], env,
+                                self.config.workdir / f"worker-{index}.log")
+        self.workers.append(worker)
+        await asyncio.to_thread(worker.wait_for, "serving pool")
+        return worker
+
+    async def start_operator(self) -> ManagedProcess:
+        """Start the operator and wait until it watches Workflows and Executions."""
+        self._operator_starts += 1
+        seen = len(self.api.requests)
+        env = {**self._engine_env(), "KUBECONFIG": str(self.kubeconfig),
+               **self.config.operator_env}
+        self.operator = ManagedProcess(
+            "operator", "conveyor_operator", ["run"], env,
+            self.config.workdir / f"operator-{self._operator_starts}.log")
+        await self.until(lambda: self._watching(since=seen), timeout=60,
+                         what="the operator to watch Workflows and Executions",
+                         process=self.operator)
+        return self.operator
+
+    def _watching(self, since: int) -> bool:
+        watched = {r.resource for r in self.api.requests[since:] if r.verb == "watch"}
+        return {WORKFLOWS, EXECUTIONS} <= watched
+
+    async def stop_operator(self, *, kill: bool = False) -> None:
+        """Stop the operator (gracefully, or SIGKILL with ``kill``)."""
+        if self.operator is not None:
+            if kill:
+                await asyncio.to_thread(self.operator.kill)
+            else:
+                await asyncio.to_thread(self.operator.stop)
+
+    async def until(self, probe: Any, *, timeout: float, what: str,
+                    process: ManagedProcess | None = None) -> Any:
+        """Poll ``probe()`` (sync or async) until truthy; ``TimeoutError`` naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value
+            if process is not None:
+                process.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            await asyncio.sleep(0.1)
+
+    # -- the API ----------------------------------------------------------------------------------
+
+    async def apply(self, paths: list[Path]) -> list[Applied]:
+        """Apply every manifest under ``paths`` (CRDs first, then the rest in order)."""
+        assert self._session is not None
+        applier = Applier(self._session, self.api.url)
+        docs = manifests(paths)
+        docs.sort(key=lambda item: item[1]["kind"] != "CustomResourceDefinition")
+        return [await applier.apply(doc, self.config.namespace) for _, doc in docs]
+
+    async def get(self, plural: str, name: str, namespace: str | None = None) -> dict | None:
+        """One object of ``conveyor.dev`` kind ``plural``, or None."""
+        assert self._session is not None
+        ns = namespace or self.config.namespace
+        url = f"{self.api.url}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{plural}/{name}"
+        async with self._session.get(url) as response:
+            return await response.json() if response.status == 200 else None
+
+    async def wait_finished(self, names: list[tuple[str, str]], timeout: float) -> list[dict]:
+        """Wait until the named Executions (``(namespace, name)``) are in a final phase."""
+
+        async def all_final() -> list[dict] | None:
+            found = [await self.get(EXECUTIONS, name, ns) for ns, name in names]
+            for process in [self.operator, *self.workers]:
+                if process is not None:
+                    process.check_alive()
+            if all(f and f.get("status", {}).get("phase") in FINAL_PHASES for f in found):
+                return found  # type: ignore[return-value]
+            return None
+
+        return await self.until(all_final, timeout=timeout, what="the Executions to finish")

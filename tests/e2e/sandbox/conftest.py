@@ -1,0 +1,50 @@
+"""Fixtures of the sandbox end-to-end tests: one sandbox (API emulation, operator, worker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from conveyor_engine import localservices
+from conveyor_engine.api import Engine
+from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
+from tests.e2e.kubectl import Kubectl
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sandbox(
+    redis_url: str, postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Sandbox]:
+    """The whole sandbox on this session's Redis and a fresh database; logs in a temp dir."""
+    workdir = tmp_path_factory.mktemp("sandbox")
+    async with localservices.fresh_database(postgres_server_url, "conveyor_e2e") as database:
+        config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database,
+                               workers=1)
+        async with Sandbox(config) as running:
+            yield running
+            _print_logs(Path(workdir))
+
+
+def _print_logs(workdir: Path) -> None:
+    """Show the end of every process log (pytest prints it when a test failed)."""
+    for log in sorted(workdir.glob("*.log")):
+        print(f"--- {log}\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def kubectl(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    """kubectl with the sandbox's kubeconfig (overrides the per-test one of tests/e2e)."""
+    return Kubectl(sandbox.kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sandbox_engine(sandbox: Sandbox) -> AsyncIterator[Engine]:
+    """An engine client on the sandbox's database and key prefix, for assertions."""
+    engine = await Engine.connect(redis_url=sandbox.redis_url,
+                                  database_url=sandbox.database_url,
+                                  key_prefix=sandbox.key_prefix)
+    yield engine
+    await engine.close()

@@ -1,0 +1,273 @@
+"""End to end: kubectl -> emulated API -> real operator -> real worker -> Redis + PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conveyor_engine.api import Engine
+from conveyor_operator.sandbox.sandbox import Sandbox
+from tests.e2e.kubectl import Kubectl
+from tests.support.polling import eventually
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def manifest(text: str) -> str:
+    return textwrap.dedent(text).strip() + "\n"
+
+
+async def phase(sandbox: Sandbox, name: str) -> str | None:
+    found = await sandbox.get("executions", name)
+    return (found or {}).get("status", {}).get("phase")
+
+
+async def finished(sandbox: Sandbox, name: str, timeout: float = 60) -> dict:
+    done = await sandbox.wait_finished([("default", name)], timeout)
+    return done[0]
+
+
+async def test_examples_applied_with_kubectl_succeed_with_columns_summary_events_and_rows(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    applied = await kubectl.run("apply", "-f", str(ROOT / "examples"))
+    assert "execution.conveyor.dev/data-pipeline-example created" in applied.stdout
+    names = ["data-pipeline-example", "fan-out-fan-in-example", "retry-recovers-example"]
+    done = await sandbox.wait_finished([("default", n) for n in names], timeout=120)
+    assert [d["status"]["phase"] for d in done] == ["Succeeded"] * 3, done
+
+    table = (await kubectl.run("get", "executions")).stdout
+    header = table.splitlines()[0].split()
+    assert header == ["NAME", "WORKFLOW", "PHASE", "PROGRESS", "DURATION", "AGE"]
+    row = next(line for line in table.splitlines() if line.startswith("data-pipeline-example"))
+    assert re.search(r"data-pipeline\s+Succeeded\s+4/4\s+\d+(ms|s)", row), row
+    assert "fan-out-fan-in" in (await kubectl.run("get", "conveyor")).stdout  # the category
+    assert "data-pipeline-example" in (await kubectl.run("get", "cex")).stdout  # the short name
+
+    pipeline = done[0]["status"]
+    assert [(t["name"], t["phase"], t["attempts"]) for t in pipeline["tasks"]] == [
+        ("extract", "Succeeded", 1), ("transform", "Succeeded", 1), ("load", "Succeeded", 1),
+        ("verify", "Succeeded", 1)]
+    ready = {c["type"]: c for c in pipeline["conditions"]}["Ready"]
+    assert ready["status"] == "True" and ready["observedGeneration"] == 1
+    flaky = {t["name"]: t for t in done[2]["status"]["tasks"]}["flaky"]
+    assert flaky["attempts"] == 3
+
+    events = (await kubectl.run("get", "events", "--field-selector",
+                               "involvedObject.name=data-pipeline-example")).stdout
+    assert "Started" in events and "Succeeded" in events
+
+    state = await sandbox_engine.get(pipeline["executionId"])
+    assert state.phase == "Succeeded"
+    assert state.task("verify").outputs == {
+        "slidesStored": True, "summary": "Sample Slide Show by Ada Lovelace"}
+    attempts = await sandbox_engine.attempts(pipeline["executionId"])
+    assert sorted(a.task for a in attempts) == ["extract", "load", "transform", "verify"]
+    retried = await sandbox_engine.attempts(done[2]["status"]["executionId"])
+    assert [(a.task, a.attempt, a.outcome) for a in retried if a.task == "flaky"] == [
+        ("flaky", 1, "Failed"), ("flaky", 2, "Failed"), ("flaky", 3, "Succeeded")]
+
+
+BAD_WORKFLOWS = {
+    "cycle": ("[{name: a, type: set, dependsOn: [b]}, {name: b, type: set, dependsOn: [a]}]",
+              "cycle: a -> b -> a"),
+    "missing-dep": ("[{name: a, type: set, dependsOn: [nope]}]", 'no task named "nope"'),
+    "bad-expression": ("[{name: a, type: set, params: {v: '${{ inputs. }}'}}]",
+                       'task "a": params.v'),
+    "foreign-ref": ("[{name: a, type: set}, {name: b, type: set, params: "
+                    "{v: '${{ tasks.a.outputs }}'}}]", 'which is not upstream of "b"'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WORKFLOWS))
+async def test_invalid_workflow_reports_ready_false_with_task_and_field(
+    sandbox: Sandbox, kubectl: Kubectl, case: str
+) -> None:
+    tasks, expected = BAD_WORKFLOWS[case]
+    await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {{name: bad-{case}}}
+        spec:
+          tasks: {tasks}
+    """))
+    found = await eventually(lambda: sandbox.get("workflows", f"bad-{case}"),
+                             until=lambda w: w and w.get("status", {}).get("conditions"),
+                             what="the workflow's status")
+    ready = {c["type"]: c for c in found["status"]["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert expected in ready["message"], ready["message"]
+    table = (await kubectl.run("get", "workflows", f"bad-{case}")).stdout
+    assert re.search(rf"bad-{case}\s+False\s+InvalidSpec", table), table
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ("kind: Workflow\nmetadata: {name: unknown-type}\nspec:\n  tasks: [{name: a, type: ftp}]",
+         'spec.tasks[0].type: Unsupported value: "ftp"'),
+        ("kind: Execution\nmetadata: {name: no-ref}\nspec: {inputs: {}}",
+         "spec.workflowRef: Required value"),
+    ],
+    ids=["unknown-type", "missing-workflow-ref"],
+)
+async def test_schema_rejects_what_it_can_at_apply_time(
+    kubectl: Kubectl, doc: str, expected: str
+) -> None:
+    result = await kubectl.run("apply", "-f", "-",
+                           stdin="apiVersion: conveyor.dev/v1alpha1\n" + doc + "\n",
+                           check=False)
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr
+
+
+async def test_execution_waits_for_a_missing_workflow_then_runs(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: early-bird}
+        spec: {workflowRef: {name: late-workflow}}
+    """))
+    waiting = await eventually(lambda: sandbox.get("executions", "early-bird"),
+                               until=lambda e: e and e.get("status", {}).get("conditions"),
+                               what="the waiting condition")
+    ready = {c["type"]: c for c in waiting["status"]["conditions"]}["Ready"]
+    assert waiting["status"]["phase"] == "Pending"
+    assert ready["reason"] == "WorkflowNotFound" and "late-workflow" in ready["message"]
+
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: late-workflow}
+        spec: {tasks: [{name: only, type: set, params: {v: 1}}]}
+    """))
+    assert (await finished(sandbox, "early-bird"))["status"]["phase"] == "Succeeded"
+
+
+async def test_kubectl_wait_for_ready_returns_when_the_execution_succeeds(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: pause}
+        spec: {tasks: [{name: nap, type: wait, params: {duration: 1s}}]}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: pause-once}
+        spec: {workflowRef: {name: pause}}
+    """))
+    result = await kubectl.run("wait", "--for=condition=Ready", "--timeout=60s",
+                              "execution/pause-once", timeout=90)
+    assert "condition met" in result.stdout
+    assert await phase(sandbox, "pause-once") == "Succeeded"
+
+
+async def test_busy_execution_costs_a_bounded_number_of_status_writes(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    links = [f"{{name: s{i}, type: set, params: {{i: {i}}}" +
+             (f", dependsOn: [s{i - 1}]}}" if i else "}") for i in range(40)]
+    chain = ", ".join(links)
+    await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {{name: long-chain}}
+        spec: {{tasks: [{chain}]}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {{name: long-chain-run}}
+        spec: {{workflowRef: {{name: long-chain}}}}
+    """))
+    done = await finished(sandbox, "long-chain-run")
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["progress"] == "40/40"
+    writes = [r for r in sandbox.api.requests
+              if r.resource == "executions" and r.name == "long-chain-run"
+              and r.subresource == "status" and r.verb in ("patch", "update")]
+    # 40 tasks produce over 120 engine events; coalescing turns them into a few writes:
+    # about one per status interval (0.5 s) while it runs, plus the first and the last.
+    elapsed = _seconds(done["status"]["duration"])
+    assert 2 <= len(writes) <= elapsed / 0.5 + 4, (len(writes), elapsed)
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?", duration)
+    assert match, duration
+    h, m, s, ms = (int(g or 0) for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+async def test_operator_restart_mid_execution_runs_nothing_twice(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: restartable}
+        spec:
+          tasks:
+            - {name: first, type: set, params: {v: 1}}
+            - {name: slow, type: wait, dependsOn: [first], params: {duration: 3s}}
+            - {name: last, type: set, dependsOn: [slow], params: {v: 2}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: restartable-run}
+        spec: {workflowRef: {name: restartable}}
+    """))
+    await eventually(lambda: phase(sandbox, "restartable-run"), until=lambda p: p == "Running",
+                     what="the execution to run")
+    await sandbox.stop_operator(kill=True)
+    await sandbox.start_operator()
+
+    done = await finished(sandbox, "restartable-run")
+    assert done["status"]["phase"] == "Succeeded"
+    attempts = await sandbox_engine.attempts(done["status"]["executionId"])
+    assert sorted((a.task, a.attempt) for a in attempts) == [
+        ("first", 1), ("last", 1), ("slow", 1)]
+    count = await sandbox_engine.store._pool.fetchval(
+        "SELECT count(*) FROM executions WHERE idempotency_key = $1", done["metadata"]["uid"])
+    assert count == 1
+    events = (await kubectl.run("get", "events", "--field-selector",
+                               "involvedObject.name=restartable-run")).stdout
+    assert events.count("Started") == 1 and "Succeeded" in events
+
+
+async def test_deleting_a_running_execution_cancels_it_and_keeps_history(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: long-nap}
+        spec:
+          tasks:
+            - {name: first, type: set, params: {v: 1}}
+            - {name: nap, type: wait, dependsOn: [first], params: {duration: 60s}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: long-nap-run}
+        spec: {workflowRef: {name: long-nap}}
+    """))
+    running = await eventually(lambda: sandbox.get("executions", "long-nap-run"),
+                               until=lambda e: e and e.get("status", {}).get("progress") == "1/2",
+                               what="the first task to finish")
+    execution_id = running["status"]["executionId"]
+    await kubectl.run("delete", "execution", "long-nap-run", "--timeout=60s", timeout=90)
+    assert await sandbox.get("executions", "long-nap-run") is None
+
+    state = await sandbox_engine.get(execution_id)
+    assert state.phase == "Cancelled"
+    assert state.task("nap").phase == "Cancelled"
+    assert [(a.task, a.outcome) for a in await sandbox_engine.attempts(execution_id)] == [
+        ("first", "Succeeded")]
