@@ -18,6 +18,8 @@ from .sandbox import Sandbox, SandboxConfig
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Conveyor: Kubernetes-native workflows.")
 console = Console()
+if not console.is_terminal:
+    console.width = 160  # logs and CI: no terminal to fit, so do not fold the table
 
 
 @app.callback()
@@ -104,7 +106,7 @@ def _table(executions: list[dict]) -> Table:
         table.add_row(item["metadata"]["namespace"], item["metadata"]["name"],
                       item["spec"]["workflowRef"]["name"], f"[{style}]{phase}[/{style}]",
                       status.get("progress", ""), status.get("duration", ""),
-                      (status.get("message") or "")[:80])
+                      "" if phase == "Succeeded" else (status.get("message") or "")[:100])
     return table
 
 
