@@ -106,16 +106,18 @@ class Engine:
             existing = await self.store.find_execution_by_key(idempotency_key)
             if existing is not None:
                 return Submission(existing, False)
-        if workflow.pool not in self._groups:
-            await self.queue.ensure_group(workflow.pool)
-            self._groups.add(workflow.pool)
+        tasks = [(t.name, t.type, len(t.depends_on), t.spec.pool or workflow.pool)
+                 for t in workflow.tasks.values()]
+        for pool in {task[3] for task in tasks} - self._groups:
+            await self.queue.ensure_group(pool)
+            self._groups.add(pool)
         execution_id, created, ready = await self.store.create_execution(
             workflow_name=workflow.name,
             workflow_hash=workflow.content_hash,
             spec_json=workflow.to_json(),
             pool=workflow.pool,
             inputs=resolved,
-            tasks=[(t.name, t.type, len(t.depends_on)) for t in workflow.tasks.values()],
+            tasks=tasks,
             idempotency_key=idempotency_key,
             now=datetime.now(UTC),
         )

@@ -37,8 +37,7 @@ def work() -> None:
 
 
 async def _work(settings) -> None:
-    from prometheus_client import start_http_server
-
+    from .health import start_health_server
     from .worker.worker import Worker
 
     store = await Store.connect(settings.database_url,
@@ -48,9 +47,9 @@ async def _work(settings) -> None:
                            max_connections=settings.concurrency + 16)
     try:
         await redis.ping()
-        if settings.metrics_port:
-            start_http_server(settings.metrics_port)
         worker = Worker(settings, store, redis)
+        if settings.metrics_port:
+            start_health_server(settings.metrics_port, worker.is_ready)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

@@ -108,6 +108,9 @@ class TaskSpec(_Model):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: str | None = Field(None, description="Limit for one attempt (duration string).")
     when: str | None = None
+    pool: str | None = Field(
+        None, pattern=NAME_PATTERN, description="Worker pool for this task (default: the "
+        "workflow's pool), e.g. to run heavy calls on their own workers.")
 
     @field_validator("timeout")
     @classmethod

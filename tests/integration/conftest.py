@@ -41,9 +41,9 @@ def start_workers(
     started: list[WorkerProcess] = []
 
     def start(n: int = 1, **settings: object) -> list[WorkerProcess]:
+        chosen = {"pool": pool, **{k: str(v) for k, v in settings.items()}}
         env = worker_env(redis_url=redis_url, database_url=database_url,
-                         key_prefix=key_prefix, pool=pool,
-                         **{k: str(v) for k, v in settings.items()})
+                         key_prefix=key_prefix, **chosen)
         batch = [WorkerProcess(env, f"w{len(started) + i}") for i in range(n)]
         started.extend(batch)
         for worker in batch:

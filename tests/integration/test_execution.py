@@ -213,3 +213,46 @@ async def test_cancel_stops_running_and_queued_tasks_and_keeps_history(
                                until=lambda b: b.in_flight == 0 and b.queued == 0,
                                timeout=5, what="the cancelled task's entry to be acked")
     assert backlog.in_flight == 0
+
+
+async def test_a_task_can_run_on_its_own_pool(
+    engine: Engine, start_workers, pool: str
+) -> None:
+    heavy = f"{pool}-heavy"
+    workflow = await engine.register("split", {
+        "pool": pool,
+        "tasks": [
+            {"name": "light", "type": "set", "params": {"v": 1}},
+            {"name": "big", "type": "set", "pool": heavy, "dependsOn": ["light"],
+             "params": {"v": "${{ tasks.light.outputs.v + 1 }}"}},
+        ],
+    })
+    start_workers(1)  # serves only the workflow's pool
+    submission = await engine.submit(workflow)
+    await eventually(lambda: engine.queue.backlog(heavy), until=lambda b: b.queued == 1,
+                     what="the heavy task to wait on its own pool's stream")
+    assert (await engine.get(submission.execution_id)).task("big").phase == "Ready"
+    start_workers(1, pool=heavy)
+    state = await finished(engine, submission.execution_id)
+    assert state.phase == "Succeeded" and state.task("big").outputs == {"v": 2}
+    attempts = {a.task: a.worker for a in await engine.attempts(submission.execution_id)}
+    assert attempts["light"].startswith("w0-") and attempts["big"].startswith("w1-")
+
+
+async def test_worker_serves_readiness_health_and_metrics(
+    engine: Engine, start_workers, pool: str
+) -> None:
+    import httpx
+
+    from conveyor_engine.localservices import find_free_port
+
+    port = find_free_port()
+    start_workers(1, metrics_port=port)
+    workflow = await engine.register("metered", {
+        "pool": pool, "tasks": [{"name": "only", "type": "set", "params": {"v": 1}}]})
+    await finished(engine, (await engine.submit(workflow)).execution_id)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/healthz")).text == "ok\n"
+        metrics = (await client.get("/metrics")).text
+    assert 'conveyor_task_attempts_total{outcome="succeeded",type="set"} 1.0' in metrics

@@ -124,15 +124,15 @@ class Store:
         spec_json: str,
         pool: str,
         inputs: dict[str, Any],
-        tasks: list[tuple[str, str, int]],
+        tasks: list[tuple[str, str, int, str]],
         idempotency_key: str | None,
         now: datetime,
     ) -> tuple[str, bool, list[ReadyTask]]:
         """Create an execution and its task rows in one transaction.
 
         ``spec_json`` is the workflow's canonical JSON (stored once per content hash).
-        ``tasks`` are ``(name, type, number of dependencies)``; tasks without dependencies
-        start ``Ready`` (attempt 1). Returns ``(execution id, created, ready tasks)``. When
+        ``tasks`` are ``(name, type, number of dependencies, pool)``; tasks without
+        dependencies start ``Ready`` (attempt 1). ``pool`` is the execution's default pool. Returns ``(execution id, created, ready tasks)``. When
         ``idempotency_key`` names an existing execution nothing is written and that
         execution's id is returned with ``created=False`` (Stripe-style idempotency keys).
         """
@@ -163,14 +163,14 @@ class Store:
                 columns=["execution_id", "name", "type", "pool", "phase", "deps_open",
                          "attempt", "due_at"],
                 records=[
-                    (created, name, type_, pool, "Ready" if deps == 0 else "Pending", deps,
+                    (created, name, type_, task_pool, "Ready" if deps == 0 else "Pending", deps,
                      1 if deps == 0 else 0, now if deps == 0 else None)
-                    for name, type_, deps in tasks
+                    for name, type_, deps, task_pool in tasks
                 ],
             )
             ready = [
-                ReadyTask(TaskRef(execution_id, name, 1), pool)
-                for name, _, deps in tasks if deps == 0
+                ReadyTask(TaskRef(execution_id, name, 1), task_pool)
+                for name, _, deps, task_pool in tasks if deps == 0
             ]
             return execution_id, True, ready
 

@@ -84,6 +84,7 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._serving = False
         self._resources: Resources | None = None
 
     # -- public --------------------------------------------------------------------------
@@ -92,6 +93,10 @@ class Worker:
     def running_count(self) -> int:
         """Attempts currently running in this process."""
         return len(self._running)
+
+    def is_ready(self) -> bool:
+        """True while the worker is serving and not stopping (the readiness probe)."""
+        return self._serving and not self._stopping.is_set()
 
     def stop(self) -> None:
         """Begin a graceful shutdown (safe to call from a signal handler, more than once)."""
@@ -113,6 +118,7 @@ class Worker:
             asyncio.create_task(self._fetch_loop(), name="fetch"),
             asyncio.create_task(self._reclaim_loop(), name="reclaim"),
         ]
+        self._serving = True
         log.info("worker %s serving pool %r with %d slots", self.consumer, self.pool,
                  self.settings.concurrency)
         try:
