@@ -133,8 +133,8 @@ class Store:
         ``spec_json`` is the workflow's canonical JSON (stored once per content hash).
         ``tasks`` are ``(name, type, number of dependencies, pool)``; tasks without
         dependencies start ``Ready`` (attempt 1); ``pool`` is the execution's default pool.
-        Returns ``(execution id, created, ready tasks)``. When ``idempotency_key`` names an existing execution nothing is written and that
-        execution's id is returned with ``created=False`` (Stripe-style idempotency keys).
+        Returns ``(execution id, created, ready tasks)``. When ``idempotency_key`` names an
+        existing execution nothing is written and that execution's id is returned with ``created=False`` (Stripe-style idempotency keys).
         """
         execution_id = str(uuid.uuid4())
 
