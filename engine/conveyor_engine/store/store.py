@@ -134,7 +134,8 @@ class Store:
         ``tasks`` are ``(name, type, number of dependencies, pool)``; tasks without
         dependencies start ``Ready`` (attempt 1); ``pool`` is the execution's default pool.
         Returns ``(execution id, created, ready tasks)``. When ``idempotency_key`` names an
-        existing execution nothing is written and that execution's id is returned with ``created=False`` (Stripe-style idempotency keys).
+        existing execution nothing is written and that execution's id is returned with
+        ``created=False`` (Stripe-style idempotency keys).
         """
         execution_id = str(uuid.uuid4())
 
