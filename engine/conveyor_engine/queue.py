@@ -154,6 +154,14 @@ class Queue:
         in_flight = int(pending["pending"]) if pending else 0
         return Backlog(max(0, int(length) - in_flight), in_flight)
 
+    async def in_flight_by_consumer(self, pool: str) -> dict[str, int]:
+        """Unacknowledged entries per consumer (``XPENDING`` summary form)."""
+        try:
+            summary = await self._redis.xpending(self._keys.stream(pool), self._keys.group(pool))
+        except ResponseError:
+            return {}
+        return {c["name"]: int(c["pending"]) for c in summary.get("consumers") or []}
+
 
 def _split(entries: list) -> tuple[list[Delivery], list[str]]:
     deliveries, malformed = [], []

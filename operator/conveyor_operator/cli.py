@@ -31,6 +31,7 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from . import handlers  # noqa: F401  (registers the handlers with kopf)
+    from .pools import handlers as pool_handlers  # noqa: F401
 
     asyncio.run(kopf.operator(
         clusterwide=config.namespace is None,

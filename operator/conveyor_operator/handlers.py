@@ -18,9 +18,12 @@ import kopf
 
 from conveyor_engine.api import Engine
 from conveyor_engine.compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid
+from conveyor_engine.health import start_health_server
 
 from .follower import ExecutionFollower
 from .kube import Kube, ObjectRef
+from .pools.scaler import PoolScaler
+from .pools.workloads import Workloads
 from .resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 from .settings import OperatorSettings
 from .status import Waiting, execution_status, phase_events, workflow_status
@@ -46,13 +49,21 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                       interval=config.status_interval_seconds,
                                       resync=config.resync_interval_seconds)
     memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")
+    memo.workloads = Workloads(memo.kube.api)
+    memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads, keys=memo.engine.keys,
+                             fallback=config.pool_check_seconds,
+                             timer_horizon=config.timer_horizon_seconds)
+    memo.scaler_task = asyncio.create_task(memo.scaler.run(), name="scaler")
+    if config.metrics_port:
+        start_health_server(config.metrics_port, lambda: True)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop following and close connections."""
-    memo.follower_task.cancel()
-    await asyncio.gather(memo.follower_task, return_exceptions=True)
+    for task in (memo.follower_task, memo.scaler_task):
+        task.cancel()
+    await asyncio.gather(memo.follower_task, memo.scaler_task, return_exceptions=True)
     await memo.engine.close()
     await memo.kube.close()
 

@@ -22,7 +22,7 @@ from .status import PhaseEvent
 
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
-    """Coordinates of one custom object."""
+    """Coordinates of one custom object (``namespace`` empty for cluster-scoped ones)."""
 
     namespace: str
     name: str
@@ -35,6 +35,7 @@ class Kube:
     """Status patches and Events. Create with :meth:`connect`, end with :meth:`close`."""
 
     def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
         self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
@@ -60,10 +61,16 @@ class Kube:
         Returns False when the object is gone (404); raises ``ApiException`` otherwise.
         """
         try:
-            await self._custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, ref.namespace, ref.plural, ref.name, {"status": patch},
-                _content_type="application/merge-patch+json",
-            )
+            if ref.namespace:
+                await self._custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, ref.namespace, ref.plural, ref.name, {"status": patch},
+                    _content_type="application/merge-patch+json",
+                )
+            else:  # cluster-scoped (WorkerPool)
+                await self._custom.patch_cluster_custom_object_status(
+                    GROUP, VERSION, ref.plural, ref.name, {"status": patch},
+                    _content_type="application/merge-patch+json",
+                )
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -71,14 +78,22 @@ class Kube:
         return True
 
     async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
-        """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists)."""
+        """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists).
+
+        Events about cluster-scoped objects go to the ``default`` namespace, as the
+        Kubernetes API server's own do.
+        """
         now = rfc3339(datetime.now(UTC))
-        await self._core.create_namespaced_event(ref.namespace, {
+        namespace = ref.namespace or "default"
+        involved = {"apiVersion": API_VERSION, "kind": ref.kind, "name": ref.name,
+                    "uid": ref.uid}
+        if ref.namespace:
+            involved["namespace"] = ref.namespace
+        await self._core.create_namespaced_event(namespace, {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
-            "involvedObject": {"apiVersion": API_VERSION, "kind": ref.kind, "name": ref.name,
-                               "namespace": ref.namespace, "uid": ref.uid},
+            "metadata": {"generateName": f"{ref.name}.", "namespace": namespace},
+            "involvedObject": involved,
             "type": event.type,
             "reason": event.reason,
             "message": event.message[:1024],

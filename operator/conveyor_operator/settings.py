@@ -22,3 +22,14 @@ class OperatorSettings(EngineSettings):
     namespace: str | None = Field(
         None, description="Watch only this namespace (default: all namespaces).")
     kubeconfig: str | None = Field(None, description="Kubeconfig file (default: in-cluster).")
+    worker_image: str = Field("ghcr.io/conveyor-dev/conveyor:0.1.0",
+                              description="Image of pool workers unless a pool names one.")
+    worker_namespace: str = Field("default",
+                                  description="Namespace of pool Deployments by default.")
+    worker_connection_secret: str | None = Field(
+        None, description="Secret (keys redis-url, database-url) that worker pods read; "
+        "without it workers get the operator's own URLs as plain values (the sandbox).")
+    pool_check_seconds: float = Field(
+        5.0, gt=0, le=300, description="Pools are re-checked at least this often.")
+    timer_horizon_seconds: float = Field(
+        30.0, ge=0, le=3600, description="Timers due within this count as pool load.")

@@ -1,0 +1,1 @@
+"""Worker pools: the WorkerPool resource, its Deployment, and scaling by queue depth."""

@@ -1,0 +1,131 @@
+"""The Deployment that runs a pool's workers: a pure function of the pool and settings.
+
+Follows the Kubernetes recommended labels (``app.kubernetes.io/*``) and pod security
+"restricted" profile (non-root, no privilege escalation, all capabilities dropped,
+RuntimeDefault seccomp, read-only root filesystem). Workers get no API access at all
+(``automountServiceAccountToken: false``): they never talk to Kubernetes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..resources import API_VERSION
+from .model import WorkerPoolSpec
+
+POOL_LABEL = "conveyor.dev/pool"
+COMPONENT = "worker"
+METRICS_PORT = 9090
+#: Extra seconds Kubernetes waits after the worker's own grace period before SIGKILL.
+KILL_MARGIN_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How workers reach Redis and PostgreSQL: a Secret (keys ``redis-url`` and
+    ``database-url``) in the workers' namespace, or plain URLs (the sandbox)."""
+
+    key_prefix: str
+    secret: str | None = None
+    redis_url: str | None = None
+    database_url: str | None = None
+
+
+def deployment_name(pool: str) -> str:
+    """``conveyor-worker-<pool>``."""
+    return f"conveyor-worker-{pool}"
+
+
+def selector(pool: str) -> dict[str, str]:
+    """Labels that select a pool's pods (also the Deployment's ``matchLabels``)."""
+    return {"app.kubernetes.io/name": "conveyor", "app.kubernetes.io/component": COMPONENT,
+            POOL_LABEL: pool}
+
+
+def consumer_pod(consumer: str) -> str:
+    """The pod a stream consumer belongs to: workers name consumers ``<pod>-<pid>-<hex>``."""
+    return consumer.rsplit("-", 2)[0]
+
+
+def _url_env(name: str, secret: str | None, key: str, literal: str | None) -> dict[str, Any]:
+    if secret:
+        return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+    return {"name": name, "value": literal or ""}
+
+
+def worker_deployment(
+    *, pool: str, uid: str, spec: WorkerPoolSpec, namespace: str, image: str, replicas: int,
+    connection: Connection,
+) -> dict[str, Any]:
+    """The full Deployment object for ``pool`` (owned by the WorkerPool with ``uid``)."""
+    labels = {**selector(pool), "app.kubernetes.io/managed-by": "conveyor-operator",
+              "app.kubernetes.io/part-of": "conveyor"}
+    redis = spec.redis.url_secret_ref
+    env = [
+        {"name": "CONVEYOR_POOL", "value": pool},
+        {"name": "CONVEYOR_CONCURRENCY", "value": str(spec.concurrency)},
+        {"name": "CONVEYOR_KEY_PREFIX", "value": connection.key_prefix},
+        {"name": "CONVEYOR_WORKER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "CONVEYOR_METRICS_PORT", "value": str(METRICS_PORT)},
+        {"name": "CONVEYOR_SHUTDOWN_GRACE_SECONDS", "value": str(spec.shutdown_grace_seconds)},
+        {"name": "CONVEYOR_MIGRATE_ON_START", "value": "false"},
+        _url_env("CONVEYOR_REDIS_URL", redis.name if redis else connection.secret,
+                 redis.key if redis else "redis-url", connection.redis_url),
+        _url_env("CONVEYOR_DATABASE_URL", connection.secret, "database-url",
+                 connection.database_url),
+        *spec.env,
+    ]
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": spec.image or image,
+        "command": ["conveyor-engine"],
+        "env": env,
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"},
+                           "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"},
+                          "periodSeconds": 20, "failureThreshold": 3},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+    }
+    if spec.image_pull_policy:
+        container["imagePullPolicy"] = spec.image_pull_policy
+    if spec.resources:
+        container["resources"] = spec.resources
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": spec.shutdown_grace_seconds + KILL_MARGIN_SECONDS,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+    }
+    if spec.service_account_name:
+        pod_spec["serviceAccountName"] = spec.service_account_name
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = spec.node_selector
+    if spec.tolerations:
+        pod_spec["tolerations"] = spec.tolerations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(pool),
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [{"apiVersion": API_VERSION, "kind": "WorkerPool", "name": pool,
+                                 "uid": uid, "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector(pool)},
+            # New pods first: a rollout never drops below the workers that run tasks.
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels,
+                             "annotations": {"prometheus.io/scrape": "true",
+                                             "prometheus.io/port": str(METRICS_PORT)}},
+                "spec": pod_spec,
+            },
+        },
+    }

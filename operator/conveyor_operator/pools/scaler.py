@@ -1,0 +1,265 @@
+"""The pool scaler: observes each pool's load and sets its Deployment's replicas.
+
+It wakes on every batch of engine events (Redis pub/sub: work was submitted, claimed or
+finished), at most every ``min_interval`` seconds, and every ``fallback`` seconds anyway, so a
+backlog is seen within a fraction of a second instead of on a 30 s poll. For each pool it
+reads the backlog from Redis (stream length and pending entries), the timers due soon from
+PostgreSQL, and decides with :func:`.scaling.decide`. It is the only writer of WorkerPool
+status. When a pool's Redis cannot be reached it reports that and keeps the current size
+(never scales to zero on missing data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from conveyor_engine.api import Engine
+from conveyor_engine.keys import Keys
+from conveyor_engine.queue import Queue
+
+from ..conditions import Condition, merge_conditions, rfc3339
+from ..kube import Kube, ObjectRef
+from ..status import PhaseEvent, status_patch
+from . import metrics
+from .deployment import consumer_pod, deployment_name, selector
+from .model import WorkerPoolSpec
+from .scaling import Decision, Load, Policy, Recommendation, decide
+from .workloads import Workloads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PoolState:
+    """What the scaler knows of one pool between evaluations."""
+
+    name: str
+    uid: str
+    generation: int | None
+    spec: WorkerPoolSpec
+    namespace: str
+    replicas: int
+    status: dict[str, Any] = field(default_factory=dict)
+    history: tuple[Recommendation, ...] = ()
+    queue: Queue | None = None
+    redis: Redis | None = None
+    problem: tuple[str, str] | None = None
+    last_scale_time: str | None = None
+    last_scale_reason: str | None = None
+    last_status_write: float = 0.0
+    last_costs: float = 0.0
+    ready_replicas: int = 0
+
+    @property
+    def policy(self) -> Policy:
+        """The pool's scaling policy."""
+        return Policy(
+            min_replicas=self.spec.min_replicas, max_replicas=self.spec.max_replicas,
+            target_per_replica=self.spec.target, concurrency=self.spec.concurrency,
+            scale_up_window=self.spec.scale_up_stabilization_seconds,
+            scale_down_window=self.spec.scale_down_stabilization_seconds)
+
+    @property
+    def ref(self) -> ObjectRef:
+        """The WorkerPool object (cluster-scoped)."""
+        return ObjectRef("", self.name, self.uid, kind="WorkerPool", plural="workerpools")
+
+
+class PoolScaler:
+    """Scales every registered pool; ``run()`` until cancelled."""
+
+    def __init__(self, engine: Engine, kube: Kube, workloads: Workloads, *, keys: Keys,
+                 min_interval: float = 0.2, fallback: float = 5.0,
+                 timer_horizon: float = 30.0, status_interval: float = 1.0) -> None:
+        self._engine, self._kube, self._workloads, self._keys = engine, kube, workloads, keys
+        self._min_interval = min_interval
+        self._fallback = fallback
+        self._horizon = timedelta(seconds=timer_horizon)
+        self._status_interval = status_interval
+        self._pools: dict[str, PoolState] = {}
+        self._wake = asyncio.Event()
+
+    @property
+    def pools(self) -> dict[str, PoolState]:
+        """Registered pools by name."""
+        return self._pools
+
+    async def upsert(self, state: PoolState, redis_url: str | None) -> None:
+        """Register or update a pool; ``redis_url`` None means the operator's own Redis."""
+        old = self._pools.get(state.name)
+        if old is not None:
+            state.history, state.status = old.history, old.status
+            state.last_scale_time, state.last_scale_reason = (
+                old.last_scale_time, old.last_scale_reason)
+            if old.redis is not None and old.redis is not self._engine.redis:
+                await old.redis.aclose()
+        if redis_url is None:
+            state.redis = self._engine.redis
+        else:
+            state.redis = Redis.from_url(redis_url, decode_responses=True,
+                                         socket_connect_timeout=2, socket_timeout=2)
+        state.queue = Queue(state.redis, self._keys)
+        self._pools[state.name] = state
+        self._wake.set()
+
+    async def report_problem(self, state: PoolState, reason: str, message: str) -> None:
+        """Register a pool that cannot be scaled (bad spec, missing Secret) and say why."""
+        old = self._pools.get(state.name)
+        if old is not None:
+            state.status = old.status
+        state.problem = (reason, message)
+        self._pools[state.name] = state
+        await self._write_status(state, force=True)
+
+    async def remove(self, name: str) -> None:
+        """Forget a deleted pool."""
+        state = self._pools.pop(name, None)
+        if state and state.redis is not None and state.redis is not self._engine.redis:
+            await state.redis.aclose()
+
+    async def run(self) -> None:
+        """Listen to engine events and evaluate pools until cancelled."""
+        await asyncio.gather(self._listen(), self._loop())
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for _ in self._engine.events():
+                    self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine change stream failed; the periodic check continues")
+                await asyncio.sleep(1.0)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._fallback)
+            self._wake.clear()
+            for state in list(self._pools.values()):
+                try:
+                    await self.evaluate(state)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("scaling pool %s failed", state.name)
+            await asyncio.sleep(self._min_interval)
+
+    async def evaluate(self, state: PoolState) -> Decision | None:
+        """Observe one pool, scale it if needed, protect busy pods, write status."""
+        if state.problem is not None and state.problem[0] != "RedisUnavailable":
+            return None
+        assert state.queue is not None
+        try:
+            backlog = await state.queue.backlog(state.name)
+            by_consumer = await state.queue.in_flight_by_consumer(state.name)
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            await self._redis_down(state, exc)
+            return None
+        except Exception as exc:  # redis-py raises its own ConnectionError/TimeoutError types
+            if type(exc).__module__.startswith("redis"):
+                await self._redis_down(state, exc)
+                return None
+            raise
+        if state.problem is not None:
+            state.problem = None
+        timers = await self._engine.store.timers_due_before(
+            state.name, datetime.now(UTC) + self._horizon)
+        load = Load(backlog.queued, backlog.in_flight, timers)
+        decision = decide(state.policy, load, current=state.replicas, history=state.history,
+                          now=time.monotonic())
+        state.history = decision.history
+        before = state.replicas
+        if decision.replicas != before:
+            await self._workloads.scale(state.namespace, deployment_name(state.name),
+                                        decision.replicas)
+            state.replicas = decision.replicas
+            state.last_scale_time = rfc3339(datetime.now(UTC))
+            state.last_scale_reason = decision.reason
+            direction = "up" if decision.replicas > before else "down"
+            metrics.SCALE_EVENTS.labels(state.name, direction).inc()
+            log.info("pool %s: %s", state.name, decision.reason)
+            await self._kube.post_event(state.ref, PhaseEvent(
+                "Normal", "ScaledUp" if direction == "up" else "ScaledDown", decision.reason))
+        metrics.QUEUED.labels(state.name).set(load.queued)
+        metrics.IN_FLIGHT.labels(state.name).set(load.in_flight)
+        metrics.TIMERS_DUE.labels(state.name).set(load.timers_due)
+        metrics.DESIRED.labels(state.name).set(decision.replicas)
+        metrics.CURRENT.labels(state.name).set(state.replicas)
+        await self._protect_busy_pods(state, by_consumer)
+        await self._write_status(state, load=load, decision=decision,
+                                 force=decision.replicas != before)
+        return decision
+
+    async def _redis_down(self, state: PoolState, exc: Exception) -> None:
+        state.problem = ("RedisUnavailable",
+                         f"cannot reach the pool's Redis ({type(exc).__name__}: {exc}); "
+                         f"keeping {state.replicas} replica(s)")
+        await self._write_status(state, force=False)
+
+    async def _protect_busy_pods(self, state: PoolState, by_consumer: dict[str, int]) -> None:
+        """Set each pod's deletion cost to the tasks it runs (at most every 2 s)."""
+        now = time.monotonic()
+        if now - state.last_costs < 2.0:
+            return
+        state.last_costs = now
+        running: dict[str, int] = {}
+        for consumer, count in by_consumer.items():
+            pod = consumer_pod(consumer)
+            running[pod] = running.get(pod, 0) + count
+        pods = await self._workloads.pods(state.namespace, selector(state.name))
+        state.ready_replicas = sum(1 for p in pods if p["ready"] and not p["deleting"])
+        for pod in pods:
+            cost = running.get(pod["name"], 0)
+            if pod["cost"] != str(cost) and not pod["deleting"]:
+                await self._workloads.set_deletion_cost(state.namespace, pod["name"], cost)
+
+    async def _write_status(self, state: PoolState, *, load: Load | None = None,
+                            decision: Decision | None = None, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - state.last_status_write < self._status_interval:
+            return
+        desired = pool_status(state, load, decision, datetime.now(UTC))
+        patch = status_patch(state.status, desired)
+        if not patch:
+            return
+        if await self._kube.patch_status(state.ref, patch):
+            state.last_status_write = now
+            state.status = {k: v for k, v in {**state.status, **patch}.items() if v is not None}
+
+
+def pool_status(state: PoolState, load: Load | None, decision: Decision | None,
+                now: datetime) -> dict[str, Any]:
+    """The WorkerPool status document (pure): load, replicas, last scale, conditions."""
+    if state.problem is not None:
+        reason, message = state.problem
+        conditions = [Condition("Ready", False, reason, message)]
+        if reason != "RedisUnavailable":
+            conditions.append(Condition("Stalled", True, reason, message))
+    else:
+        conditions = [Condition("Ready", True, "Scaling",
+                                f"{state.replicas} replica(s) of {deployment_name(state.name)}")]
+    status: dict[str, Any] = {
+        "observedGeneration": state.generation,
+        "deployment": f"{state.namespace}/{deployment_name(state.name)}",
+        "currentReplicas": state.replicas,
+        "readyReplicas": state.ready_replicas,
+        "lastScaleTime": state.last_scale_time,
+        "lastScaleReason": state.last_scale_reason,
+        "conditions": merge_conditions(state.status.get("conditions"), conditions,
+                                       generation=state.generation, now=now),
+    }
+    if load is not None:
+        status.update(queued=load.queued, inFlight=load.in_flight, timersDue=load.timers_due)
+    if decision is not None:
+        status["desiredReplicas"] = decision.replicas
+    return status

@@ -1,0 +1,99 @@
+"""API calls on a pool's workloads: its Deployment, its pods, and the Secret of its Redis."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+MERGE = "application/merge-patch+json"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+class Workloads:
+    """Deployments, pods and secrets through one ``kubernetes_asyncio`` API client."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._apps = client.AppsV1Api(api)
+        self._core = client.CoreV1Api(api)
+
+    async def replicas(self, namespace: str, name: str) -> int | None:
+        """``spec.replicas`` of a Deployment, or None when it does not exist."""
+        try:
+            found = await self._apps.read_namespaced_deployment(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found.spec.replicas or 0
+
+    async def apply_deployment(self, body: dict[str, Any], *, keep_replicas: bool) -> None:
+        """Create the Deployment, or merge-patch it; ``keep_replicas`` leaves the count alone."""
+        meta = body["metadata"]
+        try:
+            await self._apps.create_namespaced_deployment(meta["namespace"], body)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        patch = {k: v for k, v in body.items() if k != "status"}
+        if keep_replicas:
+            patch = {**patch, "spec": {k: v for k, v in body["spec"].items() if k != "replicas"}}
+        await self._apps.patch_namespaced_deployment(
+            meta["name"], meta["namespace"], patch, _content_type=MERGE)
+
+    async def scale(self, namespace: str, name: str, replicas: int) -> None:
+        """Set ``spec.replicas`` of a Deployment."""
+        await self._apps.patch_namespaced_deployment(
+            name, namespace, {"spec": {"replicas": replicas}}, _content_type=MERGE)
+
+    async def delete_deployment(self, namespace: str, name: str) -> None:
+        """Delete a Deployment (a no-op when it is already gone)."""
+        try:
+            await self._apps.delete_namespaced_deployment(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def pods(self, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Pods matching ``labels``, each as ``{name, ready, cost}`` (cost None if unset)."""
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        found = await self._core.list_namespaced_pod(namespace, label_selector=selector)
+        pods = []
+        for pod in found.items:
+            annotations = pod.metadata.annotations or {}
+            conditions = (pod.status.conditions or []) if pod.status else []
+            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+            pods.append({"name": pod.metadata.name, "ready": ready,
+                         "cost": annotations.get(DELETION_COST),
+                         "deleting": pod.metadata.deletion_timestamp is not None})
+        return pods
+
+    async def set_deletion_cost(self, namespace: str, pod: str, cost: int) -> None:
+        """Annotate a pod with ``controller.kubernetes.io/pod-deletion-cost``.
+
+        The ReplicaSet controller removes pods with the lowest cost first on scale-down
+        (Kubernetes docs, "Pod deletion cost"), so busy workers are kept.
+        """
+        try:
+            await self._core.patch_namespaced_pod(
+                pod, namespace, {"metadata": {"annotations": {DELETION_COST: str(cost)}}},
+                _content_type=MERGE)
+        except ApiException as exc:
+            if exc.status != 404:  # the pod went away meanwhile: nothing to protect
+                raise
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str:
+        """One decoded value of a Secret; ``LookupError`` naming what is missing."""
+        try:
+            secret = await self._core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise LookupError(f"secret {namespace}/{name} not found") from None
+            raise
+        data = secret.data or {}
+        if key not in data:
+            raise LookupError(f"secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode()

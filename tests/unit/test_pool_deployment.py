@@ -1,0 +1,63 @@
+"""The worker Deployment a pool gets (pure rendering)."""
+
+from __future__ import annotations
+
+from conveyor_operator.pools.deployment import (
+    Connection,
+    consumer_pod,
+    deployment_name,
+    worker_deployment,
+)
+from conveyor_operator.pools.model import WorkerPoolSpec
+
+
+def render(**spec: object) -> dict:
+    return worker_deployment(
+        pool="fast", uid="u-1", spec=WorkerPoolSpec.model_validate(spec), namespace="conveyor",
+        image="example/conveyor:1", replicas=2,
+        connection=Connection(key_prefix="cv", secret="conveyor-connection"))
+
+
+def env(deployment: dict) -> dict:
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_deployment_is_owned_labelled_probed_and_locked_down() -> None:
+    d = render(concurrency=8, shutdownGraceSeconds=40)
+    assert d["metadata"]["name"] == deployment_name("fast") == "conveyor-worker-fast"
+    assert d["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "conveyor.dev/v1alpha1", "kind": "WorkerPool", "name": "fast",
+        "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
+    assert d["spec"]["selector"]["matchLabels"]["conveyor.dev/pool"] == "fast"
+    pod = d["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["ports"][0]["name"] == "metrics"
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["terminationGracePeriodSeconds"] == 45
+    values = env(d)
+    assert values["CONVEYOR_POOL"]["value"] == "fast"
+    assert values["CONVEYOR_CONCURRENCY"]["value"] == "8"
+    assert values["CONVEYOR_WORKER_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert values["CONVEYOR_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "conveyor-connection", "key": "redis-url"}
+
+
+def test_pool_redis_secret_and_pod_settings_are_used() -> None:
+    d = render(redis={"urlSecretRef": {"name": "fast-redis", "key": "url"}},
+               nodeSelector={"pool": "fast"}, tolerations=[{"key": "x", "operator": "Exists"}],
+               resources={"limits": {"cpu": "1"}}, serviceAccountName="runner",
+               env=[{"name": "EXTRA", "value": "1"}], image="mine:2")
+    pod = d["spec"]["template"]["spec"]
+    assert env(d)["CONVEYOR_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "fast-redis", "key": "url"}
+    assert env(d)["EXTRA"] == {"name": "EXTRA", "value": "1"}
+    assert pod["nodeSelector"] == {"pool": "fast"} and pod["serviceAccountName"] == "runner"
+    assert pod["containers"][0]["image"] == "mine:2"
+    assert pod["containers"][0]["resources"] == {"limits": {"cpu": "1"}}
+
+
+def test_consumers_map_to_pods() -> None:
+    assert consumer_pod("conveyor-worker-fast-7d9f-abcde-12-0a1b2c") == \
+        "conveyor-worker-fast-7d9f-abcde"
