@@ -141,6 +141,11 @@ async def test_retry_backoff_beyond_year_9999_neither_strands_the_task_nor_leaks
 # -- malformed stream entries -------------------------------------------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "an entry whose execution id is not a UUID makes store.claim() raise DataError for the "
+    "whole XREADGROUP batch (worker.py:162-169); the good entries in it are only recovered "
+    "by the dispatcher's re-arm after CONVEYOR_DISPATCH_GRACE_SECONDS, and the poison entry "
+    "is re-taken and fails in _dead_letter (worker.py:302) every lease/2, forever"))
 async def test_entry_with_a_non_uuid_execution_id_does_not_poison_its_batch(
     engine: Engine, start_workers, pool: str
 ) -> None:
@@ -148,8 +153,8 @@ async def test_entry_with_a_non_uuid_execution_id_does_not_poison_its_batch(
     await engine.queue.ensure_group(pool)
     await engine.redis.xadd(engine.keys.stream(pool), {"e": "not-a-uuid", "t": "x", "a": "1"})
     submission = await engine.submit(workflow)
-    start_workers(1, lease_seconds=1, max_deliveries=3)
-    assert await settled(engine, submission.execution_id, 20) == "Succeeded"
+    start_workers(1, lease_seconds=1, max_deliveries=3)  # dispatch grace stays 10 s
+    assert await settled(engine, submission.execution_id, 6) == "Succeeded"
     attempts = await engine.attempts(submission.execution_id)
     assert [(a.attempt, a.outcome) for a in attempts] == [(1, "Succeeded")]
 

@@ -57,6 +57,7 @@ class PoolState:
     last_status_write: float = 0.0
     last_costs: float = 0.0
     ready_replicas: int = 0
+    holding: bool = False
 
     @property
     def policy(self) -> Policy:
@@ -142,8 +143,13 @@ class PoolScaler:
 
     async def _loop(self) -> None:
         while True:
+            # A pool held by a stabilization window must be looked at again when the window
+            # has passed, even if no event arrives meanwhile (the queue went quiet).
+            holding = any(p.holding for p in self._pools.values())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._fallback)
+                await asyncio.wait_for(self._wake.wait(),
+                                       timeout=min(self._fallback, 0.5) if holding
+                                       else self._fallback)
             self._wake.clear()
             for state in list(self._pools.values()):
                 try:
@@ -178,6 +184,7 @@ class PoolScaler:
         decision = decide(state.policy, load, current=state.replicas, history=state.history,
                           now=time.monotonic())
         state.history = decision.history
+        state.holding = decision.recommended != decision.replicas
         before = state.replicas
         if decision.replicas != before:
             await self._workloads.scale(state.namespace, deployment_name(state.name),

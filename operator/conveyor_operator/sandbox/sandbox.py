@@ -1,7 +1,10 @@
 """The sandbox: a whole Conveyor on one machine, with nothing installed but the project.
 
-It runs, in this process, the Kubernetes API emulation (:mod:`.apiserver`) and, as child
-processes, the real operator and engine workers; Redis and PostgreSQL come from the given
+It runs, in this process, the Kubernetes API emulation (:mod:`.apiserver`) and a stand-in
+for nodes (:mod:`.kubelet`: worker Deployments become local processes) and, as child
+processes, the real operator and engine workers. The ``default`` WorkerPool is applied at
+start, so workers come and go exactly as the operator scales them. Redis and PostgreSQL
+come from the given
 URLs or local servers (a fresh database and key prefix per sandbox, removed at exit); a
 local httpbin serves the examples (workers reach it as ``http://httpbin.conveyor.test``
 through ``HTTP_PROXY``, so manifests need no local port numbers). The end-to-end tests use
@@ -25,12 +28,23 @@ from conveyor_engine import localservices
 from ..resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 from .apiserver import SandboxApiServer
 from .apply import Applied, Applier, manifests
+from .kubelet import Kubelet
 from .processes import ManagedProcess
 
 #: Where the project's CRDs live (the single source), relative to the repository root.
 CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
-EXAMPLE_HOST = "httpbin.conveyor.test"
 FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
+
+
+def default_pool(minimum: int, maximum: int) -> dict[str, Any]:
+    """The ``default`` WorkerPool the sandbox runs (the chart installs one too)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "WorkerPool",
+        "metadata": {"name": "default"},
+        "spec": {"minReplicas": minimum, "maxReplicas": max(minimum, maximum),
+                 "concurrency": 32, "scaleDownStabilizationSeconds": 30,
+                 "shutdownGraceSeconds": 10},
+    }
 
 
 @dataclass
@@ -38,14 +52,16 @@ class SandboxConfig:
     """What to run. ``redis_url``/``database_url`` None means local or private servers.
 
     ``database_url`` names a database to use as it is; without it a fresh database is
-    created on the local server and dropped at exit. ``engine_env``/``operator_env`` add
-    ``CONVEYOR_*`` settings for the workers and the operator.
+    created on the local server and dropped at exit. ``workers``/``max_workers`` bound the
+    ``default`` pool. ``engine_env``/``operator_env`` add ``CONVEYOR_*`` settings for the
+    workers and the operator.
     """
 
     workdir: Path = field(default_factory=lambda: Path(".conveyor"))
     redis_url: str | None = None
     database_url: str | None = None
     workers: int = 1
+    max_workers: int = 4
     namespace: str = "default"
     engine_env: dict[str, str] = field(default_factory=dict)
     operator_env: dict[str, str] = field(default_factory=dict)
@@ -63,7 +79,8 @@ class Sandbox:
         self.database_url = ""
         self.httpbin_url = ""
         self.operator: ManagedProcess | None = None
-        self.workers: list[ManagedProcess] = []
+        self.kubelet: Kubelet | None = None
+        self._kubelet_task: asyncio.Task | None = None
         self._sync = contextlib.ExitStack()
         self._async = contextlib.AsyncExitStack()
         self._session: aiohttp.ClientSession | None = None
@@ -99,16 +116,27 @@ class Sandbox:
                                                     namespace=cfg.namespace)
         self._session = await self._async.enter_async_context(aiohttp.ClientSession())
         await self.apply([CRD_DIR])
-        for _ in range(cfg.workers):
-            await self.start_worker()
+        self.kubelet = Kubelet(self._session, self.api.url, cfg.workdir, {
+            # Examples call http://httpbin.conveyor.test: route plain-HTTP calls through the
+            # local httpbin, which answers absolute-form requests like an origin server.
+            "HTTP_PROXY": self.httpbin_url,
+            "NO_PROXY": "127.0.0.1,localhost,::1",
+            **cfg.engine_env,
+        })
+        self._kubelet_task = asyncio.create_task(self.kubelet.run(), name="sandbox-kubelet")
         await self.start_operator()
+        await self.apply_objects([default_pool(cfg.workers, cfg.max_workers)])
+        await self.until(lambda: self.ready_workers("default", at_least=cfg.workers),
+                         timeout=60, what="the default pool's workers", process=self.operator)
 
     async def __aexit__(self, *exc: object) -> None:
-        stops = []
-        if self.operator is not None:
-            stops.append(asyncio.to_thread(self.operator.stop))
-        stops += [asyncio.to_thread(w.stop) for w in self.workers]
-        await asyncio.gather(*stops, return_exceptions=True)
+        if self.operator is not None:  # first, so nothing rescales while pods stop
+            await asyncio.to_thread(self.operator.stop)
+        if self._kubelet_task is not None:
+            self._kubelet_task.cancel()
+            await asyncio.gather(self._kubelet_task, return_exceptions=True)
+        if self.kubelet is not None:
+            await self.kubelet.stop_all()
         if self.redis_url:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(localservices.delete_prefixed_keys, self.redis_url,
@@ -125,30 +153,12 @@ class Sandbox:
             "CONVEYOR_KEY_PREFIX": self.key_prefix,
         }
 
-    async def start_worker(self, **settings: str) -> ManagedProcess:
-        """Start one engine worker and wait until it serves its pool."""
-        index = len(self.workers)
-        env = {
-            **self._engine_env(),
-            "CONVEYOR_WORKER_ID": f"sandbox-worker-{index}",
-            # Examples call http://httpbin.conveyor.test: route plain-HTTP calls through the
-            # local httpbin, which answers absolute-form requests like an origin server.
-            "HTTP_PROXY": self.httpbin_url,
-            "NO_PROXY": "127.0.0.1,localhost,::1",
-            **self.config.engine_env,
-            **{f"CONVEYOR_{k.upper()}": str(v) for k, v in settings.items()},
-        }
-        worker = ManagedProcess(f"worker-{index}", "conveyor_engine", [], env,
-                                self.config.workdir / f"worker-{index}.log")
-        self.workers.append(worker)
-        await asyncio.to_thread(worker.wait_for, "serving pool")
-        return worker
-
     async def start_operator(self) -> ManagedProcess:
         """Start the operator and wait until it watches Workflows and Executions."""
         self._operator_starts += 1
         seen = len(self.api.requests)
         env = {**self._engine_env(), "KUBECONFIG": str(self.kubeconfig),
+               "CONVEYOR_WORKER_NAMESPACE": self.config.namespace,
                **self.config.operator_env}
         self.operator = ManagedProcess(
             "operator", "conveyor_operator", ["run"], env,
@@ -196,6 +206,40 @@ class Sandbox:
         docs.sort(key=lambda item: item[1]["kind"] != "CustomResourceDefinition")
         return [await applier.apply(doc, self.config.namespace) for _, doc in docs]
 
+    async def apply_objects(self, docs: list[dict[str, Any]]) -> list[Applied]:
+        """Apply objects given as dicts (same rules as :meth:`apply`)."""
+        assert self._session is not None
+        applier = Applier(self._session, self.api.url)
+        return [await applier.apply(doc, self.config.namespace) for doc in docs]
+
+    async def get_cluster(self, plural: str, name: str) -> dict | None:
+        """One cluster-scoped ``conveyor.dev`` object (a WorkerPool), or None."""
+        assert self._session is not None
+        url = f"{self.api.url}/apis/{GROUP}/{VERSION}/{plural}/{name}"
+        async with self._session.get(url) as response:
+            return await response.json() if response.status == 200 else None
+
+    async def list_pods(self, labels: dict[str, str]) -> list[dict]:
+        """Pods of the sandbox namespace matching ``labels``."""
+        assert self._session is not None
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        url = f"{self.api.url}/api/v1/namespaces/{self.config.namespace}/pods"
+        async with self._session.get(url, params={"labelSelector": selector}) as response:
+            return (await response.json()).get("items", [])
+
+    async def deployment(self, pool: str) -> dict | None:
+        """The worker Deployment of ``pool``, or None."""
+        assert self._session is not None
+        url = (f"{self.api.url}/apis/apps/v1/namespaces/{self.config.namespace}/deployments/"
+               f"conveyor-worker-{pool}")
+        async with self._session.get(url) as response:
+            return await response.json() if response.status == 200 else None
+
+    async def ready_workers(self, pool: str, *, at_least: int) -> bool:
+        """True when ``pool``'s Deployment reports at least ``at_least`` ready replicas."""
+        found = await self.deployment(pool)
+        return bool(found) and (found.get("status", {}).get("readyReplicas") or 0) >= at_least
+
     async def get(self, plural: str, name: str, namespace: str | None = None) -> dict | None:
         """One object of ``conveyor.dev`` kind ``plural``, or None."""
         assert self._session is not None
@@ -209,9 +253,8 @@ class Sandbox:
 
         async def all_final() -> list[dict] | None:
             found = [await self.get(EXECUTIONS, name, ns) for ns, name in names]
-            for process in [self.operator, *self.workers]:
-                if process is not None:
-                    process.check_alive()
+            if self.operator is not None:
+                self.operator.check_alive()
             if all(f and f.get("status", {}).get("phase") in FINAL_PHASES for f in found):
                 return found  # type: ignore[return-value]
             return None

@@ -21,8 +21,10 @@ async def sandbox(
     """The whole sandbox on this session's Redis and a fresh database; logs in a temp dir."""
     workdir = tmp_path_factory.mktemp("sandbox")
     async with localservices.fresh_database(postgres_server_url, "conveyor_e2e") as database:
+        # A long fallback period: pools must scale on the change stream's push alone.
         config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database,
-                               workers=1)
+                               workers=1,
+                               operator_env={"CONVEYOR_POOL_CHECK_SECONDS": "60"})
         async with Sandbox(config) as running:
             yield running
             _print_logs(Path(workdir))

@@ -15,14 +15,20 @@ validation.go and the CRD docs, "Validation rules"):
 - Evaluation errors are reported as ``<error> evaluating rule: <message or rule>``
   (e.g. ``no such key: x evaluating rule: self.x > 0``).
 
-Not every Kubernetes CEL library function exists in PyPI ``cel`` (e.g. ``isURL``,
-``quantity``); such rules fail with an evaluation error naming the function.
+Of the Kubernetes CEL libraries (https://kubernetes.io/docs/reference/using-api/cel/) the
+string extensions (``lowerAscii``, ``upperAscii``, ``trim``, ``split``, ``join``, ``replace``,
+``substring``, ``indexOf``, ``lastIndexOf``, ``charAt``), the list library (``isSorted``,
+``sum``, ``min``, ``max``), regex ``find``/``findAll`` and ``isURL`` are provided on top of
+PyPI ``cel``; rules using others (e.g. ``quantity``, ``format``) fail with an evaluation error
+naming the function.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import cel
@@ -37,6 +43,56 @@ _OLD_SELF = re.compile(r"\boldSelf\b")
 def compile_rule(expression: str) -> Any:
     """Compile (cached); raises ``ValueError`` on syntax errors."""
     return cel.compile(expression)
+
+
+def _substring(text: str, start: int, end: int | None = None) -> str:
+    if start < 0 or start > len(text) or (end is not None and not start <= end <= len(text)):
+        raise ValueError(f"index out of range: {start}")
+    return text[start:end]
+
+
+def _index_of(target: Any, item: Any, start: int = 0) -> int:
+    if isinstance(target, str):
+        return target.find(item, start)
+    return next((i for i, value in enumerate(target) if value == item), -1)
+
+
+def _last_index_of(target: Any, item: Any) -> int:
+    if isinstance(target, str):
+        return target.rfind(item)
+    return next((i for i in range(len(target) - 1, -1, -1) if target[i] == item), -1)
+
+
+def _is_url(text: str) -> bool:
+    parsed = urllib.parse.urlparse(text)
+    return bool(parsed.scheme) and (bool(parsed.netloc) or parsed.scheme in ("mailto", "urn"))
+
+
+def _find(text: str, pattern: str) -> str:
+    match = re.search(pattern, text)
+    return match.group(0) if match else ""
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "lowerAscii": lambda text: text.lower(),
+    "upperAscii": lambda text: text.upper(),
+    "trim": lambda text: text.strip(),
+    "split": lambda text, sep, limit=-1: text.split(sep, limit - 1 if limit > 0 else -1),
+    "join": lambda items, sep="": sep.join(items),
+    "replace": lambda text, old, new, limit=-1: text.replace(old, new, limit),
+    "substring": _substring,
+    "indexOf": _index_of,
+    "lastIndexOf": _last_index_of,
+    "charAt": lambda text, index: text[index] if index < len(text) else "",
+    "isSorted": lambda items: list(items) == sorted(items),
+    "sum": lambda items: sum(items),
+    "min": lambda items: min(items),
+    "max": lambda items: max(items),
+    "find": _find,
+    "findAll": lambda text, pattern, limit=-1: re.findall(pattern, text)[
+        : limit if limit >= 0 else None],
+    "isURL": _is_url,
+}
 
 
 def is_transition_rule(rule: dict[str, Any]) -> bool:
@@ -97,7 +153,7 @@ def evaluate(
         field = path + str(rule.get("fieldPath") or "") if rule.get("fieldPath") else path
         field = field.lstrip(".") or "<nil>"
         try:
-            result = compile_rule(expression).execute(variables)
+            result = compile_rule(expression).execute(_context(variables))
         except (ValueError, RuntimeError, KeyError, TypeError) as exc:
             shown = str(rule.get("message") or "").strip() or expression.strip()
             detail = f"{_describe(exc)} evaluating rule: {shown}"
@@ -107,6 +163,10 @@ def evaluate(
             continue
         failures.append(_failure(rule, field, bad_value, variables, expression))
     return failures
+
+
+def _context(variables: dict[str, Any]) -> Any:
+    return cel.Context(variables=variables, functions=_FUNCTIONS)
 
 
 def _describe(exc: BaseException) -> str:
@@ -121,7 +181,8 @@ def _failure(
     message = str(rule.get("message") or "").strip()
     if not message and rule.get("messageExpression"):
         try:
-            evaluated = compile_rule(str(rule["messageExpression"])).execute(variables)
+            evaluated = compile_rule(str(rule["messageExpression"])).execute(
+                _context(variables))
             if isinstance(evaluated, str) and evaluated.strip():
                 message = evaluated.strip()
         except (ValueError, RuntimeError, KeyError, TypeError):

@@ -20,6 +20,7 @@ Errors are answered as ``Status`` objects; unexpected exceptions become 500 ``In
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from typing import Any
@@ -103,8 +104,6 @@ class SandboxHandler(kmock.KubernetesEmulator):
                        query: dict[str, str], body: bytes) -> rendering.Request:
         """The request as kmock's DSL sees it (for user-defined reactions and assertions)."""
         try:
-            import json
-
             data: Any = json.loads(body) if body else None
         except ValueError:
             data = None

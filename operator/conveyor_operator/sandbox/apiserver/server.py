@@ -24,6 +24,15 @@ from .handler import SandboxHandler
 from .requestinfo import RequestRecord
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class SandboxApiServer:
     """Serves the emulated Kubernetes API over plain HTTP on ``host:port`` (0: any free port).
 
@@ -41,7 +50,7 @@ class SandboxApiServer:
         bookmark_interval: float = 5.0,
         keep_history: bool = True,
     ) -> None:
-        if not ipaddress.ip_address(host).is_loopback:
+        if not _is_loopback(host):
             raise ValueError(f"the sandbox API server binds loopback addresses only, not {host}")
         self.host = host
         self.port = port

@@ -1,0 +1,186 @@
+"""Worker pools scaled by queue depth, end to end in the sandbox.
+
+The sandbox's operator re-checks pools on its own only every 60 s (see conftest.py), so a
+pool that scales within the deadlines below does so because the engine's change stream
+pushed the news: the reaction time itself is measured by bench/scaling.py, not asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import textwrap
+
+import pytest
+
+from conveyor_engine.api import Engine
+from conveyor_operator.sandbox.sandbox import Sandbox
+from tests.e2e.kubectl import Kubectl
+from tests.support.polling import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def manifest(text: str) -> str:
+    return textwrap.dedent(text).strip() + "\n"
+
+
+async def replicas(sandbox: Sandbox, pool: str) -> int | None:
+    found = await sandbox.deployment(pool)
+    return None if found is None else found["spec"]["replicas"]
+
+
+async def pool_status(sandbox: Sandbox, pool: str) -> dict:
+    found = await sandbox.get_cluster("workerpools", pool)
+    return (found or {}).get("status", {})
+
+
+async def test_burst_scales_up_then_down_after_the_window_and_to_zero(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    tasks = ", ".join(f"{{name: t{i}, type: set, params: {{i: {i}}}}}" for i in range(200))
+    await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {{name: burst}}
+        spec: {{minReplicas: 0, maxReplicas: 3, concurrency: 16, targetPerReplica: 50,
+                scaleDownStabilizationSeconds: 3, shutdownGraceSeconds: 5}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {{name: burst}}
+        spec: {{pool: burst, tasks: [{tasks}]}}
+    """))
+    await eventually(lambda: replicas(sandbox, "burst"), until=lambda n: n == 0,
+                     what="the burst pool's Deployment at zero")
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: burst-run}
+        spec: {workflowRef: {name: burst}}
+    """))
+    await eventually(lambda: replicas(sandbox, "burst"), until=lambda n: n == 3, timeout=10,
+                     interval=0.05, what="the pool to scale up for 200 queued tasks")
+    done = await sandbox.wait_finished([("default", "burst-run")], timeout=120)
+    assert done[0]["status"]["phase"] == "Succeeded"
+    assert done[0]["status"]["progress"] == "200/200"
+
+    await eventually(lambda: replicas(sandbox, "burst"), until=lambda n: n == 0, timeout=30,
+                     what="the pool to scale back to zero after its window")
+    status = await pool_status(sandbox, "burst")
+    assert status["currentReplicas"] == 0 and status["queued"] == 0
+    assert "scale" in status["lastScaleReason"] and "-> 0" in status["lastScaleReason"]
+    events = (await kubectl.run("get", "events", "-n", "default", "--field-selector",
+                                "involvedObject.name=burst,involvedObject.kind=WorkerPool")).stdout
+    assert "ScaledUp" in events and "ScaledDown" in events
+    table = (await kubectl.run("get", "workerpools", "burst")).stdout
+    assert table.split("\n")[0].split() == [
+        "NAME", "QUEUED", "IN-FLIGHT", "DESIRED", "CURRENT", "READY", "AGE"]
+
+
+async def test_long_task_keeps_a_worker_until_it_finishes_then_the_pool_sleeps(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: steady}
+        spec: {minReplicas: 0, maxReplicas: 2, concurrency: 4,
+               scaleDownStabilizationSeconds: 1, shutdownGraceSeconds: 5}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: long-call}
+        spec:
+          pool: steady
+          tasks:
+            - {name: slow, type: http, params: {url: "http://httpbin.conveyor.test/delay/8"},
+               timeout: 30s}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: long-call-run}
+        spec: {workflowRef: {name: long-call}}
+    """))
+    started = await eventually(
+        lambda: sandbox.get("executions", "long-call-run"),
+        until=lambda e: e and e.get("status", {}).get("phase") == "Running",
+        timeout=30, what="the long task to start")
+    execution_id = started["status"]["executionId"]
+
+    async def task_phase() -> str:
+        return (await sandbox_engine.get(execution_id)).task("slow").phase
+
+    seen: list[int | None] = []
+    # Well past the 1 s scale-down window, with the queue empty, while the call runs
+    # (asked of PostgreSQL, the truth; the resource's status trails it a little):
+    while await task_phase() in ("Ready", "Running"):
+        seen.append(await replicas(sandbox, "steady"))
+        await asyncio.sleep(0.2)
+    assert len(seen) > 10 and min(n or 0 for n in seen) >= 1, seen
+    assert await task_phase() == "Succeeded"
+    await eventually(lambda: replicas(sandbox, "steady"), until=lambda n: n == 0, timeout=30,
+                     what="the pool to sleep once the task is done")
+
+
+async def test_busy_pod_is_marked_costly_to_delete(sandbox: Sandbox, kubectl: Kubectl) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: guarded}
+        spec: {minReplicas: 1, maxReplicas: 1, concurrency: 4}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: guarded-call}
+        spec:
+          pool: guarded
+          tasks:
+            - {name: slow, type: http, params: {url: "http://httpbin.conveyor.test/delay/5"}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: guarded-run}
+        spec: {workflowRef: {name: guarded-call}}
+    """))
+
+    async def costs() -> dict[str, str]:
+        pods = await sandbox.list_pods({"conveyor.dev/pool": "guarded"})
+        return {p["metadata"]["name"]: (p["metadata"].get("annotations") or {}).get(
+            "controller.kubernetes.io/pod-deletion-cost") for p in pods}
+
+    busy = await eventually(costs, until=lambda c: "1" in c.values(), timeout=30,
+                            what="the busy pod's deletion cost")
+    assert list(busy.values()) == ["1"]
+    await sandbox.wait_finished([("default", "guarded-run")], timeout=60)
+    await eventually(costs, until=lambda c: list(c.values()) == ["0"], timeout=30,
+                     what="the cost to drop once the task is done")
+
+
+async def test_pool_whose_redis_is_unreachable_says_so_and_keeps_its_size(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    from conveyor_engine.localservices import find_free_port
+
+    url = base64.b64encode(f"redis://127.0.0.1:{find_free_port()}/0".encode()).decode()
+    await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
+        apiVersion: v1
+        kind: Secret
+        metadata: {{name: nowhere-redis, namespace: default}}
+        data: {{url: {url}}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {{name: cut-off}}
+        spec:
+          minReplicas: 0
+          maxReplicas: 2
+          redis: {{urlSecretRef: {{name: nowhere-redis, key: url}}}}
+    """))
+    status = await eventually(lambda: pool_status(sandbox, "cut-off"),
+                              until=lambda s: any(c.get("reason") == "RedisUnavailable"
+                                                  for c in s.get("conditions", [])),
+                              timeout=90, what="the RedisUnavailable condition")
+    ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+    assert ready["status"] == "False" and "keeping 0 replica(s)" in ready["message"]
+    assert await replicas(sandbox, "cut-off") == 0
