@@ -28,6 +28,11 @@ _NAME_RE = re.compile(NAME_PATTERN)
 INPUT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
+#: Longest backoff, timeout or wait accepted: a week, far past any sane retry and well inside
+#: what timestamps (PostgreSQL, Python) can hold.
+MAX_WAIT = timedelta(days=7)
+
+
 def parse_duration(value: str, field: str) -> timedelta:
     """Parse a Go duration string (``"1m30s"``, ``"250ms"``) into a ``timedelta``.
 
@@ -71,7 +76,8 @@ class RetryPolicy(_Model):
     @field_validator("backoff", "max_backoff")
     @classmethod
     def _duration(cls, value: str, info: Any) -> str:
-        parse_duration(value, info.field_name)
+        if parse_duration(value, info.field_name) > MAX_WAIT:
+            raise ValueError(f"{info.field_name}: {value!r} is longer than the limit of 7 days")
         return value
 
 
@@ -115,8 +121,13 @@ class TaskSpec(_Model):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, value: str | None) -> str | None:
-        if value is not None and parse_duration(value, "timeout") <= timedelta(0):
+        if value is None:
+            return value
+        parsed = parse_duration(value, "timeout")
+        if parsed <= timedelta(0):
             raise ValueError(f"timeout: {value!r} must be greater than zero")
+        if parsed > MAX_WAIT:
+            raise ValueError(f"timeout: {value!r} is longer than the limit of 7 days")
         return value
 
 

@@ -11,7 +11,10 @@ stream holds only work not yet done: ``XLEN`` minus the PEL size is the backlog.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -19,6 +22,8 @@ from redis.exceptions import ResponseError
 
 from .keys import Keys
 from .store.records import ReadyTask, TaskRef
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +48,19 @@ def encode(ref: TaskRef) -> dict[str, str]:
 
 
 def decode(message_id: str, fields: dict[str, str]) -> Delivery:
-    """Inverse of :func:`encode`; raises ``KeyError``/``ValueError`` on a malformed entry."""
-    return Delivery(message_id, TaskRef(fields["e"], fields["t"], int(fields["a"])))
+    """Inverse of :func:`encode`; raises ``KeyError``/``ValueError`` on a malformed entry.
+
+    The execution id must be a UUID and the attempt a positive 32-bit integer (the
+    columns' types), so a malformed entry is caught here rather than failing the claim of
+    the whole batch it arrived in.
+    """
+    execution_id = str(uuid.UUID(fields["e"]))
+    attempt = int(fields["a"])
+    if not 1 <= attempt <= 2**31 - 1:
+        raise ValueError(f"attempt {attempt} out of range")
+    if not fields["t"]:
+        raise ValueError("empty task name")
+    return Delivery(message_id, TaskRef(execution_id, fields["t"], attempt))
 
 
 class Queue:
@@ -53,6 +69,17 @@ class Queue:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+
+    async def _grouped(self, pool: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call``; if the group is gone (``NOGROUP``: Redis lost its data), recreate it
+        and run ``call`` once more. Ready tasks are then re-dispatched from PostgreSQL."""
+        try:
+            return await call()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        await self.ensure_group(pool)
+        return await call()
 
     async def ensure_group(self, pool: str) -> None:
         """Create ``pool``'s stream and consumer group if missing (``XGROUP CREATE MKSTREAM``).
@@ -92,10 +119,10 @@ class Queue:
 
         Returns ``(deliveries, malformed entry ids)``; malformed entries should be acked.
         """
-        reply = await self._redis.xreadgroup(
+        reply = await self._grouped(pool, lambda: self._redis.xreadgroup(
             self._keys.group(pool), consumer, {self._keys.stream(pool): ">"},
             count=count, block=block_ms,
-        )
+        ))
         return _split(reply[0][1] if reply else [])
 
     async def renew(self, pool: str, consumer: str, message_ids: list[str]) -> None:
@@ -104,20 +131,22 @@ class Queue:
         ``JUSTID`` leaves the delivery count alone, so renewals never look like redeliveries.
         """
         if message_ids:
-            await self._redis.xclaim(
+            await self._grouped(pool, lambda: self._redis.xclaim(
                 self._keys.stream(pool), self._keys.group(pool), consumer, 0, message_ids,
                 justid=True,
-            )
+            ))
 
     async def expired(
         self, pool: str, *, min_idle_ms: int, count: int
-    ) -> list[tuple[str, int]]:
-        """Pending entries idle for at least ``min_idle_ms``: ``[(entry id, deliveries)]``."""
-        rows = await self._redis.xpending_range(
+    ) -> list[tuple[str, str, int]]:
+        """Pending entries idle for at least ``min_idle_ms``:
+        ``[(entry id, consumer holding it, deliveries)]``."""
+        rows = await self._grouped(pool, lambda: self._redis.xpending_range(
             self._keys.stream(pool), self._keys.group(pool), min="-", max="+",
             count=count, idle=min_idle_ms,
-        )
-        return [(row["message_id"], int(row["times_delivered"])) for row in rows]
+        ))
+        return [(row["message_id"], row["consumer"], int(row["times_delivered"]))
+                for row in rows]
 
     async def take_over(
         self, pool: str, consumer: str, message_ids: list[str], *, min_idle_ms: int

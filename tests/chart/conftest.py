@@ -1,4 +1,44 @@
-"""Fixtures of the chart tests: the end-to-end API server fixtures (``apiserver``,
-``kubeconfig``, ``kubectl``) of tests/e2e, reused to apply rendered manifests."""
+"""Fixtures of the chart tests.
 
+- ``apiserver``, ``kubeconfig``, ``kubectl``: the per-test emulated API server of tests/e2e,
+  reused to apply rendered manifests.
+- ``chart_sandbox``: one whole sandbox (API emulation, real operator, real workers) for the
+  session, on the session's Redis and a fresh database; the RBAC and GitOps tests drive it.
+- ``sandbox_kubectl``: kubectl bound to that sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from conveyor_engine import localservices
+from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
 from tests.e2e.conftest import apiserver, kubeconfig, kubectl  # noqa: F401  (fixtures)
+from tests.e2e.kubectl import Kubectl
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chart_sandbox(
+    redis_url: str, postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Sandbox]:
+    workdir = tmp_path_factory.mktemp("chart-sandbox")
+    async with localservices.fresh_database(postgres_server_url, "conveyor_chart") as database:
+        config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database)
+        async with Sandbox(config) as running:
+            yield running
+            _print_logs(workdir)
+
+
+def _print_logs(workdir: Path) -> None:
+    """The end of every process log (pytest shows it when a test failed)."""
+    for log in sorted(workdir.glob("*.log")):
+        print(f"--- {log}\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def sandbox_kubectl(chart_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    return Kubectl(chart_sandbox.kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))

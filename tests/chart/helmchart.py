@@ -4,7 +4,8 @@
 release named ``conveyor`` in namespace ``conveyor-system``, hooks included (Helm renders
 them as templates too). ``VALUE_SETS`` are the configurations every test goes through.
 ``validate(doc)`` checks one object against the Kubernetes JSON schemas
-(``kubernetes-validate``) or, for ``conveyor.dev`` kinds, against the CRDs in ``crds/``.
+(``kubernetes-validate``) or, for ``conveyor.dev`` kinds, against the CRDs in ``crds/``
+(``tests.support.manifests``, which also refuses unknown fields).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import yaml
+
+from tests.support import manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "conveyor"
@@ -89,19 +92,20 @@ def chart() -> helm.Chart:
     return helm.Chart.load(str(CHART))
 
 
-def render_raw(values: dict[str, Any] | None = None) -> dict[str, str]:
+def render_raw(values: dict[str, Any] | None = None,
+               namespace: str = NAMESPACE) -> dict[str, str]:
     """Template path → rendered text; raises ``helm.HelmError`` like ``helm install`` would.
 
     The values are checked against values.schema.json first, as ``helm install`` does.
     """
     chart().validate_schema(values or {})
-    return chart().render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    return chart().render(values or {}, name=RELEASE, namespace=namespace, is_install=True)
 
 
-def render(values: dict[str, Any] | None = None) -> list[Rendered]:
+def render(values: dict[str, Any] | None = None, namespace: str = NAMESPACE) -> list[Rendered]:
     """Every object of the rendered chart (NOTES.txt and empty documents left out)."""
     found = []
-    for template, text in sorted(render_raw(values).items()):
+    for template, text in sorted(render_raw(values, namespace).items()):
         if template.endswith("NOTES.txt"):
             continue
         for obj in yaml.safe_load_all(text):
@@ -123,23 +127,6 @@ def repo_crds() -> dict[str, dict[str, Any]]:
     return {crd["metadata"]["name"]: crd for crd in loaded}
 
 
-def _crd_schema(kind: str) -> dict[str, Any] | None:
-    for crd in repo_crds().values():
-        if crd["spec"]["names"]["kind"] == kind:
-            version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
-            return _structural(version["schema"]["openAPIV3Schema"])
-    return None
-
-
-def _structural(schema: Any) -> Any:
-    """An OpenAPI v3 CRD schema as JSON Schema: drop the ``x-kubernetes-*`` extensions."""
-    if isinstance(schema, dict):
-        return {k: _structural(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
-    if isinstance(schema, list):
-        return [_structural(v) for v in schema]
-    return schema
-
-
 class NoSchema(LookupError):
     """Neither Kubernetes nor crds/ has a schema for this kind (e.g. a ServiceMonitor)."""
 
@@ -151,10 +138,14 @@ def validate(doc: Rendered, kube_version: str = KUBE_VERSIONS[-1]) -> None:
     """
     obj = json.loads(json.dumps(doc.obj))  # YAML dates etc. become JSON types, as on the wire
     if obj.get("apiVersion", "").startswith("conveyor.dev/"):
-        schema = _crd_schema(obj["kind"])
-        if schema is None:
+        if obj["kind"] not in manifests.crds():
             raise NoSchema(f"no CRD in crds/ for {doc}")
-        jsonschema.validate(obj, schema)
+        # Stricter than the API server: unknown fields are errors, not silently pruned. The
+        # API server validates metadata itself (labels etc.); the CRD only constrains name.
+        bare = {**obj, "metadata": {"name": obj["metadata"]["name"]}}
+        errors = manifests.schema_errors(obj["kind"], bare)
+        if errors:
+            raise jsonschema.ValidationError(f"{doc}: {errors}")
         return
     try:
         kubernetes_validate.validate(obj, kube_version, strict=True)

@@ -9,7 +9,12 @@ from pathlib import Path
 import yaml
 from kubernetes_asyncio import client, config
 
-from conveyor_operator.crdcheck import apply_crds, check_installed_crds, expected_crds
+from conveyor_operator.crdcheck import (
+    apply_crds,
+    check_installed_crds,
+    crd_version,
+    expected_crds,
+)
 from conveyor_operator.sandbox.apiserver import SandboxApiServer
 from tests.chart.helmchart import CHART, CRDS, ROOT, chart, render
 
@@ -57,9 +62,9 @@ async def test_check_and_apply_against_an_api_server(tmp_path: Path) -> None:
 
             await apply_crds(api_client, [older])
             problems = await check_installed_crds(api_client, expected)
-            name = older["metadata"]["name"]
-            assert problems[0].startswith(f"CRD {name} is version 0, this operator needs "
-                                          f"version {expected[0]['metadata']['labels']['conveyor.dev/crd-version']}")
+            name, wanted = older["metadata"]["name"], crd_version(expected[0])
+            assert problems[0].startswith(
+                f"CRD {name} is version 0, this operator needs version {wanted}")
 
             done = await apply_crds(api_client, expected)
             assert done[0].startswith(f"replaced {name} (version 0 -> ")

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from conveyor_engine import localservices
 from conveyor_engine.api import Engine
+from conveyor_engine.compiler import WorkflowInvalid
 from conveyor_engine.settings import EngineSettings
 from conveyor_engine.store import Store
 from conveyor_engine.worker.worker import Worker
@@ -85,10 +86,6 @@ def one(pool: str, task: dict) -> dict:
 # -- poison outcomes wedge the committer ------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an output PostgreSQL jsonb cannot store (\\u0000) or orjson cannot encode (int > 64 bit, "
-    "nesting > 254) makes commit_outcomes fail forever; committer.py retries the whole batch "
-    "without end, so every later outcome of that worker is stuck too"))
 @pytest.mark.parametrize("case", ["nul", "bigint", "deep"])
 async def test_unstorable_http_output_does_not_wedge_the_worker(
     engine: Engine, start_workers, httpbin_url: str, pool: str, case: str
@@ -117,35 +114,47 @@ async def test_unstorable_http_output_does_not_wedge_the_worker(
 # -- an exception after the task ran leaks the slot and strands the task ----------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "worker.py:_run_job computes transition_for() outside any try: a retry due past "
-    "datetime.max raises OverflowError, the asyncio task dies silently, the entry is never "
-    "released nor committed (lease renewed forever), the slot is leaked"))
-async def test_retry_backoff_beyond_year_9999_neither_strands_the_task_nor_leaks_the_slot(
-    engine: Engine, start_workers, httpbin_url: str, pool: str
+async def test_backoff_too_long_to_schedule_is_refused_at_registration(
+    engine: Engine, httpbin_url: str, pool: str
 ) -> None:
-    failing = await engine.register("far-retry", one(pool, {
-        "type": "http", "params": {"url": f"{httpbin_url}/status/500"},
-        "retry": {"limit": 1, "backoff": "100000000h", "maxBackoff": "100000000h"}}))
-    quick = await engine.register("quick", one(pool, {"type": "set", "params": {"v": 1}}))
-    start_workers(1, concurrency=1)
-    bad = await engine.submit(failing)
-    await eventually(lambda: engine.get(bad.execution_id),
-                     until=lambda s: s.task("only").phase != "Ready", what="the claim")
+    with pytest.raises(WorkflowInvalid) as caught:
+        await engine.register("far-retry", one(pool, {
+            "type": "http", "params": {"url": f"{httpbin_url}/status/500"},
+            "retry": {"limit": 1, "backoff": "100000000h", "maxBackoff": "100000000h"}}))
+    assert "retry.backoff: '100000000h' is longer than the limit of 7 days" in str(caught.value)
+
+
+async def test_error_after_the_task_ran_fails_the_task_and_frees_the_slot(
+    engine: Engine, inproc, pool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor_engine.worker import worker as worker_module
+
+    real = worker_module.transition_for
+    calls = {"n": 0}
+
+    def flaky_transition(**kwargs: object):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OverflowError("date value out of range")
+        return real(**kwargs)
+
+    monkeypatch.setattr(worker_module, "transition_for", flaky_transition)
+    make, start = inproc
+    worker = await make(concurrency=1)
+    start(worker)
+    broken = await engine.register("broken", one(pool, {"type": "set", "params": {"v": 1}}))
+    quick = await engine.register("quick", one(pool, {"type": "set", "params": {"v": 2}}))
+    bad = await engine.submit(broken)
+    assert await settled(engine, bad.execution_id, 15) == "Failed"
+    assert "internal error: OverflowError" in (await engine.get(bad.execution_id)).task(
+        "only").error
     good = await engine.submit(quick)
     assert await settled(engine, good.execution_id, 15) == "Succeeded"
-    state = await engine.get(bad.execution_id)
-    assert state.task("only").phase in ("Waiting", "Failed"), state.task("only")
 
 
 # -- malformed stream entries -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an entry whose execution id is not a UUID makes store.claim() raise DataError for the "
-    "whole XREADGROUP batch (worker.py:162-169); the good entries in it are only recovered "
-    "by the dispatcher's re-arm after CONVEYOR_DISPATCH_GRACE_SECONDS, and the poison entry "
-    "is re-taken and fails in _dead_letter (worker.py:302) every lease/2, forever"))
 async def test_entry_with_a_non_uuid_execution_id_does_not_poison_its_batch(
     engine: Engine, start_workers, pool: str
 ) -> None:
@@ -198,10 +207,6 @@ def _worker(redis_url: str, database_url: str, prefix: str, pool: str, name: str
     return worker
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "after Redis loses its data the consumer group is gone; Queue.ensure_group runs only at "
-    "worker start (worker.py:run), so XREADGROUP fails with NOGROUP forever and re-dispatched "
-    "or timer-fired tasks are never read"))
 async def test_redis_flushed_while_a_timer_is_pending_execution_still_finishes(
     own_prefix, redis_url: str, database_url: str, pool: str
 ) -> None:
@@ -222,10 +227,6 @@ async def test_redis_flushed_while_a_timer_is_pending_execution_still_finishes(
         print(worker.log()[-3000:])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a task Running for a worker that died is recovered only through the stream's pending "
-    "list (XPENDING); when Redis lost it nothing in PostgreSQL brings the task back "
-    "(dispatcher re-arms only Ready tasks), so the execution hangs Running forever"))
 async def test_redis_flushed_after_a_worker_died_mid_task_execution_still_finishes(
     own_prefix, redis_url: str, database_url: str, httpbin_url: str, pool: str
 ) -> None:
@@ -249,10 +250,6 @@ async def test_redis_flushed_after_a_worker_died_mid_task_execution_still_finish
 # -- reclaim takes over work a live worker is running ---------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "store.claim(reclaim=True) accepts any task Running at that attempt, whoever holds it: a "
-    "stale duplicate entry (a worker died between XREADGROUP and its claim, the dispatcher "
-    "re-armed the task) is taken over and the task runs a second time beside a live worker"))
 async def test_stale_duplicate_entry_does_not_rerun_a_task_a_live_worker_is_running(
     engine: Engine, start_workers, counting_server, pool: str
 ) -> None:
@@ -309,10 +306,6 @@ async def inproc(redis_url: str, database_url: str, key_prefix: str, pool: str):
         await redis.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "worker.py:_start claims in PostgreSQL, then loads the context; when the load fails "
-    "(PostgreSQL or Redis blip) the entries stay in _running with no task and in _unacked, "
-    "so their lease is renewed forever: the task is stranded Running and the slot leaked"))
 async def test_context_load_failure_after_claim_does_not_strand_the_task(
     engine: Engine, inproc, pool: str
 ) -> None:
@@ -335,10 +328,6 @@ async def test_context_load_failure_after_claim_does_not_strand_the_task(
     assert failures, "the fault was not injected"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a cancel that arrives while claimed work is being loaded is ignored: _on_control only "
-    "cancels entries whose asyncio task exists (worker.py:335), so the task then runs its "
-    "side effects for an execution already Cancelled"))
 async def test_cancel_arriving_between_claim_and_start_prevents_the_run(
     engine: Engine, inproc, counting_server, pool: str
 ) -> None:
@@ -373,12 +362,6 @@ async def test_cancel_arriving_between_claim_and_start_prevents_the_run(
 # -- graceful stop ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "(probabilistic, ~1 stop in 12 hangs, hence not strict) Worker.run stops its loops with "
-    "Task.cancel(); redis-py 8 (redis.asyncio) sometimes "
-    "swallows a CancelledError that lands inside a command, so a loop such as "
-    "Dispatcher.run (dispatcher.py:47-53) keeps going and run() waits for it forever: the "
-    "worker never exits after SIGTERM and is SIGKILLed, skipping hand-back"))
 async def test_stop_always_ends_an_idle_worker_promptly(
     redis_url: str, database_url: str, key_prefix: str, pool: str
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -110,7 +110,7 @@ async def test_attempt_delivered_too_often_is_dead_lettered_and_fails_its_task(
     for _ in range(4):
         await engine.redis.xclaim(stream, group, "ghost", 0, [message_id])
     await engine.store.claim([TaskRef(submission.execution_id, "only", 1)], worker="ghost",
-                             now=datetime.now(UTC))
+                             now=datetime.now(UTC), lease=timedelta(seconds=1))
 
     start_workers(1, lease_seconds=1, max_deliveries=5)
     state = await finished(engine, submission.execution_id)

@@ -78,3 +78,47 @@ def test_not_retryable_failure_says_so() -> None:
 )
 def test_execution_phase_table(open_, failed, started, phase) -> None:
     assert execution_phase(tasks_open=open_, tasks_failed=failed, started=started) == phase
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": "x\x00y"}, {"a": "x\ufffdy"}),
+        ({"k\x00": [1, 2.5, None, True]}, {"k\ufffd": [1, 2.5, None, True]}),
+        ({"n": 2**63 - 1}, {"n": 2**63 - 1}),
+    ],
+)
+def test_storable_outputs(value: object, expected: object) -> None:
+    from conveyor_engine.outputs import storable
+
+    assert storable(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"n": 2**64}, "outputs.n: integer 18446744073709551616 does not fit in 64 bits"),
+        ({"f": float("nan")}, "outputs.f: nan is not a JSON number"),
+        ({"deep": [[[[]]]]}, None),
+        ({"x": object()}, "outputs.x: object is not a JSON value"),
+    ],
+)
+def test_unstorable_outputs_are_named(value: object, message: str | None) -> None:
+    from conveyor_engine.outputs import UnstorableOutput, storable
+
+    if message is None:  # shallow nesting is fine
+        storable(value)
+        return
+    with pytest.raises(UnstorableOutput) as caught:
+        storable(value)
+    assert str(caught.value) == message
+
+
+def test_too_deep_output_is_refused() -> None:
+    from conveyor_engine.outputs import UnstorableOutput, storable
+
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(UnstorableOutput, match="nested deeper than 200 levels"):
+        storable({"d": deep})

@@ -205,7 +205,7 @@ seccompProfile:
 {{- define "conveyor.namespacedOperatorRules" -}}
 - apiGroups: [conveyor.dev]
   resources: [workflows, executions]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 - apiGroups: [conveyor.dev]
   resources: [workflows/status, executions/status]
   verbs: [patch]

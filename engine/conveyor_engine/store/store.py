@@ -263,26 +263,30 @@ class Store:
     # -- claims -----------------------------------------------------------------------------
 
     async def claim(
-        self, refs: list[TaskRef], *, worker: str, now: datetime, reclaim: bool = False
+        self, refs: list[TaskRef], *, worker: str, now: datetime, lease: timedelta,
+        owners: list[str | None] | None = None,
     ) -> list[Claimed]:
         """Move the given task attempts to ``Running`` for ``worker``; return those accepted.
 
-        A claim is accepted only while the task is ``Ready`` at that attempt (or, with
-        ``reclaim``, ``Running`` at that attempt, for work taken over from a dead worker).
-        Duplicates, cancelled tasks and attempts already finished are refused, which is how
-        a message delivered twice runs once. Executions still ``Pending`` become ``Running``.
+        A claim is accepted while the task is ``Ready`` at that attempt, or ``Running`` at
+        that attempt for the worker named in ``owners`` (the consumer whose lease expired:
+        taking over work from a dead worker, never from another one). Duplicates, cancelled
+        tasks and finished attempts are refused, which is how a message delivered twice
+        runs once. The claim carries a lease in PostgreSQL until ``now + lease``.
+        Executions still ``Pending`` become ``Running``.
         """
         if not refs:
             return []
-        phases = ["Ready", "Running"] if reclaim else ["Ready"]
+        owners = owners if owners is not None else [None] * len(refs)
         rows = await self._pool.fetch(
             """WITH claimed AS (
                    UPDATE tasks t
                    SET phase = 'Running', worker = $4, started_at = COALESCE(t.started_at, $5),
-                       message = NULL
-                   FROM unnest($1::uuid[], $2::text[], $3::int[]) AS c(eid, name, attempt)
+                       message = NULL, lease_until = $7
+                   FROM unnest($1::uuid[], $2::text[], $3::int[], $6::text[])
+                        AS c(eid, name, attempt, owner)
                    WHERE t.execution_id = c.eid AND t.name = c.name AND t.attempt = c.attempt
-                     AND t.phase = ANY($6::text[])
+                     AND (t.phase = 'Ready' OR (t.phase = 'Running' AND t.worker = c.owner))
                    RETURNING t.execution_id, t.name, t.attempt, t.resume_from),
                started AS (
                    UPDATE executions e SET phase = 'Running', started_at = $5, updated_at = $5
@@ -290,13 +294,43 @@ class Store:
                    RETURNING e.id)
                SELECT c.*, c.execution_id IN (SELECT id FROM started) AS started FROM claimed c""",
             [r.execution_id for r in refs], [r.task for r in refs], [r.attempt for r in refs],
-            worker, now, phases,
+            worker, now, owners, now + lease,
         )
         return [
             Claimed(TaskRef(_sid(r["execution_id"]), r["name"], r["attempt"]), r["resume_from"],
                     r["started"])
             for r in rows
         ]
+
+    async def renew_leases(self, worker: str, *, until: datetime) -> int:
+        """Extend the PostgreSQL lease of every task ``worker`` runs; return how many."""
+        result = await self._pool.execute(
+            "UPDATE tasks SET lease_until = $2 WHERE worker = $1 AND phase = 'Running'",
+            worker, until,
+        )
+        return int(result.split()[-1])
+
+    async def rearm_abandoned(
+        self, pool: str, *, now: datetime, expired_for: timedelta, limit: int
+    ) -> list[ReadyTask]:
+        """``Running`` tasks whose lease ran out ``expired_for`` ago: back to ``Ready``.
+
+        The Redis stream's own lease takeover normally recovers such work first; this is
+        for when Redis lost its pending entries. The old entry, if it ever resurfaces, is
+        refused at claim time because the task no longer belongs to its worker.
+        """
+        rows = await self._pool.fetch(
+            """UPDATE tasks t SET phase = 'Ready', worker = NULL, due_at = $2,
+                   lease_until = NULL, message = 'its worker stopped renewing the lease'
+               FROM (SELECT execution_id, name FROM tasks
+                     WHERE pool = $1 AND phase = 'Running' AND lease_until < $3
+                     ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) d
+               WHERE t.execution_id = d.execution_id AND t.name = d.name
+               RETURNING t.execution_id, t.name, t.attempt""",
+            pool, now, now - expired_for, limit,
+        )
+        return [ReadyTask(TaskRef(_sid(r["execution_id"]), r["name"], r["attempt"]), pool)
+                for r in rows]
 
     async def hand_back(self, refs: list[TaskRef], *, worker: str, now: datetime) -> list[TaskRef]:
         """Return running attempts of ``worker`` to ``Ready`` (graceful shutdown).
@@ -307,7 +341,7 @@ class Store:
             return []
         rows = await self._pool.fetch(
             """UPDATE tasks t SET phase = 'Ready', worker = NULL, due_at = $5,
-                   message = 'handed back by a stopping worker'
+                   lease_until = NULL, message = 'handed back by a stopping worker'
                FROM unnest($1::uuid[], $2::text[], $3::int[]) AS c(eid, name, attempt)
                WHERE t.execution_id = c.eid AND t.name = c.name AND t.attempt = c.attempt
                  AND t.phase = 'Running' AND t.worker = $4
@@ -346,6 +380,7 @@ class Store:
             """UPDATE tasks t
                SET phase = u.phase, outputs = u.outputs, error = u.error, message = u.message,
                    due_at = u.due_at, timer_kind = u.timer_kind, resume_from = NULL,
+                   lease_until = NULL,
                    finished_at = CASE WHEN u.phase IN ('Succeeded', 'Failed', 'Skipped')
                                       THEN u.finished_at END
                FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],

@@ -15,6 +15,9 @@ from pydantic.alias_generators import to_camel
 from ..model import parse_duration
 from .base import Outcome, Succeeded, Suspended, TaskContext, TaskType
 
+#: Longest wait: a year and a day keeps every timer far inside what timestamps can hold.
+MAX_WAIT = timedelta(days=366)
+
 
 class WaitParams(BaseModel):
     """Parameters of a ``wait`` task.
@@ -33,7 +36,8 @@ class WaitParams(BaseModel):
     @field_validator("duration")
     @classmethod
     def _duration(cls, value: str) -> str:
-        parse_duration(value, "duration")
+        if parse_duration(value, "duration") > MAX_WAIT:
+            raise ValueError(f"duration: {value!r} is longer than the limit of 366 days")
         return value
 
     @property

@@ -12,19 +12,27 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import asyncpg
+import orjson
 from redis.asyncio import Redis
 
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import COMMIT_BATCH
+from ..progress import transition_for
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
+from ..tasktypes.base import Failed
 
 log = logging.getLogger(__name__)
+
+#: Errors that committing the same data again cannot fix (bad text for jsonb, an integer
+#: the encoder refuses): the batch is split and the offending record failed.
+_PERMANENT = (asyncpg.DataError, orjson.JSONEncodeError, TypeError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,10 @@ class Committer:
             try:
                 result = await self._store.commit_outcomes(records, now=datetime.now(UTC))
                 break
+            except _PERMANENT:
+                # One record the database cannot take must not hold back the others.
+                result = await self._commit_one_by_one(records)
+                break
             except Exception:
                 log.exception("committing %d outcomes failed; retrying in %.1fs",
                               len(records), delay)
@@ -97,6 +109,25 @@ class Committer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._on_acked([item.message_id for item in batch])
+
+    async def _commit_one_by_one(self, records: list[OutcomeRecord]) -> CommitResult:
+        """Commit each record alone; one that still fails becomes a non-retryable failure."""
+        merged = CommitResult()
+        for record in records:
+            try:
+                part = await self._store.commit_outcomes([record], now=datetime.now(UTC))
+            except _PERMANENT as exc:
+                log.error("the outcome of %s cannot be stored: %s", record.ref, exc)
+                failed = replace(record, transition=transition_for(
+                    retry_limit=0, backoff_seconds=0, attempt=record.ref.attempt,
+                    outcome=Failed(f"outcome cannot be stored: {exc}"[:1000], retryable=False),
+                    now=record.finished_at))
+                part = await self._store.commit_outcomes([failed], now=datetime.now(UTC))
+            merged.applied += part.applied
+            merged.ready += part.ready
+            merged.skipped += part.skipped
+            merged.finished.update(part.finished)
+        return merged
 
     async def _after_commit(self, batch: list[Finished], result: CommitResult) -> None:
         by_pool: dict[str, list[str]] = defaultdict(list)

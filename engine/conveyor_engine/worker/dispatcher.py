@@ -28,27 +28,31 @@ class Dispatcher:
     """Timer and recovery loop of one pool.
 
     ``interval`` (seconds) bounds how late a timer fires; ``grace`` is how long a ``Ready``
-    task may stay unclaimed before it counts as lost. While entries are still queued in the
-    stream, an old ready task is most likely just behind them, so lost work is only looked
-    for when the stream has no undelivered entries, or at least every ``10 * grace``.
+    task may stay unclaimed before it counts as lost; a ``Running`` task whose lease has
+    been expired for another ``lease`` seconds counts as abandoned. While entries are still
+    queued in the stream, an old ready task is most likely just behind them, so lost work is
+    only looked for when the stream has no undelivered entries, or at least every
+    ``10 * grace``.
     """
 
     def __init__(
         self, *, store: Store, redis: Redis, keys: Keys, queue: Queue, pool: str,
-        interval: float, grace: float,
+        interval: float, grace: float, lease: float = 30.0,
     ) -> None:
         self._store, self._redis, self._keys, self._queue = store, redis, keys, queue
         self._pool = pool
         self._interval = interval
         self._grace = timedelta(seconds=grace)
+        self._lease = timedelta(seconds=lease)
         self._last_full_check = datetime.min.replace(tzinfo=UTC)
         ttl = max(5.0, interval * 20)
         self._lock = redis.lock(keys.dispatcher_lock(pool), timeout=ttl)
 
-    async def run(self) -> None:
-        """Loop until cancelled; errors are logged and the loop goes on."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Loop until cancelled or ``stop`` is set; errors are logged and the loop goes on."""
+        stop = stop or asyncio.Event()
         try:
-            while True:
+            while not stop.is_set():
                 sleep = self._interval
                 try:
                     if await self._hold_lock():
@@ -79,6 +83,10 @@ class Dispatcher:
             self._last_full_check = now
             lost = await self._store.rearm_lost(
                 self._pool, now=now, older_than=self._grace, limit=_BATCH)
+            # Running tasks whose PostgreSQL lease ran out a whole lease ago: their worker
+            # died and Redis no longer holds their entries (else takeover would have won).
+            lost += await self._store.rearm_abandoned(
+                self._pool, now=now, expired_for=self._lease, limit=_BATCH)
             if lost:
                 log.warning("re-dispatching %d ready task(s) not claimed for %s",
                             len(lost), self._grace)

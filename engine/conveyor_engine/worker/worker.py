@@ -25,7 +25,8 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import orjson
@@ -35,11 +36,12 @@ from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import DEAD_LETTERS, TASK_ATTEMPTS, TASK_DURATION
+from ..outputs import UnstorableOutput, storable
 from ..progress import SkippedByCondition, transition_for
 from ..queue import Delivery, Queue
 from ..settings import EngineSettings
 from ..store import Claimed, OutcomeRecord, ReadyTask, Store
-from ..tasktypes.base import Failed, Resources, TaskContext
+from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
 from ..workflows import WorkflowCatalog
 from .committer import Committer, Finished
 from .context import ContextLoader, Job, LoadFailure
@@ -77,12 +79,15 @@ class Worker:
         self.dispatcher = Dispatcher(
             store=store, redis=redis, keys=self.keys, queue=self.queue, pool=self.pool,
             interval=settings.dispatch_interval_seconds,
-            grace=settings.dispatch_grace_seconds,
+            grace=settings.dispatch_grace_seconds, lease=settings.lease_seconds,
         )
         self._running: dict[str, _Running] = {}
         self._unacked: set[str] = set()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        # Set when the background loops must end. They also check it themselves: redis-py
+        # can swallow a cancellation that lands inside a command (redis/redis-py#2028).
+        self._closing = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
         self._serving = False
         self._resources: Resources | None = None
@@ -111,7 +116,7 @@ class Worker:
         background = [
             asyncio.create_task(self.committer.run(), name="committer"),
             asyncio.create_task(self._lease_loop(), name="lease"),
-            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.dispatcher.run(self._closing), name="dispatcher"),
             asyncio.create_task(self._control_loop(), name="control"),
         ]
         takers = [
@@ -124,21 +129,24 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
-            for task in takers:
-                task.cancel()
-            await asyncio.gather(*takers, return_exceptions=True)
+            await _cancel_all(takers)
             await self._finish_running()
-            await self.committer.drain()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            try:
+                # Outcomes not committed by then stay unacknowledged: their leases lapse
+                # and another worker takes them over. Never hang past the grace period.
+                await asyncio.wait_for(self.committer.drain(),
+                                       self.settings.shutdown_grace_seconds + 10)
+            except TimeoutError:
+                log.error("outcomes still uncommitted at exit; their leases will lapse")
+            self._closing.set()
+            await _cancel_all(background)
             await self._http.aclose()
             log.info("worker %s stopped", self.consumer)
 
     # -- claiming --------------------------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             free = self.settings.concurrency - len(self._running)
             if free <= 0:
                 self._slot_freed.clear()
@@ -153,25 +161,31 @@ class Worker:
                     self._unacked.add(message_id)
                     self.committer.submit(Finished(self.pool, message_id, None))
                 if deliveries:
-                    await self._start(deliveries, reclaim=False)
+                    await self._start(deliveries)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("fetching work failed; retrying in 1s")
                 await asyncio.sleep(1.0)
 
-    async def _start(self, deliveries: list[Delivery], *, reclaim: bool) -> None:
-        """Claim ``deliveries`` in PostgreSQL and start the accepted ones."""
+    async def _start(self, deliveries: list[Delivery],
+                     owners: dict[str, str] | None = None) -> None:
+        """Claim ``deliveries`` in PostgreSQL and start the accepted ones.
+
+        ``owners`` maps entry ids taken over from a dead worker to that worker's consumer
+        name (the only worker the task may be taken from).
+        """
         for delivery in deliveries:
             self._unacked.add(delivery.message_id)
             self._running[delivery.message_id] = _Running(delivery)
+        owner_of = owners or {}
         try:
             claims = await self.store.claim(
-                [d.ref for d in deliveries], worker=self.consumer, now=_now(), reclaim=reclaim)
+                [d.ref for d in deliveries], worker=self.consumer, now=_now(),
+                lease=timedelta(seconds=self.settings.lease_seconds),
+                owners=[owner_of.get(d.message_id) for d in deliveries])
         except BaseException:
-            for delivery in deliveries:  # not claimed: the lease lapses and another takes it
-                self._running.pop(delivery.message_id, None)
-                self._unacked.discard(delivery.message_id)
+            self._abandon([d.message_id for d in deliveries])
             raise
         by_ref = {c.ref: c for c in claims}
         accepted: list[tuple[Delivery, Claimed]] = []
@@ -184,14 +198,27 @@ class Worker:
                 accepted.append((delivery, claim))
         if not accepted:
             return
-        jobs, failures = await self.loader.load([claim for _, claim in accepted])
         message_of = {claim.ref: delivery.message_id for delivery, claim in accepted}
+        try:
+            jobs, failures = await self.loader.load([claim for _, claim in accepted])
+        except Exception:
+            log.exception("loading the context of %d claimed task(s) failed; handing them "
+                          "back", len(accepted))
+            await self._hand_back([d for d, _ in accepted])
+            return
         for failure in failures:
             self._finish_failed_load(message_of[failure.claimed.ref], failure)
         for job in jobs:
             entry = self._running[message_of[job.claimed.ref]]
             entry.task = asyncio.create_task(self._run_job(entry, job))
         await self._publish_started(claims)
+
+    def _abandon(self, message_ids: list[str]) -> None:
+        """Forget entries without acking them: their leases lapse and they are taken over."""
+        for message_id in message_ids:
+            self._running.pop(message_id, None)
+            self._unacked.discard(message_id)
+        self._slot_freed.set()
 
     async def _publish_started(self, claims: list[Claimed]) -> None:
         events = [Event(c.ref.execution_id, "Running", c.ref.task, c.ref.attempt)
@@ -228,26 +255,46 @@ class Worker:
                           resumed_from=job.claimed.resume_from)
         started, clock = _now(), time.perf_counter()
         try:
-            outcome = await execute(job.task, job.context, ctx)
+            outcome = await self._outcome(entry, job, ctx)
+            finished = _now()
+            transition = transition_for(
+                retry_limit=job.task.spec.retry.limit,
+                backoff_seconds=job.task.backoff(ref.attempt).total_seconds(),
+                attempt=ref.attempt, outcome=outcome, now=finished)
         except asyncio.CancelledError:
-            if entry.cancel_reason == "handback":
-                raise  # the shutdown path hands this attempt back to the queue
-            outcome = Failed(f"cancelled: {entry.cancel_reason}", retryable=False)
-        finished = _now()
+            raise  # handed back by the shutdown path, which owns the entry now
+        except Exception as exc:  # a bug must fail this task, not strand it or leak the slot
+            log.exception("recording the outcome of %s failed", ref)
+            outcome = Failed(f"internal error: {type(exc).__name__}: {exc}", retryable=False)
+            finished = _now()
+            transition = transition_for(retry_limit=0, backoff_seconds=0, attempt=ref.attempt,
+                                        outcome=outcome, now=finished)
         TASK_DURATION.labels(job.task.type).observe(time.perf_counter() - clock)
         TASK_ATTEMPTS.labels(job.task.type, _outcome_label(outcome)).inc()
         record = OutcomeRecord(
-            ref=ref,
-            transition=transition_for(
-                retry_limit=job.task.spec.retry.limit,
-                backoff_seconds=job.task.backoff(ref.attempt).total_seconds(),
-                attempt=ref.attempt, outcome=outcome, now=finished),
-            started_at=started, finished_at=finished, worker=self.consumer,
-            dependents=job.task.dependents,
+            ref=ref, transition=transition, started_at=started, finished_at=finished,
+            worker=self.consumer, dependents=job.task.dependents,
             downstream=tuple(job.workflow.downstream(ref.task)),
         )
         self._release(entry.delivery.message_id)
         self.committer.submit(Finished(self.pool, entry.delivery.message_id, record))
+
+    async def _outcome(self, entry: _Running, job: Job, ctx: TaskContext) -> Any:
+        """Run the attempt (unless already cancelled); outputs made storable."""
+        if entry.cancel_reason is not None:
+            return Failed(f"cancelled: {entry.cancel_reason}", retryable=False)
+        try:
+            outcome = await execute(job.task, job.context, ctx)
+        except asyncio.CancelledError:
+            if entry.cancel_reason == "handback" or entry.cancel_reason is None:
+                raise
+            return Failed(f"cancelled: {entry.cancel_reason}", retryable=False)
+        if isinstance(outcome, Succeeded):
+            try:
+                return Succeeded(storable(outcome.outputs))
+            except UnstorableOutput as exc:
+                return Failed(f"outputs cannot be stored: {exc}", retryable=False)
+        return outcome
 
     def _release(self, message_id: str) -> None:
         self._running.pop(message_id, None)
@@ -260,16 +307,22 @@ class Worker:
 
     async def _lease_loop(self) -> None:
         interval = self.settings.lease_seconds / 3
-        while True:
+        while not self._closing.is_set():
             await asyncio.sleep(interval)
             try:
                 await self.queue.renew(self.pool, self.consumer, sorted(self._unacked))
+                if self._running:
+                    await self.store.renew_leases(
+                        self.consumer,
+                        until=_now() + timedelta(seconds=self.settings.lease_seconds))
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("renewing leases failed")
 
     async def _reclaim_loop(self) -> None:
         lease_ms = int(self.settings.lease_seconds * 1000)
-        while True:
+        while not self._stopping.is_set():
             await asyncio.sleep(self.settings.lease_seconds / 2)
             if len(self._running) >= self.settings.concurrency:
                 continue
@@ -287,26 +340,29 @@ class Worker:
         if not expired:
             return 0
         deliveries, malformed = await self.queue.take_over(
-            self.pool, self.consumer, [m for m, _ in expired], min_idle_ms=lease_ms)
+            self.pool, self.consumer, [m for m, _, _ in expired], min_idle_ms=lease_ms)
         for message_id in malformed:
             self._unacked.add(message_id)
             self.committer.submit(Finished(self.pool, message_id, None))
-        times = dict(expired)
+        owners = {m: consumer for m, consumer, _ in expired}
+        times = {m: n for m, _, n in expired}
         dead = [d for d in deliveries if times.get(d.message_id, 0) >= self.settings.max_deliveries]
         alive = [d for d in deliveries if d not in dead]
         if alive:
             log.warning("taking over %d task(s) whose worker stopped renewing", len(alive))
-            await self._start(alive, reclaim=True)
+            await self._start(alive, owners)
         for delivery in dead:
-            await self._dead_letter(delivery, times[delivery.message_id])
+            await self._dead_letter(delivery, times[delivery.message_id],
+                                    owners[delivery.message_id])
         return len(deliveries)
 
-    async def _dead_letter(self, delivery: Delivery, deliveries: int) -> None:
+    async def _dead_letter(self, delivery: Delivery, deliveries: int, owner: str) -> None:
         reason = (f"delivered {deliveries} times without an outcome (limit "
                   f"{self.settings.max_deliveries}); moved to the dead-letter stream")
         DEAD_LETTERS.inc()
-        claims = await self.store.claim([delivery.ref], worker=self.consumer, now=_now(),
-                                        reclaim=True)
+        claims = await self.store.claim(
+            [delivery.ref], worker=self.consumer, now=_now(),
+            lease=timedelta(seconds=self.settings.lease_seconds), owners=[owner])
         await self.queue.dead_letter(self.pool, delivery.message_id, delivery.ref, reason)
         if claims:
             jobs, failures = await self.loader.load(claims)
@@ -318,11 +374,11 @@ class Worker:
     # -- cancellation ---------------------------------------------------------------------------
 
     async def _control_loop(self) -> None:
-        while True:
+        while not self._closing.is_set():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.keys.control())
-                while True:
+                while not self._closing.is_set():
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
                         self._on_control(orjson.loads(message["data"]))
@@ -338,9 +394,12 @@ class Worker:
     def _on_control(self, message: dict) -> None:
         execution_id = message.get("cancel")
         for entry in list(self._running.values()):
-            if entry.delivery.ref.execution_id == execution_id and entry.task is not None:
+            if entry.delivery.ref.execution_id == execution_id:
+                # Entries still loading their context have no task yet: the reason alone
+                # stops them from starting (see _outcome).
                 entry.cancel_reason = message.get("reason", "execution cancelled")
-                entry.task.cancel()
+                if entry.task is not None:
+                    entry.task.cancel()
 
     # -- shutdown ----------------------------------------------------------------------------------
 
@@ -359,17 +418,36 @@ class Worker:
                 entry.cancel_reason = "handback"
                 entry.task.cancel()
         await asyncio.gather(*(e.task for e in leftovers if e.task), return_exceptions=True)
-        refs = [e.delivery.ref for e in leftovers]
-        handed = set(await self.store.hand_back(refs, worker=self.consumer, now=_now()))
-        log.warning("handing back %d unfinished task(s) to the queue", len(handed))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self.queue.add_dispatch(pipe, [ReadyTask(ref, self.pool) for ref in refs
-                                           if ref in handed])
-            self.queue.add_ack(pipe, self.pool, [e.delivery.message_id for e in leftovers])
-            await pipe.execute()
-        for entry in leftovers:
-            self._release(entry.delivery.message_id)
-        self._acked([e.delivery.message_id for e in leftovers])
+        await self._hand_back([e.delivery for e in leftovers])
+
+    async def _hand_back(self, deliveries: list[Delivery]) -> None:
+        """Return claimed attempts to the queue now (``Ready`` again, a fresh entry).
+
+        If that fails, the entries are abandoned instead and their leases lapse.
+        """
+        ids = [d.message_id for d in deliveries]
+        try:
+            refs = [d.ref for d in deliveries]
+            handed = set(await self.store.hand_back(refs, worker=self.consumer, now=_now()))
+            log.warning("handing back %d unfinished task(s) to the queue", len(handed))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.queue.add_dispatch(pipe, [ReadyTask(ref, self.pool) for ref in refs
+                                               if ref in handed])
+                self.queue.add_ack(pipe, self.pool, ids)
+                await pipe.execute()
+        except Exception:
+            log.exception("handing back failed; the leases will lapse instead")
+        self._abandon(ids)
+
+
+async def _cancel_all(tasks: list[asyncio.Task], timeout: float = 2.0) -> None:
+    """Cancel ``tasks`` and wait for them, but never longer than ``timeout`` seconds:
+    a library that swallows a cancellation must not keep the process from exiting."""
+    for task in tasks:
+        task.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        log.warning("task %s did not stop within %.0fs", task.get_name(), timeout)
 
 
 def _now() -> datetime:
@@ -380,4 +458,3 @@ def _outcome_label(outcome: object) -> str:
     if isinstance(outcome, SkippedByCondition):
         return "skipped"
     return type(outcome).__name__.lower()
-

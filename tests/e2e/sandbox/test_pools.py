@@ -67,8 +67,10 @@ async def test_burst_scales_up_then_down_after_the_window_and_to_zero(
 
     await eventually(lambda: replicas(sandbox, "burst"), until=lambda n: n == 0, timeout=30,
                      what="the pool to scale back to zero after its window")
-    status = await pool_status(sandbox, "burst")
-    assert status["currentReplicas"] == 0 and status["queued"] == 0
+    status = await eventually(lambda: pool_status(sandbox, "burst"),
+                              until=lambda s: s.get("currentReplicas") == 0,
+                              what="the pool's status to show zero replicas")
+    assert status["queued"] == 0
     assert "scale" in status["lastScaleReason"] and "-> 0" in status["lastScaleReason"]
     events = (await kubectl.run("get", "events", "-n", "default", "--field-selector",
                                 "involvedObject.name=burst,involvedObject.kind=WorkerPool")).stdout
