@@ -19,6 +19,9 @@ from .conditions import rfc3339
 from .resources import API_VERSION, GROUP, VERSION
 from .status import PhaseEvent
 
+#: Seconds any one API call may take; a hung connection must not stall a control loop.
+TIMEOUT = 10
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
@@ -29,6 +32,8 @@ class ObjectRef:
     uid: str
     kind: str = "Execution"
     plural: str = "executions"
+    #: Where Events about a cluster-scoped object go (default ``default``).
+    event_namespace: str | None = None
 
 
 class Kube:
@@ -64,12 +69,12 @@ class Kube:
             if ref.namespace:
                 await self._custom.patch_namespaced_custom_object_status(
                     GROUP, VERSION, ref.namespace, ref.plural, ref.name, {"status": patch},
-                    _content_type="application/merge-patch+json",
+                    _content_type="application/merge-patch+json", _request_timeout=TIMEOUT,
                 )
             else:  # cluster-scoped (WorkerPool)
                 await self._custom.patch_cluster_custom_object_status(
                     GROUP, VERSION, ref.plural, ref.name, {"status": patch},
-                    _content_type="application/merge-patch+json",
+                    _content_type="application/merge-patch+json", _request_timeout=TIMEOUT,
                 )
         except ApiException as exc:
             if exc.status == 404:
@@ -80,11 +85,11 @@ class Kube:
     async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
         """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists).
 
-        Events about cluster-scoped objects go to the ``default`` namespace, as the
-        Kubernetes API server's own do.
+        Events about cluster-scoped objects go to ``ref.event_namespace`` (a pool's
+        Deployment namespace, where the operator may write Events) or ``default``.
         """
         now = rfc3339(datetime.now(UTC))
-        namespace = ref.namespace or "default"
+        namespace = ref.namespace or ref.event_namespace or "default"
         involved = {"apiVersion": API_VERSION, "kind": ref.kind, "name": ref.name,
                     "uid": ref.uid}
         if ref.namespace:
@@ -103,4 +108,4 @@ class Kube:
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,
-        })
+        }, _request_timeout=TIMEOUT)

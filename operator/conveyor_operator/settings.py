@@ -22,6 +22,8 @@ class OperatorSettings(EngineSettings):
     namespace: str | None = Field(
         None, description="Watch only this namespace (default: all namespaces).")
     kubeconfig: str | None = Field(None, description="Kubeconfig file (default: in-cluster).")
+    health_port: int = Field(0, ge=0, le=65535,
+                             description="kopf's liveness endpoint /healthz; 0 disables it.")
     worker_image: str = Field("ghcr.io/conveyor-dev/conveyor:0.1.0",
                               description="Image of pool workers unless a pool names one.")
     worker_namespace: str = Field("default",

@@ -28,6 +28,8 @@ CHART = ROOT / "charts" / "conveyor"
 CRDS = ROOT / "crds"
 RELEASE = "conveyor"
 NAMESPACE = "conveyor-system"
+#: Kinds whose schema lives in CRDs we do not ship (the Prometheus Operator's).
+FOREIGN_KINDS = frozenset({"ServiceMonitor", "PodMonitor"})
 #: The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas.
 KUBE_VERSIONS = ("1.27.0", "1.32.0")
 
@@ -54,6 +56,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "service-monitor": {
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
     },
+    # What scripts/kind-e2e.sh installs with.
+    "kind": yaml.safe_load((CHART / "ci" / "kind-values.yaml").read_text()),
     "one-namespace": {
         "operator": {"watchNamespace": "workflows", "extraWorkerNamespaces": ["batch"]},
         "defaultPool": {"enabled": False},

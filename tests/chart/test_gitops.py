@@ -73,6 +73,19 @@ def test_argocd_cm_patch_carries_the_script_for_every_kind() -> None:
     assert all(script == LUA for script in keys.values())
 
 
+def test_argocd_and_flux_objects_parse_and_point_at_the_example_layout() -> None:
+    kinds = {}
+    for path in [*(GITOPS / "argocd").glob("*.yaml"), *(GITOPS / "flux").glob("*.yaml")]:
+        for doc in yaml.safe_load_all(path.read_text()):
+            kinds[doc["kind"]] = doc
+    assert kinds["Application"]["spec"]["source"]["path"] == "gitops/example-repo"
+    assert kinds["Kustomization"]["spec"]["path"] == "./gitops/example-repo"
+    assert kinds["Kustomization"]["spec"]["wait"] is True
+    release = kinds["HelmRelease"]["spec"]
+    assert release["upgrade"]["crds"] == "CreateReplace"
+    assert release["values"]["crds"]["upgradeJob"]["enabled"] is False
+
+
 def example_docs() -> list[Rendered]:
     kustomization = yaml.safe_load((EXAMPLE_REPO / "kustomization.yaml").read_text())
     docs = []

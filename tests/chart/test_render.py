@@ -10,6 +10,7 @@ import pytest
 
 from tests.chart.helmchart import (
     CHART,
+    FOREIGN_KINDS,
     KUBE_VERSIONS,
     NAMESPACE,
     VALUE_SETS,
@@ -22,8 +23,6 @@ from tests.chart.helmchart import (
 )
 
 SETS = sorted(VALUE_SETS)
-#: Kinds whose schema lives in CRDs we do not ship (the Prometheus Operator's).
-FOREIGN_KINDS = {"ServiceMonitor", "PodMonitor"}
 
 
 def pod_specs(docs: list[Rendered]) -> list[tuple[Rendered, dict[str, Any]]]:

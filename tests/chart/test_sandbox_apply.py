@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.chart.helmchart import NAMESPACE, VALUE_SETS, chart, render
-from tests.chart.test_render import FOREIGN_KINDS
+from tests.chart.helmchart import FOREIGN_KINDS, NAMESPACE, VALUE_SETS, chart, render
 from tests.e2e.kubectl import Kubectl
 
 pytestmark = pytest.mark.e2e

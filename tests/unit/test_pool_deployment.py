@@ -61,3 +61,11 @@ def test_pool_redis_secret_and_pod_settings_are_used() -> None:
 def test_consumers_map_to_pods() -> None:
     assert consumer_pod("conveyor-worker-fast-7d9f-abcde-12-0a1b2c") == \
         "conveyor-worker-fast-7d9f-abcde"
+
+
+def test_pool_env_replaces_ours_instead_of_repeating_it() -> None:
+    d = render(env=[{"name": "CONVEYOR_DATABASE_URL", "value": "postgresql://other/db"}])
+    names = [e["name"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"]]
+    assert names.count("CONVEYOR_DATABASE_URL") == 1
+    assert env(d)["CONVEYOR_DATABASE_URL"] == {"name": "CONVEYOR_DATABASE_URL",
+                                               "value": "postgresql://other/db"}

@@ -106,6 +106,7 @@ class Worker:
     def stop(self) -> None:
         """Begin a graceful shutdown (safe to call from a signal handler, more than once)."""
         self._stopping.set()
+        self._slot_freed.set()  # a fetch loop waiting for a free slot must see the stop
 
     async def run(self) -> None:
         """Serve the pool until :meth:`stop`; then shut down gracefully and return."""
@@ -129,7 +130,10 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
-            await _cancel_all(takers)
+            # The claiming loops end on their own within a second (a blocking read lasts
+            # at most that long); cancelling one in the middle of a claim would strand the
+            # entries it just read until their leases lapse.
+            await _cancel_all(takers, timeout=5.0, graceful=True)
             await self._finish_running()
             try:
                 # Outcomes not committed by then stay unacknowledged: their leases lapse
@@ -323,7 +327,10 @@ class Worker:
     async def _reclaim_loop(self) -> None:
         lease_ms = int(self.settings.lease_seconds * 1000)
         while not self._stopping.is_set():
-            await asyncio.sleep(self.settings.lease_seconds / 2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.lease_seconds / 2)
+            if self._stopping.is_set():
+                return
             if len(self._running) >= self.settings.concurrency:
                 continue
             try:
@@ -440,9 +447,19 @@ class Worker:
         self._abandon(ids)
 
 
-async def _cancel_all(tasks: list[asyncio.Task], timeout: float = 2.0) -> None:
+async def _cancel_all(tasks: list[asyncio.Task], timeout: float = 2.0,
+                      graceful: bool = False) -> None:
     """Cancel ``tasks`` and wait for them, but never longer than ``timeout`` seconds:
-    a library that swallows a cancellation must not keep the process from exiting."""
+    a library that swallows a cancellation must not keep the process from exiting.
+
+    With ``graceful`` the tasks first get ``timeout`` seconds to end by themselves and
+    only the ones still running are cancelled.
+    """
+    if graceful:
+        _, still = await asyncio.wait(tasks, timeout=timeout)
+        tasks = list(still)
+        if not tasks:
+            return
     for task in tasks:
         task.cancel()
     _, pending = await asyncio.wait(tasks, timeout=timeout)

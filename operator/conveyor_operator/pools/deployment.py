@@ -74,8 +74,11 @@ def worker_deployment(
                  redis.key if redis else "redis-url", connection.redis_url),
         _url_env("CONVEYOR_DATABASE_URL", connection.secret, "database-url",
                  connection.database_url),
-        *spec.env,
     ]
+    # The pool's own entries replace ours of the same name (a pool may bring its own
+    # database credentials, for instance) instead of appearing twice.
+    overridden = {item.get("name") for item in spec.env}
+    env = [item for item in env if item["name"] not in overridden] + list(spec.env)
     container: dict[str, Any] = {
         "name": "worker",
         "image": spec.image or image,

@@ -71,7 +71,8 @@ class PoolState:
     @property
     def ref(self) -> ObjectRef:
         """The WorkerPool object (cluster-scoped)."""
-        return ObjectRef("", self.name, self.uid, kind="WorkerPool", plural="workerpools")
+        return ObjectRef("", self.name, self.uid, kind="WorkerPool", plural="workerpools",
+                         event_namespace=self.namespace)
 
 
 class PoolScaler:

@@ -8,8 +8,11 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from ..kube import TIMEOUT
+
 MERGE = "application/merge-patch+json"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
 
 
 class Workloads:
@@ -22,7 +25,8 @@ class Workloads:
     async def replicas(self, namespace: str, name: str) -> int | None:
         """``spec.replicas`` of a Deployment, or None when it does not exist."""
         try:
-            found = await self._apps.read_namespaced_deployment(name, namespace)
+            found = await self._apps.read_namespaced_deployment(name, namespace,
+                                                             _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -33,7 +37,8 @@ class Workloads:
         """Create the Deployment, or merge-patch it; ``keep_replicas`` leaves the count alone."""
         meta = body["metadata"]
         try:
-            await self._apps.create_namespaced_deployment(meta["namespace"], body)
+            await self._apps.create_namespaced_deployment(meta["namespace"], body,
+                                                       _request_timeout=TIMEOUT)
             return
         except ApiException as exc:
             if exc.status != 409:
@@ -42,17 +47,19 @@ class Workloads:
         if keep_replicas:
             patch = {**patch, "spec": {k: v for k, v in body["spec"].items() if k != "replicas"}}
         await self._apps.patch_namespaced_deployment(
-            meta["name"], meta["namespace"], patch, _content_type=MERGE)
+            meta["name"], meta["namespace"], patch, _content_type=MERGE, _request_timeout=TIMEOUT)
 
     async def scale(self, namespace: str, name: str, replicas: int) -> None:
         """Set ``spec.replicas`` of a Deployment."""
         await self._apps.patch_namespaced_deployment(
-            name, namespace, {"spec": {"replicas": replicas}}, _content_type=MERGE)
+            name, namespace, {"spec": {"replicas": replicas}}, _content_type=MERGE,
+            _request_timeout=TIMEOUT)
 
     async def delete_deployment(self, namespace: str, name: str) -> None:
         """Delete a Deployment (a no-op when it is already gone)."""
         try:
-            await self._apps.delete_namespaced_deployment(name, namespace)
+            await self._apps.delete_namespaced_deployment(name, namespace,
+                                                       _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -60,7 +67,8 @@ class Workloads:
     async def pods(self, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
         """Pods matching ``labels``, each as ``{name, ready, cost}`` (cost None if unset)."""
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
-        found = await self._core.list_namespaced_pod(namespace, label_selector=selector)
+        found = await self._core.list_namespaced_pod(namespace, label_selector=selector,
+                                                    _request_timeout=TIMEOUT)
         pods = []
         for pod in found.items:
             annotations = pod.metadata.annotations or {}
@@ -80,7 +88,7 @@ class Workloads:
         try:
             await self._core.patch_namespaced_pod(
                 pod, namespace, {"metadata": {"annotations": {DELETION_COST: str(cost)}}},
-                _content_type=MERGE)
+                _content_type=MERGE, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status != 404:  # the pod went away meanwhile: nothing to protect
                 raise
@@ -88,7 +96,8 @@ class Workloads:
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One decoded value of a Secret; ``LookupError`` naming what is missing."""
         try:
-            secret = await self._core.read_namespaced_secret(name, namespace)
+            secret = await self._core.read_namespaced_secret(name, namespace,
+                                                             _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
                 raise LookupError(f"secret {namespace}/{name} not found") from None
