@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from .cache import Cache
 from .compiler import CompiledWorkflow, compile_workflow
+from .connections import database_ssl, redis_client
 from .events import Event, add_publish, subscribe
 from .keys import Keys
 from .model import WorkflowSpec
@@ -60,8 +61,9 @@ class Engine:
         elif overrides:
             settings = settings.model_copy(update=overrides)
         store = await Store.connect(settings.database_url,
-                                    apply_migrations=settings.migrate_on_start)
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+                                    apply_migrations=settings.migrate_on_start,
+                                    ssl=database_ssl(settings))
+        redis = redis_client(settings)
         try:
             await redis.ping()
         except Exception:

@@ -11,8 +11,8 @@ import logging
 import signal
 
 import typer
-from redis.asyncio import Redis
 
+from .connections import database_ssl, redis_client
 from .settings import EngineSettings, SettingsError
 from .settings import load_settings as _load_settings
 from .store import Store
@@ -42,9 +42,9 @@ async def _work(settings) -> None:
 
     store = await Store.connect(settings.database_url,
                                 apply_migrations=settings.migrate_on_start,
-                                max_size=max(4, min(20, settings.concurrency // 8 + 4)))
-    redis = Redis.from_url(settings.redis_url, decode_responses=True,
-                           max_connections=settings.concurrency + 16)
+                                max_size=max(4, min(20, settings.concurrency // 8 + 4)),
+                                ssl=database_ssl(settings))
+    redis = redis_client(settings, max_connections=settings.concurrency + 16)
     try:
         await redis.ping()
         worker = Worker(settings, store, redis)
@@ -65,7 +65,8 @@ def migrate() -> None:
     settings = load_settings()
 
     async def run() -> list[int]:
-        store = await Store.connect(settings.database_url, apply_migrations=False)
+        store = await Store.connect(settings.database_url, apply_migrations=False,
+                                    ssl=database_ssl(settings))
         try:
             return await store.migrate()
         finally:

@@ -57,6 +57,10 @@ class EngineSettings(BaseSettings):
     )
     max_output_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     metrics_port: int = Field(0, ge=0, le=65535, description="0 disables the metrics server.")
+    redis_ca_cert: str | None = Field(
+        None, description="PEM CA to verify a rediss:// server with.", repr=False)
+    database_ca_cert: str | None = Field(
+        None, description="PEM CA to verify the PostgreSQL server with.", repr=False)
     migrate_on_start: bool = True
 
 

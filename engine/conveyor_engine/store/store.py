@@ -62,11 +62,17 @@ class Store:
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, min_size: int = 1, max_size: int = 10, apply_migrations: bool = True
+        cls, dsn: str, *, min_size: int = 1, max_size: int = 10, apply_migrations: bool = True,
+        ssl: Any = None,
     ) -> Store:
-        """Open a connection pool to ``dsn`` and (by default) apply pending migrations."""
+        """Open a connection pool to ``dsn`` and (by default) apply pending migrations.
+
+        ``ssl`` is an ``ssl.SSLContext`` (see :mod:`conveyor_engine.connections`) or None
+        to follow the URL's ``sslmode``.
+        """
+        extra = {"ssl": ssl} if ssl is not None else {}
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, **extra
         )
         store = cls(pool)
         if apply_migrations:
