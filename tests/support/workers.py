@@ -2,57 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from conveyor_operator.sandbox.processes import ManagedProcess
 
-class WorkerProcess:
+
+class WorkerProcess(ManagedProcess):
     """One ``python -m conveyor_engine`` subprocess with its log in a temp file."""
 
     def __init__(self, env: dict[str, str], name: str) -> None:
-        self.log_path = Path(tempfile.mkstemp(prefix=f"conveyor-{name}-", suffix=".log")[1])
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conveyor_engine"],
-            env={**os.environ, **env, "CONVEYOR_WORKER_ID": name},
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        """Everything the worker printed so far."""
-        return self.log_path.read_text(errors="replace")
+        log_path = Path(tempfile.mkstemp(prefix=f"conveyor-{name}-", suffix=".log")[1])
+        super().__init__(name, "conveyor_engine", [], {**env, "CONVEYOR_WORKER_ID": name},
+                         log_path)
 
     def wait_serving(self, timeout: float = 30.0) -> None:
         """Block until the worker logs that it serves its pool; fail if it exits first."""
-        deadline = time.monotonic() + timeout
-        while "serving pool" not in self.log():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"worker not serving after {timeout}s:\n{self.log()}")
-            time.sleep(0.05)
+        self.wait_for("serving pool", timeout)
 
     def terminate(self, timeout: float = 60.0) -> int:
         """SIGTERM and wait for the exit code (SIGKILL after ``timeout``)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        """SIGKILL: the worker dies without any cleanup (a crashed pod)."""
-        self.proc.kill()
-        self.proc.wait()
+        return self.stop(timeout)
 
 
 def worker_env(*, redis_url: str, database_url: str, key_prefix: str, pool: str,
