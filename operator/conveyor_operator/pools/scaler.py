@@ -58,6 +58,8 @@ class PoolState:
     last_costs: float = 0.0
     ready_replicas: int = 0
     holding: bool = False
+    busy: bool = False
+    costs_pending: bool = False
 
     @property
     def policy(self) -> Policy:
@@ -146,11 +148,15 @@ class PoolScaler:
         while True:
             # A pool held by a stabilization window must be looked at again when the window
             # has passed, even if no event arrives meanwhile (the queue went quiet).
-            holding = any(p.holding for p in self._pools.values())
+            # A busy pool is looked at every 2 s so its pods' deletion costs follow the
+            # tasks they run, which publish nothing while they run.
+            timeout = self._fallback
+            if any(p.busy or p.costs_pending for p in self._pools.values()):
+                timeout = min(timeout, 2.0)
+            if any(p.holding for p in self._pools.values()):
+                timeout = min(timeout, 0.5)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       timeout=min(self._fallback, 0.5) if holding
-                                       else self._fallback)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
             for state in list(self._pools.values()):
                 try:
@@ -186,6 +192,7 @@ class PoolScaler:
                           now=time.monotonic())
         state.history = decision.history
         state.holding = decision.recommended != decision.replicas
+        state.busy = load.in_flight > 0
         before = state.replicas
         if decision.replicas != before:
             await self._workloads.scale(state.namespace, deployment_name(state.name),
@@ -217,9 +224,11 @@ class PoolScaler:
     async def _protect_busy_pods(self, state: PoolState, by_consumer: dict[str, int]) -> None:
         """Set each pod's deletion cost to the tasks it runs (at most every 2 s)."""
         now = time.monotonic()
-        if now - state.last_costs < 2.0:
+        if now - state.last_costs < 1.9:
+            state.costs_pending = True  # look again soon: the costs may be stale now
             return
         state.last_costs = now
+        state.costs_pending = False
         running: dict[str, int] = {}
         for consumer, count in by_consumer.items():
             pod = consumer_pod(consumer)
