@@ -128,7 +128,7 @@ class Engine:
                                      workflow.pool, resolved, "Pending")
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.cache.add_header(pipe, header)
-                pipe.set(self.keys.workflow(workflow.content_hash), workflow.to_json())
+                self.cache.add_workflow(pipe, workflow.content_hash, workflow.to_json())
                 self.queue.add_dispatch(pipe, ready)
                 add_publish(pipe, self.keys, [Event(execution_id, "Pending")])
                 await pipe.execute()

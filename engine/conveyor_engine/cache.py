@@ -36,6 +36,14 @@ class Cache:
         })
         pipe.expire(key, TTL_SECONDS)
 
+    async def put_headers(self, headers: list[ExecutionHeader]) -> None:
+        """Write execution headers back after a miss (one pipelined round trip)."""
+        if headers:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for header in headers:
+                    self.add_header(pipe, header)
+                await pipe.execute()
+
     async def headers(self, execution_ids: list[str]) -> dict[str, ExecutionHeader]:
         """Cached headers of the given executions (misses are absent)."""
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -83,9 +91,15 @@ class Cache:
             found[eid] = hits
         return found
 
+    def add_workflow(self, pipe: Pipeline, content_hash: str, spec_json: str) -> None:
+        """Queue caching a workflow spec by content hash (content-addressed: never stale)."""
+        pipe.set(self._keys.workflow(content_hash), spec_json, ex=TTL_SECONDS * 7)
+
     async def put_workflow(self, content_hash: str, spec_json: str) -> None:
-        """Cache a workflow spec by content hash (content-addressed, so never stale)."""
-        await self._redis.set(self._keys.workflow(content_hash), spec_json, ex=TTL_SECONDS * 7)
+        """Cache a workflow spec by content hash now."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.add_workflow(pipe, content_hash, spec_json)
+            await pipe.execute()
 
     async def workflow(self, content_hash: str) -> str | None:
         """The cached workflow spec JSON for ``content_hash``, or None."""

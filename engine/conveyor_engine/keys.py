@@ -50,7 +50,3 @@ class Keys:
     def dispatcher_lock(self, pool: str) -> str:
         """Lock held by the one worker of a pool that runs the dispatcher loop."""
         return f"{self.prefix}:pool:{pool}:dispatcher"
-
-    def counters(self) -> str:
-        """Hash of engine-wide counters (cache hits and misses)."""
-        return f"{self.prefix}:counters"

@@ -44,7 +44,6 @@ class ExecutionFollower:
         self._resync = resync
         self._tracked: dict[str, _Tracked] = {}
         self._dirty: set[str] = set()
-        self.writes = 0
 
     def track(self, execution_id: str, ref: ObjectRef, generation: int | None,
               status: dict[str, Any] | None) -> None:
@@ -117,7 +116,6 @@ class ExecutionFollower:
         if not await self._kube.patch_status(tracked.ref, patch):
             self.forget(execution_id)  # the object is gone
             return
-        self.writes += 1
         before = tracked.status.get("phase")
         tracked.status = {k: v for k, v in {**tracked.status, **patch}.items() if v is not None}
         for event in phase_events(before, state.phase, desired.get("message") or ""):

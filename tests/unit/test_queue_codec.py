@@ -24,6 +24,6 @@ def test_every_key_carries_the_prefix() -> None:
     keys = Keys("inst-a")
     names = [keys.stream("p"), keys.dead_letter("p"), keys.workflow("sha256:1"),
              keys.execution("e"), keys.outputs("e"), keys.events(), keys.control(),
-             keys.dispatcher_lock("p"), keys.counters()]
+             keys.dispatcher_lock("p")]
     assert all(n.startswith("inst-a:") for n in names)
     assert len(set(names)) == len(names)

@@ -9,7 +9,7 @@ same attempt harmless: at most one final outcome is recorded per (execution, tas
 from __future__ import annotations
 
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -616,10 +616,3 @@ class Store:
             pool, until,
         )
 
-
-def group_by_execution(refs: list[TaskRef]) -> dict[str, list[TaskRef]]:
-    """Group task refs by execution id, keeping order within each group."""
-    grouped: dict[str, list[TaskRef]] = defaultdict(list)
-    for ref in refs:
-        grouped[ref.execution_id].append(ref)
-    return dict(grouped)

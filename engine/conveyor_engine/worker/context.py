@@ -58,11 +58,7 @@ class ContextLoader:
         if missing:
             CACHE_REQUESTS.labels("execution", "miss").inc(len(missing))
             loaded = await self._store.execution_headers(missing)
-            if loaded:
-                async with self._cache._redis.pipeline(transaction=False) as pipe:
-                    for header in loaded.values():
-                        self._cache.add_header(pipe, header)
-                    await pipe.execute()
+            await self._cache.put_headers(list(loaded.values()))
             found.update(loaded)
         return found
 
