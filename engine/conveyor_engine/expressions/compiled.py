@@ -1,0 +1,137 @@
+"""Compiled expressions: one CEL expression checked against the language and compiled once
+(cached on its text), evaluated with errors that name the field and explain the failure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import cel
+
+from .errors import ExpressionError, _Invalid
+from .language import FUNCTIONS, MAX_EXPRESSION_CHARS, ROOTS
+from .reads import Reads, _reads_of
+from .scanner import _first_sentence, _scan, _syntax_message
+
+_UNDEFINED_RE = re.compile(r"Undefined variable or function: '([^']*)'")
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    program: Any
+    roots: frozenset[str]
+    tasks: frozenset[str]
+    inputs: frozenset[str]
+    reads: Reads
+
+
+@lru_cache(maxsize=8192)
+def _analyse(text: str) -> _Analysis:
+    """Compile and check one expression; cached on the text (workers render hot templates).
+
+    Raises :class:`_Invalid` with every problem found, joined by ``"; "``.
+    """
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise _Invalid(f"expression is longer than {MAX_EXPRESSION_CHARS} characters")
+    try:
+        program = cel.compile(text)
+    except Exception as exc:  # ValueError for syntax errors; anything else is as fatal
+        raise _Invalid(f"{text!r} {_syntax_message(exc)}") from None
+    scan = _scan(text)
+    # The CEL runtime is the authority on which names are variables; the scanner only says
+    # which of them are macro-bound (the runtime lists those too).
+    roots = frozenset(
+        name for name in program.variables() if name in scan.free or name not in scan.bound
+    )
+    problems = []
+    for name in sorted(roots - ROOTS):
+        hint = ""
+        dashed = re.search(rf"([A-Za-z0-9_]+)-{re.escape(name)}\b", text)
+        if dashed:
+            hint = f" (a name containing '-' is written in brackets: ['{dashed.group(1)}-{name}'])"
+        problems.append(
+            f"unknown variable {name!r}{hint}; expressions may use inputs, tasks and execution"
+        )
+    problems.extend(scan.problems)
+    for name in program.functions():
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) and name not in FUNCTIONS:
+            problems.append(f"unknown function {name!r}")
+    if problems:
+        raise _Invalid(f"in {text!r}: " + "; ".join(problems))
+    return _Analysis(
+        program=program,
+        roots=roots,
+        tasks=scan.tasks if "tasks" in roots else frozenset(),
+        inputs=scan.inputs if "inputs" in roots else frozenset(),
+        reads=_reads_of(roots, scan.paths),
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Expression:
+    """One CEL expression of a template or condition, checked and compiled.
+
+    ``field``: where it was written (``params.url``); ``text``: the CEL source;
+    ``references``: task names it reads (``tasks.NAME``); ``roots``: top-level variables
+    it uses; ``inputs``: input names it selects statically (``inputs.NAME``).
+    """
+
+    field: str
+    text: str
+    references: frozenset[str]
+    roots: frozenset[str]
+    inputs: frozenset[str]
+    _reads: Reads
+    _program: Any
+
+    def evaluate(self, env: Any) -> Any:
+        """Evaluate with ``env`` as the variables (a dict or a ``cel.Context``).
+
+        Returns the raw CEL result (see :func:`to_json_value`); raises
+        :class:`ExpressionError` naming the field and what went wrong.
+        """
+        try:
+            return self._program.execute(env)
+        except Exception as exc:
+            raise ExpressionError(
+                self.field, f"cannot evaluate {self.text!r}: {self._explain(exc, env)}"
+            ) from exc
+
+    def _explain(self, exc: Exception, env: Any) -> str:
+        variables = env.variables if isinstance(env, cel.Context) else env
+        if isinstance(exc, KeyError) and exc.args:
+            key = exc.args[0]
+            tasks = variables.get("tasks") or {}
+            inputs = variables.get("inputs") or {}
+            if key in self.references and key not in tasks:
+                return f"task {key!r} has no result in this execution"
+            if key in self.inputs and key not in inputs:
+                return f"input {key!r} was not given"
+            return f"no such key: {key!r} (test for it first with has(...) or 'key' in map)"
+        match = _UNDEFINED_RE.search(str(exc))
+        if match:
+            name = match.group(1)
+            if name in FUNCTIONS:
+                return f"{name}() does not accept arguments of these types"
+            if name in ROOTS:
+                return f"variable {name!r} is not available here"
+            return f"unknown function or variable {name!r}"
+        return _first_sentence(str(exc)) or type(exc).__name__
+
+
+def _expression(text: str, field: str) -> Expression:
+    try:
+        analysis = _analyse(text)
+    except _Invalid as exc:
+        raise ExpressionError(field, str(exc)) from None
+    return Expression(
+        field=field,
+        text=text,
+        references=analysis.tasks,
+        roots=analysis.roots,
+        inputs=analysis.inputs,
+        _reads=analysis.reads,
+        _program=analysis.program,
+    )

@@ -1,0 +1,33 @@
+"""The vocabulary of expressions: the variables, fields, macros and functions they may use,
+the ``${{ }}`` delimiters of templates, and the bound on expression length."""
+
+from __future__ import annotations
+
+#: The top-level variables of every expression.
+ROOTS = frozenset({"inputs", "tasks", "execution", "task"})
+#: What ``tasks.NAME`` holds.
+TASK_FIELDS = frozenset({"outputs", "phase"})
+#: What ``execution`` holds.
+EXECUTION_FIELDS = frozenset({"id", "workflow"})
+#: What ``task`` (the task being run) holds.
+SELF_FIELDS = frozenset({"name", "attempt"})
+#: Comprehension macros of the CEL spec (``e.map(x, ...)`` binds ``x``).
+MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+#: Named functions the CEL runtime provides (CEL spec "standard definitions", as implemented
+#: by cel-rust). Checked before a workflow is accepted so a typo fails at apply time, not
+#: in the middle of an execution. Operators (``_+_``, ``@in`` ...) are not listed.
+FUNCTIONS = frozenset(
+    {
+        "size", "contains", "startsWith", "endsWith", "matches",
+        "int", "uint", "double", "string", "bytes", "timestamp", "duration", "dyn", "type",
+        "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear",
+        "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+    }
+)  # fmt: skip
+#: Longest accepted expression. CEL has no loops, but comprehensions nest, so evaluation
+#: cost grows with text; a bound keeps one manifest from monopolising a worker.
+MAX_EXPRESSION_CHARS = 4096
+
+OPEN = "${{"
+CLOSE = "}}"
+_ESCAPED_OPEN = "$" + OPEN
