@@ -76,14 +76,15 @@ async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kop
                            **_: Any) -> None:
     """Compile and register the workflow; report ``Ready`` or ``InvalidSpec`` on status."""
     engine: Engine = memo.engine
+    generation = meta.get("generation")
     try:
         compiled: CompiledWorkflow | None = await engine.register(
             f"{namespace}/{name}", dict(body["spec"]))
         problem = None
-        memo.workflows[(namespace, name)] = compiled
+        memo.workflows[(namespace, name)] = (generation, compiled)
     except WorkflowInvalid as exc:
         compiled, problem = None, str(exc)
-        memo.workflows[(namespace, name)] = problem
+        memo.workflows[(namespace, name)] = (generation, problem)
         log.info("workflow %s/%s is invalid: %s", namespace, name, problem)
     patch.status.update(workflow_status(
         generation=meta.get("generation"), workflow=compiled, problem=problem,
@@ -112,17 +113,13 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     if previous.get("phase") == "Failed":
         return  # failed before submission (invalid inputs): nothing can change that
     workflow_name = body["spec"]["workflowRef"]["name"]
-    workflow = memo.workflows.get((namespace, workflow_name))
     now = datetime.now(UTC)
-    if not isinstance(workflow, CompiledWorkflow):
-        waiting = (
-            Waiting("WorkflowNotFound",
-                    f"workflow {workflow_name!r} not found in namespace {namespace!r}")
-            if workflow is None else
-            Waiting("WorkflowNotReady", f"workflow {workflow_name!r} is not Ready: {workflow}"))
+    workflow, waiting = await _runnable_workflow(memo, namespace, workflow_name)
+    if waiting is not None:
         patch.status.update(execution_status(generation=generation, state=None,
                                              previous=previous, now=now, waiting=waiting))
         raise kopf.TemporaryError(waiting.message, delay=memo.config.workflow_retry_seconds)
+    assert workflow is not None
     engine: Engine = memo.engine
     try:
         submission = await engine.submit(workflow, dict(body["spec"].get("inputs") or {}),
@@ -137,6 +134,36 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     # The follower writes all status from here on: one writer, so a late handler patch can
     # never overwrite a newer phase.
     follower.track(submission.execution_id, ref, generation, previous)
+
+
+async def _runnable_workflow(
+    memo: kopf.Memo, namespace: str, name: str
+) -> tuple[CompiledWorkflow | None, Waiting | None]:
+    """The compiled workflow an Execution may start now, or why it must wait.
+
+    The Workflow is read from the API (not only from the watch) so that an Execution
+    applied together with a Workflow edit never starts on the version before the edit:
+    it waits until the current generation is compiled. It also waits for every pool its
+    tasks name to exist, rather than queueing work no worker will ever take.
+    """
+    found = await memo.kube.get(namespace, WORKFLOWS, name)
+    if found is None:
+        return None, Waiting("WorkflowNotFound",
+                             f"workflow {name!r} not found in namespace {namespace!r}")
+    generation = found.get("metadata", {}).get("generation")
+    compiled_generation, compiled = memo.workflows.get((namespace, name), (None, None))
+    if compiled is None or compiled_generation != generation:
+        return None, Waiting("WorkflowNotReady",
+                             f"workflow {name!r} generation {generation} is not compiled yet")
+    if not isinstance(compiled, CompiledWorkflow):
+        return None, Waiting("WorkflowNotReady", f"workflow {name!r} is not Ready: {compiled}")
+    pools = {compiled.pool} | {t.spec.pool for t in compiled.tasks.values() if t.spec.pool}
+    missing = sorted(p for p in pools if p not in memo.scaler.pools)
+    if missing:
+        return None, Waiting("PoolNotFound",
+                             f"no WorkerPool named {missing[0]!r} (used by workflow {name!r}); "
+                             f"create it or name an existing pool")
+    return compiled, None
 
 
 @kopf.on.delete(GROUP, VERSION, EXECUTIONS)

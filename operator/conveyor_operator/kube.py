@@ -60,6 +60,16 @@ class Kube:
         """Close the HTTP session."""
         await self._api.close()
 
+    async def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+        """A ``conveyor.dev`` object as the API server has it now, or None (404)."""
+        try:
+            return await self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def patch_status(self, ref: ObjectRef, patch: dict[str, Any]) -> bool:
         """Merge-patch (RFC 7386) ``{"status": patch}`` onto the status subresource.
 

@@ -204,7 +204,10 @@ seccompProfile:
 {{/* Rules on Workflows, Executions and their Events (a ClusterRole's or a Role's). */}}
 {{- define "conveyor.namespacedOperatorRules" -}}
 - apiGroups: [conveyor.dev]
-  resources: [workflows, executions]
+  resources: [workflows]
+  verbs: [get, list, watch, patch]
+- apiGroups: [conveyor.dev]
+  resources: [executions]
   verbs: [list, watch, patch]
 - apiGroups: [conveyor.dev]
   resources: [workflows/status, executions/status]

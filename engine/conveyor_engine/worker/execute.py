@@ -53,5 +53,8 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"params.{where}: {err['msg']}")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        # Our validators name their field already ("duration: ..."); say it once.
+        message = message.removeprefix(f"{where}: ")
+        parts.append(f"params.{where}: {message}")
     return "; ".join(parts)

@@ -263,7 +263,7 @@ def pool_status(state: PoolState, load: Load | None, decision: Decision | None,
         if reason != "RedisUnavailable":
             conditions.append(Condition("Stalled", True, reason, message))
     else:
-        conditions = [Condition("Ready", True, "Scaling",
+        conditions = [Condition("Ready", True, "Active",
                                 f"{state.replicas} replica(s) of {deployment_name(state.name)}")]
     status: dict[str, Any] = {
         "observedGeneration": state.generation,

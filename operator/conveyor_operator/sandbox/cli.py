@@ -65,6 +65,8 @@ async def _dev(config: SandboxConfig, paths: list[Path], wait: bool, timeout: fl
         console.print(f"API server: {sandbox.api.url}")
         console.print(f"kubeconfig: {sandbox.kubeconfig.resolve()}")
         console.print(f"logs:       {config.workdir.resolve()}/")
+        console.print(f"PostgreSQL: {sandbox.database_url} (history: executions, tasks, "
+                      f"attempts; dropped at exit unless you gave --database-url)")
         console.print(f"  kubectl --kubeconfig {sandbox.kubeconfig} apply -f examples/\n"
                       f"  kubectl --kubeconfig {sandbox.kubeconfig} get conveyor")
         applied = await sandbox.apply(paths) if paths else []
@@ -76,7 +78,14 @@ async def _dev(config: SandboxConfig, paths: list[Path], wait: bool, timeout: fl
             if not names:
                 console.print("nothing to wait for: no Executions were applied")
                 return 0
-            finished = await sandbox.wait_finished(names, timeout)
+            try:
+                finished = await sandbox.wait_finished(names, timeout)
+            except TimeoutError:
+                current = [await sandbox.get("executions", n, ns) or {} for ns, n in names]
+                console.print(_table([c for c in current if c]))
+                console.print(f"[red]timed out after {timeout:.0f}s; the table shows where "
+                              f"each Execution stands (see MESSAGE)[/red]")
+                return 1
             console.print(_table(finished))
             ok = all(f["status"]["phase"] == "Succeeded" for f in finished)
             console.print("[green]all Executions Succeeded[/green]" if ok
@@ -101,7 +110,7 @@ def _table(executions: list[dict]) -> Table:
         table.add_column(column)
     for item in executions:
         status = item.get("status", {})
-        phase = status.get("phase", "")
+        phase = status.get("phase") or "Pending"
         style = "green" if phase == "Succeeded" else "red"
         table.add_row(item["metadata"]["namespace"], item["metadata"]["name"],
                       item["spec"]["workflowRef"]["name"], f"[{style}]{phase}[/{style}]",

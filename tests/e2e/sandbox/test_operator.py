@@ -271,3 +271,56 @@ async def test_deleting_a_running_execution_cancels_it_and_keeps_history(
     assert state.task("nap").phase == "Cancelled"
     assert [(a.task, a.outcome) for a in await sandbox_engine.attempts(execution_id)] == [
         ("first", "Succeeded")]
+
+
+async def test_execution_applied_with_a_workflow_edit_runs_the_edited_version(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    def both(version: int, run: str) -> str:
+        return manifest(f"""
+            apiVersion: conveyor.dev/v1alpha1
+            kind: Workflow
+            metadata: {{name: evolving}}
+            spec: {{tasks: [{{name: only, type: set, params: {{version: {version}}}}}]}}
+            ---
+            apiVersion: conveyor.dev/v1alpha1
+            kind: Execution
+            metadata: {{name: {run}}}
+            spec: {{workflowRef: {{name: evolving}}}}
+        """)
+
+    for version in range(1, 6):
+        await kubectl.run("apply", "-f", "-", stdin=both(version, f"evolving-{version}"))
+    for version in range(1, 6):
+        done = await finished(sandbox, f"evolving-{version}")
+        state = await sandbox_engine.get(done["status"]["executionId"])
+        assert state.task("only").outputs == {"version": version}
+
+
+async def test_execution_on_a_pool_that_does_not_exist_says_so(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: misrouted}
+        spec: {pool: hevy, tasks: [{name: only, type: set}]}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: misrouted-run}
+        spec: {workflowRef: {name: misrouted}}
+    """))
+    waiting = await eventually(
+        lambda: sandbox.get("executions", "misrouted-run"),
+        until=lambda e: e and any(c.get("reason") == "PoolNotFound"
+                                  for c in e.get("status", {}).get("conditions", [])),
+        what="the PoolNotFound condition")
+    assert "no WorkerPool named 'hevy'" in waiting["status"]["message"]
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: hevy}
+        spec: {minReplicas: 0, maxReplicas: 1, scaleDownStabilizationSeconds: 1}
+    """))
+    assert (await finished(sandbox, "misrouted-run"))["status"]["phase"] == "Succeeded"
