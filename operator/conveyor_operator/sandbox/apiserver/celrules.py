@@ -115,17 +115,7 @@ def type_name(schema: dict[str, Any], value: Any) -> str:
     declared = schema.get("type")
     if declared:
         return str(declared)
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string"
+    return "string" if value is None else fielderrors.json_type(value)
 
 
 def evaluate(

@@ -33,7 +33,7 @@ import re
 from typing import Any
 
 from . import celrules, fielderrors
-from .fielderrors import FieldError
+from .fielderrors import FieldError, json_type
 
 _PRUNE = object()  # a walk result meaning "drop this key"
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
@@ -51,23 +51,6 @@ class Outcome:
     obj: Any
     errors: list[FieldError]
     unknown_fields: list[str]
-
-
-def json_type(value: Any) -> str:
-    """The OpenAPI type name of a decoded JSON value (``"null"`` for None)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _type_ok(value: Any, declared: str) -> bool:
