@@ -216,7 +216,9 @@ async def test_cancel_during_a_storm_of_commits_leaves_no_open_task(
         {"name": "root", "type": "set", "params": {}},
         *[{"name": f"f{i}", "type": "set", "dependsOn": ["root"], "params": {"i": i}}
           for i in range(n)],
-        {"name": "join", "type": "set", "dependsOn": [f"f{i}" for i in range(n)],
+        # Keeps the execution open however fast the storm goes, so the cancel always lands.
+        {"name": "hold", "type": "wait", "dependsOn": ["root"], "params": {"duration": "60s"}},
+        {"name": "join", "type": "set", "dependsOn": [*(f"f{i}" for i in range(n)), "hold"],
          "params": {}}]})
     workers = start_workers(3, concurrency=64, batch_size=8)
     sub = await engine.submit(workflow)

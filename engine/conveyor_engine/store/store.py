@@ -8,6 +8,8 @@ same attempt harmless: at most one final outcome is recorded per (execution, tas
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -33,7 +35,7 @@ from .records import (
 #: Deadlocks between two batch commits touching the same dependents are resolved by
 #: PostgreSQL aborting one of them; the batch is then simply committed again.
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
-_MAX_TX_RETRIES = 5
+_MAX_TX_RETRIES = 10
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -89,7 +91,11 @@ class Store:
             return await migrate(conn)
 
     async def _in_transaction(self, work: Any) -> Any:
-        """Run ``work(conn)`` in a transaction, retrying it on deadlock or serialization error."""
+        """Run ``work(conn)`` in a transaction, retrying it on deadlock or serialization error.
+
+        Retries wait a short random time that grows with each try, so two transactions that
+        collided do not collide again in lockstep.
+        """
         for attempt in range(_MAX_TX_RETRIES):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
@@ -97,6 +103,7 @@ class Store:
             except _RETRYABLE:
                 if attempt == _MAX_TX_RETRIES - 1:
                     raise
+                await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise AssertionError("unreachable")
 
     # -- workflows ---------------------------------------------------------------------
@@ -537,6 +544,15 @@ class Store:
         """
 
         async def work(conn: asyncpg.Connection) -> list[str] | None:
+            # Task rows first, in name order, then the execution row: the order batch
+            # commits lock them in, so a cancel during a storm of commits cannot deadlock
+            # with them on the execution row.
+            await conn.execute(
+                """SELECT 1 FROM tasks WHERE execution_id = $1
+                     AND phase IN ('Pending', 'Ready', 'Running', 'Waiting')
+                   ORDER BY name FOR UPDATE""",
+                execution_id,
+            )
             updated = await conn.fetchval(
                 """UPDATE executions SET phase = 'Cancelled', message = $2, tasks_open = 0,
                        finished_at = $3, updated_at = $3
