@@ -311,3 +311,17 @@ def test_task_root_exposes_name_and_attempt_only() -> None:
     with pytest.raises(ExpressionError) as caught:
         compile_template("${{ task.outputs }}", "params.key")
     assert "task has no field 'outputs'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${{ 1 + }}", "params.v: '1 +' does not parse at column 4: the expression ends too early"),
+        ("${{ a b }}", "params.v: 'a b' does not parse at column 3: unexpected 'b'"),
+        ("${{ (1 }}", "params.v: '(1' does not parse at column 3: missing ')' at the end"),
+    ],
+)
+def test_syntax_errors_read_plainly(text: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_template(text, "params.v")
+    assert str(caught.value) == message

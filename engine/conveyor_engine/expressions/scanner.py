@@ -177,7 +177,20 @@ def _syntax_message(exc: Exception) -> str:
         return f"does not parse: {_first_sentence(str(exc))}"
     line, column, detail = match.groups()
     where = f"column {column}" if line == "1" else f"line {line}, column {column}"
-    return f"does not parse at {where}: {detail.strip()}"
+    return f"does not parse at {where}: {_plain(detail.strip())}"
+
+
+_MISMATCH_RE = re.compile(r"^(?:mismatched|extraneous) input '(.*?)' expecting .*$")
+
+
+def _plain(detail: str) -> str:
+    """The parser's detail without its list of every token it would have accepted."""
+    detail = detail.removeprefix("Syntax error: ")
+    match = _MISMATCH_RE.match(detail)
+    if match is None:
+        return detail.replace("'<EOF>'", "the end")
+    found = match.group(1)
+    return "the expression ends too early" if found == "<EOF>" else f"unexpected {found!r}"
 
 
 def _first_sentence(message: str) -> str:
