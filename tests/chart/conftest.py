@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -19,6 +18,7 @@ from conveyor_engine import localservices
 from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
 from tests.e2e.conftest import apiserver, kubeconfig, kubectl  # noqa: F401  (fixtures)
 from tests.e2e.kubectl import Kubectl
+from tests.support.manifests import print_logs
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -30,13 +30,8 @@ async def chart_sandbox(
         config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database)
         async with Sandbox(config) as running:
             yield running
-            _print_logs(workdir)
+            print_logs(workdir)
 
-
-def _print_logs(workdir: Path) -> None:
-    """The end of every process log (pytest shows it when a test failed)."""
-    for log in sorted(workdir.glob("*.log")):
-        print(f"--- {log}\n{log.read_text(errors='replace')[-3000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
 EXAMPLES = ROOT / "examples"
+
+
+def manifest(text: str) -> str:
+    """An indented YAML block from a test, dedented for ``kubectl apply -f -``."""
+    return textwrap.dedent(text).strip() + "\n"
+
+
+def print_logs(workdir: Path, tail: int = 4000) -> None:
+    """The end of every process log under ``workdir`` (pytest shows it when a test failed)."""
+    for log in sorted(workdir.glob("*.log")):
+        print(f"--- {log}\n{log.read_text(errors='replace')[-tail:]}")
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:

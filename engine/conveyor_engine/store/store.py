@@ -342,8 +342,7 @@ class Store:
                RETURNING t.execution_id, t.name, t.attempt""",
             pool, now, now - expired_for, limit,
         )
-        return [ReadyTask(TaskRef(_sid(r["execution_id"]), r["name"], r["attempt"]), pool)
-                for r in rows]
+        return _ready(rows, pool)
 
     async def hand_back(self, refs: list[TaskRef], *, worker: str, now: datetime) -> list[TaskRef]:
         """Return running attempts of ``worker`` to ``Ready`` (graceful shutdown).
@@ -596,8 +595,7 @@ class Store:
                RETURNING t.execution_id, t.name, t.attempt""",
             pool, now, limit,
         )
-        return [ReadyTask(TaskRef(_sid(r["execution_id"]), r["name"], r["attempt"]), pool)
-                for r in rows]
+        return _ready(rows, pool)
 
     async def rearm_lost(
         self, pool: str, *, now: datetime, older_than: timedelta, limit: int
@@ -616,8 +614,7 @@ class Store:
                RETURNING t.execution_id, t.name, t.attempt""",
             pool, now, now - older_than, limit,
         )
-        return [ReadyTask(TaskRef(_sid(r["execution_id"]), r["name"], r["attempt"]), pool)
-                for r in rows]
+        return _ready(rows, pool)
 
     async def next_timer(self, pool: str) -> datetime | None:
         """When the earliest ``Waiting`` timer of ``pool`` falls due, or None."""
@@ -632,3 +629,8 @@ class Store:
             pool, until,
         )
 
+
+def _ready(rows: list[asyncpg.Record], pool: str) -> list[ReadyTask]:
+    """Ready tasks of ``pool`` from rows with ``execution_id``, ``name`` and ``attempt``."""
+    return [ReadyTask(TaskRef(_sid(r["execution_id"]), r["name"], r["attempt"]), pool)
+            for r in rows]

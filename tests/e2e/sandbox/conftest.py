@@ -12,6 +12,7 @@ from conveyor_engine import localservices
 from conveyor_engine.api import Engine
 from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
 from tests.e2e.kubectl import Kubectl
+from tests.support.manifests import print_logs
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -27,13 +28,8 @@ async def sandbox(
                                operator_env={"CONVEYOR_POOL_CHECK_SECONDS": "60"})
         async with Sandbox(config) as running:
             yield running
-            _print_logs(Path(workdir))
+            print_logs(Path(workdir))
 
-
-def _print_logs(workdir: Path) -> None:
-    """Show the end of every process log (pytest prints it when a test failed)."""
-    for log in sorted(workdir.glob("*.log")):
-        print(f"--- {log}\n{log.read_text(errors='replace')[-4000:]}")
 
 
 @pytest.fixture(scope="session")

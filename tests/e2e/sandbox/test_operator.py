@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,11 @@ import pytest
 from conveyor_engine.api import Engine
 from conveyor_operator.sandbox.sandbox import Sandbox
 from tests.e2e.kubectl import Kubectl
+from tests.support.manifests import manifest
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def manifest(text: str) -> str:
-    return textwrap.dedent(text).strip() + "\n"
 
 
 async def phase(sandbox: Sandbox, name: str) -> str | None:

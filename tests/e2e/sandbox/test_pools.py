@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import textwrap
 
 import pytest
 
 from conveyor_engine.api import Engine
 from conveyor_operator.sandbox.sandbox import Sandbox
 from tests.e2e.kubectl import Kubectl
+from tests.support.manifests import manifest
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def manifest(text: str) -> str:
-    return textwrap.dedent(text).strip() + "\n"
 
 
 async def replicas(sandbox: Sandbox, pool: str) -> int | None:

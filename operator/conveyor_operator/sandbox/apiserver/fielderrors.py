@@ -112,6 +112,15 @@ def go_float(number: float) -> str:
     return text
 
 
+def go_number(value: bool | int | float) -> str:
+    """A JSON boolean or number as Go prints it (``true``, ``3``, floats via ``go_float``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return go_float(value)
+
+
 class GoLiteral(str):
     """A bad value printed verbatim, e.g. ``0x0`` (how Go prints a uint64 zero with ``%#v``)."""
 
@@ -122,12 +131,8 @@ def go_value(value: Any) -> str:
         return str(value)
     if value is None:
         return '"null"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float(value)
+    if isinstance(value, bool | int | float):
+        return go_number(value)
     if isinstance(value, str):
         return go_quote(value)
     return go_repr(value)
@@ -137,12 +142,8 @@ def go_repr(value: Any) -> str:
     """Go's ``%#v`` of a decoded JSON value (``map[string]interface {}{"a":1}`` and so on)."""
     if value is None:
         return "interface {}(nil)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float(value)
+    if isinstance(value, bool | int | float):
+        return go_number(value)
     if isinstance(value, str):
         return go_quote(value)
     if isinstance(value, dict):
@@ -157,12 +158,8 @@ def go_print(value: Any) -> str:
     """Go's ``fmt.Sprint`` (``%v``) of a decoded JSON value, as JSONPath printing does."""
     if value is None:
         return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float(value)
+    if isinstance(value, bool | int | float):
+        return go_number(value)
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
