@@ -27,6 +27,7 @@ from .pools.workloads import Workloads
 from .resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 from .settings import OperatorSettings
 from .status import Waiting, execution_status, phase_events, workflow_status
+from .waits import install_filter, retry_later
 
 log = logging.getLogger(__name__)
 FINALIZER = "conveyor.dev/cancel-on-delete"
@@ -41,6 +42,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING
+    install_filter()
     settings.watching.server_timeout = 300
     memo.engine = await Engine.connect(config)
     memo.kube = await Kube.connect(config.kubeconfig or os.environ.get("KUBECONFIG"))
@@ -118,7 +120,7 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     if waiting is not None:
         patch.status.update(execution_status(generation=generation, state=None,
                                              previous=previous, now=now, waiting=waiting))
-        raise kopf.TemporaryError(waiting.message, delay=memo.config.workflow_retry_seconds)
+        raise retry_later(waiting.reason, waiting.message, memo.config.workflow_retry_seconds)
     assert workflow is not None
     engine: Engine = memo.engine
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -136,6 +137,14 @@ async def test_execution_waits_for_a_missing_workflow_then_runs(
     ready = {c["type"]: c for c in waiting["status"]["conditions"]}["Ready"]
     assert waiting["status"]["phase"] == "Pending"
     assert ready["reason"] == "WorkflowNotFound" and "late-workflow" in ready["message"]
+    # kopf retries the wait; the condition explains it, so the log does not call it an error.
+    await eventually(lambda: sandbox.get("executions", "early-bird"),
+                     until=lambda e: json.loads(e["metadata"]["annotations"].get(
+                         "conveyor.dev/execution_created", "{}")).get("retries", 0) >= 2,
+                     what="kopf to retry the waiting handler twice")
+    retries = [line for line in sandbox.operator.log().splitlines()
+               if "WorkflowNotFound: workflow 'late-workflow'" in line]
+    assert retries and all(" INFO kopf.objects: " in line for line in retries), retries
 
     await kubectl.run("apply", "-f", "-", stdin=manifest("""
         apiVersion: conveyor.dev/v1alpha1
