@@ -6,7 +6,10 @@ prefix, and prints:
 
 * tasks/s from the first submit until the last execution is final;
 * PostgreSQL transactions per task (``pg_stat_database.xact_commit`` of the bench database);
-* Redis commands per task (``INFO commandstats``, server-wide: run it on a quiet server).
+* Redis commands per task (``INFO commandstats``) and Redis round trips per task
+  (``INFO stats`` ``total_reads_processed``: one read event per request or pipeline that
+  reached the server, so a pipelined batch counts once); both server-wide: run it on a
+  quiet server.
 
     .venv/bin/python bench/throughput.py --tasks 20000 --workers 2 --concurrency 256
 
@@ -34,14 +37,19 @@ from conveyor_engine import localservices
 from conveyor_engine.api import Engine
 
 
-async def redis_commands(url: str) -> int:
-    """Total commands the Redis server has processed (sum of ``cmdstat_*:calls``)."""
+async def redis_counters(url: str) -> tuple[int, int]:
+    """(commands, read events) the Redis server has processed so far.
+
+    Commands are the sum of ``cmdstat_*:calls``; read events are ``total_reads_processed``
+    (Redis >= 6), the number of times the server read a client's socket: a round trip.
+    """
     client = aioredis.Redis.from_url(url)
     try:
-        stats = await client.info("commandstats")
+        commands = await client.info("commandstats")
+        stats = await client.info("stats")
     finally:
         await client.aclose()
-    return sum(int(v["calls"]) for v in stats.values())
+    return sum(int(v["calls"]) for v in commands.values()), int(stats["total_reads_processed"])
 
 
 async def pg_commits(dsn: str) -> int:
@@ -74,7 +82,7 @@ async def run(args: argparse.Namespace, redis_url: str, database_url: str) -> No
     try:
         for worker in workers:
             worker.wait_serving()
-        redis_before = await redis_commands(redis_url)
+        redis_before = await redis_counters(redis_url)
         pg_before = await pg_commits(database_url)
         start = time.perf_counter()
         # Submit as an operator would: several at once.
@@ -93,7 +101,8 @@ async def run(args: argparse.Namespace, redis_url: str, database_url: str) -> No
                 break
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
-        redis_used = await redis_commands(redis_url) - redis_before
+        redis_after = await redis_counters(redis_url)
+        redis_used, redis_reads = (a - b for a, b in zip(redis_after, redis_before, strict=True))
         pg_used = await pg_commits(database_url) - pg_before
         failed = await engine.store._pool.fetchval(
             "SELECT count(*) FROM executions WHERE phase <> 'Succeeded'")
@@ -110,6 +119,7 @@ async def run(args: argparse.Namespace, redis_url: str, database_url: str) -> No
     print(f"throughput:                 {total / elapsed:,.0f} tasks/s")
     print(f"PostgreSQL transactions:    {pg_used / total:.3f} per task ({pg_used} in all)")
     print(f"Redis commands:             {redis_used / total:.3f} per task ({redis_used} in all)")
+    print(f"Redis round trips:          {redis_reads / total:.3f} per task ({redis_reads} in all)")
     print(f"attempts recorded:          {attempts} (expected {total}); "
           f"executions not Succeeded: {failed}")
 
