@@ -260,6 +260,8 @@ def test_one_template_renders_in_tens_of_microseconds() -> None:
         ("'x' in inputs.obj", False),
         ("${{ inputs.flag }}", True),  # one wrapped template is accepted, as in GitHub Actions
         ("execution.workflow == 'demo' && !false", True),
+        ("1 < 2", True),  # constant conditions are checked at compile time and still work
+        ("false", False),
     ],
 )
 def test_condition(expression: str, expected: bool) -> None:
@@ -281,6 +283,11 @@ def test_condition_analysis() -> None:
         ("a ${{ inputs.flag }}", "without ${{ }}"),
         ("  ", "empty expression"),
         ("unknown == 1", "unknown variable 'unknown'"),
+        # Constant conditions are evaluated once at compile time: no truthiness in CEL.
+        ("'yes'", "must evaluate to true or false, but \"'yes'\" gave string yes"),
+        ("1", "must evaluate to true or false, but '1' gave int 1"),
+        ("${{ [true] }}", "gave list"),
+        ("1 / 0 == 1", "division by zero"),
     ],
 )
 def test_condition_compile_errors(expression: str, fragment: str) -> None:

@@ -57,7 +57,9 @@ def compile_condition(expr: str, field: str = "when") -> Condition:
     A condition wholly wrapped as one template (``${{ inputs.dryRun }}``) is accepted too,
     as in GitHub Actions' ``if:``: ``$`` is not CEL, so the wrapping cannot change meaning.
     Raises :class:`ExpressionError` naming ``field`` for the problems
-    :func:`compile_template` reports.
+    :func:`compile_template` reports, and for a constant condition (one that reads no
+    variable) that is not a bool. Whether a condition that reads inputs or task outputs
+    gives a bool is known only at run time (CEL has no static types for them here).
     """
     if not isinstance(expr, str):
         raise ExpressionError(field, f"must be a CEL expression string, not {_type_name(expr)}")
@@ -73,4 +75,9 @@ def compile_condition(expr: str, field: str = "when") -> Condition:
         text = next(p for p, e in zip(parts, is_expr, strict=True) if e)
     if not text:
         raise ExpressionError(field, "empty expression")
-    return Condition(expr, _expression(text, field))
+    condition = Condition(expr, _expression(text, field))
+    if not condition.roots:
+        # A condition that reads nothing is a constant: a non-bool ('yes', 1) is a mistake
+        # that can be reported now instead of failing the task at run time.
+        condition.evaluate({})
+    return condition
