@@ -147,6 +147,10 @@ class Engine:
         tasks = tuple(sorted(state.tasks, key=lambda t: order.get(t.name, len(order))))
         return replace(state, tasks=tasks)
 
+    async def find(self, idempotency_key: str) -> str | None:
+        """The id of the execution submitted with ``idempotency_key``, or None if none was."""
+        return await self.store.find_execution_by_key(idempotency_key)
+
     async def attempts(self, execution_id: str) -> list[AttemptState]:
         """Every finished attempt of an execution (the full history)."""
         return await self.store.get_attempts(execution_id)

@@ -113,7 +113,7 @@ class ExecutionFollower:
             if state.phase in _FINAL:
                 self._tracked.pop(execution_id, None)
             return
-        if not await self._kube.patch_status(tracked.ref, patch):
+        if not await self._kube.patch_status(tracked.ref, patch, known=tracked.status):
             self.forget(execution_id)  # the object is gone
             return
         before = tracked.status.get("phase")

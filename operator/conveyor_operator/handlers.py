@@ -20,13 +20,14 @@ from conveyor_engine.api import Engine
 from conveyor_engine.compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid
 from conveyor_engine.health import start_health_server
 
+from .diffbase import DigestDiffBaseStorage
 from .follower import ExecutionFollower
 from .kube import Kube, ObjectRef
 from .pools.scaler import PoolScaler
 from .pools.workloads import Workloads
 from .resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 from .settings import OperatorSettings
-from .status import Waiting, execution_status, phase_events, workflow_status
+from .status import Waiting, execution_status, refused_event, workflow_status
 from .waits import install_filter, retry_later
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config: OperatorSettings = memo.config
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING
     install_filter()
@@ -130,8 +131,8 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
         waiting = Waiting("InvalidInputs", str(exc), final=True)
         patch.status.update(execution_status(generation=generation, state=None,
                                              previous=previous, now=now, waiting=waiting))
-        for event in phase_events(previous.get("phase"), "Failed", str(exc)):
-            await memo.kube.post_event(ref, event)
+        # Never started, so only the failure is announced (no Started Event).
+        await memo.kube.post_event(ref, refused_event(str(exc)))
         return
     # The follower writes all status from here on: one writer, so a late handler patch can
     # never overwrite a newer phase.
@@ -146,7 +147,7 @@ async def _runnable_workflow(
     The Workflow is read from the API (not only from the watch) so that an Execution
     applied together with a Workflow edit never starts on the version before the edit:
     it waits until the current generation is compiled. It also waits for every pool its
-    tasks name to exist, rather than queueing work no worker will ever take.
+    tasks name to exist and be Ready, rather than queueing work no worker will ever take.
     """
     found = await memo.kube.get(namespace, WORKFLOWS, name)
     if found is None:
@@ -165,13 +166,27 @@ async def _runnable_workflow(
         return None, Waiting("PoolNotFound",
                              f"no WorkerPool named {missing[0]!r} (used by workflow {name!r}); "
                              f"create it or name an existing pool")
+    for pool in sorted(pools):
+        problem = memo.scaler.pools[pool].problem
+        # A pool that cannot run workers (invalid spec, missing Secret or namespace) would
+        # leave the work queued with nothing to say why; Redis being briefly unreachable is
+        # not such a problem (the pool keeps its size and its workers).
+        if problem is not None and problem[0] != "RedisUnavailable":
+            return None, Waiting("PoolNotReady",
+                                 f"WorkerPool {pool!r} (used by workflow {name!r}) is not "
+                                 f"Ready: {problem[0]}: {problem[1]}")
     return compiled, None
 
 
 @kopf.on.delete(GROUP, VERSION, EXECUTIONS)
-async def execution_deleted(status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
-    """Cancel a running execution whose resource is deleted; its history stays in PostgreSQL."""
-    execution_id = status.get("executionId")
+async def execution_deleted(uid: str, status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
+    """Cancel a running execution whose resource is deleted; its history stays in PostgreSQL.
+
+    The run is found by the object's uid (its idempotency key), not only by
+    ``status.executionId``: an object deleted right after submission may not carry the id
+    yet, since the follower writes status on its next flush.
+    """
+    execution_id = status.get("executionId") or await memo.engine.find(uid)
     if execution_id:
         memo.follower.forget(execution_id)
         await memo.engine.cancel(execution_id, "the Execution resource was deleted")

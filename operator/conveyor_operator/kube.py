@@ -17,7 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from .conditions import rfc3339
 from .resources import API_VERSION, GROUP, VERSION
-from .status import PhaseEvent
+from .status import PhaseEvent, status_json_patch
 
 #: Seconds any one API call may take; a hung connection must not stall a control loop.
 TIMEOUT = 10
@@ -70,27 +70,65 @@ class Kube:
                 return None
             raise
 
-    async def patch_status(self, ref: ObjectRef, patch: dict[str, Any]) -> bool:
-        """Merge-patch (RFC 7386) ``{"status": patch}`` onto the status subresource.
+    async def patch_status(self, ref: ObjectRef, patch: dict[str, Any],
+                           known: dict[str, Any] | None = None) -> bool:
+        """Apply the status merge patch ``patch`` to the object ``ref`` names, if it is still
+        that object (same uid).
 
-        Returns False when the object is gone (404); raises ``ApiException`` otherwise.
+        ``known`` is the caller's view of the current status (``{}``: none yet; None:
+        unknown, so the object is assumed to have a status with the keys ``patch`` names,
+        which the read-and-retry below corrects when wrong). The write is a
+        JSON patch guarded by a ``test`` of ``metadata.uid`` (see
+        :func:`~conveyor_operator.status.status_json_patch`). When it does not apply (422:
+        another uid, or the status differs from ``known``), the object is read once: if it
+        is gone or has another uid the answer is False, otherwise the patch is rebuilt from
+        its actual status and sent again. Returns False when the object is gone (404) or
+        replaced; raises ``ApiException`` otherwise.
         """
+        present = set(patch) if known is None else (set(known) if known else None)
         try:
-            if ref.namespace:
-                await self._custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, ref.namespace, ref.plural, ref.name, {"status": patch},
-                    _content_type="application/merge-patch+json", _request_timeout=TIMEOUT,
-                )
-            else:  # cluster-scoped (WorkerPool)
-                await self._custom.patch_cluster_custom_object_status(
-                    GROUP, VERSION, ref.plural, ref.name, {"status": patch},
-                    _content_type="application/merge-patch+json", _request_timeout=TIMEOUT,
-                )
+            await self._patch_status(ref, status_json_patch(ref.uid, patch, present))
+            return True
         except ApiException as exc:
             if exc.status == 404:
                 return False
+            if exc.status != 422:
+                raise
+        found = await self._get_ref(ref)
+        if found is None or (ref.uid and found.get("metadata", {}).get("uid") != ref.uid):
+            return False
+        actual = found.get("status")
+        try:
+            await self._patch_status(
+                ref, status_json_patch(ref.uid, patch, None if actual is None else set(actual)))
+        except ApiException as exc:
+            if exc.status in (404, 422):
+                return False  # deleted or replaced between the read and the write
             raise
         return True
+
+    async def _patch_status(self, ref: ObjectRef, ops: list[dict[str, Any]]) -> None:
+        if ref.namespace:
+            await self._custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, ref.namespace, ref.plural, ref.name, ops,
+                _content_type="application/json-patch+json", _request_timeout=TIMEOUT,
+            )
+        else:  # cluster-scoped (WorkerPool)
+            await self._custom.patch_cluster_custom_object_status(
+                GROUP, VERSION, ref.plural, ref.name, ops,
+                _content_type="application/json-patch+json", _request_timeout=TIMEOUT,
+            )
+
+    async def _get_ref(self, ref: ObjectRef) -> dict[str, Any] | None:
+        if ref.namespace:
+            return await self.get(ref.namespace, ref.plural, ref.name)
+        try:
+            return await self._custom.get_cluster_custom_object(
+                GROUP, VERSION, ref.plural, ref.name, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
         """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists).

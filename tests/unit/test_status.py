@@ -13,6 +13,8 @@ from conveyor_operator.status import (
     execution_status,
     format_duration,
     phase_events,
+    refused_event,
+    status_json_patch,
     status_patch,
 )
 from tests.support.factories import execution_state
@@ -106,6 +108,38 @@ def test_phase_events(before: str | None, after: str, reasons: list[str]) -> Non
     assert [e.reason for e in events] == reasons
     if "Failed" in reasons:
         assert events[-1] == PhaseEvent("Warning", "Failed", "msg")
+
+
+def test_a_refused_execution_gets_one_failed_warning() -> None:
+    assert refused_event("input 'x' is not declared") == PhaseEvent(
+        "Warning", "Failed", "input 'x' is not declared")
+
+
+UID_TEST = {"op": "test", "path": "/metadata/uid", "value": "u-1"}
+
+
+@pytest.mark.parametrize(
+    ("uid", "patch", "present", "ops"),
+    [
+        # A new object has no status: the whole status is added at once, None dropped.
+        ("u-1", {"phase": "Running", "message": None}, None,
+         [UID_TEST, {"op": "add", "path": "/status", "value": {"phase": "Running"}}]),
+        # Keys are added or replaced ("add" replaces an existing member, RFC 6902 4.1).
+        ("u-1", {"phase": "Running"}, {"phase"},
+         [UID_TEST, {"op": "add", "path": "/status/phase", "value": "Running"}]),
+        # None removes a present key and is dropped for an absent one (remove would fail).
+        ("u-1", {"finishedAt": None, "message": None}, {"finishedAt"},
+         [UID_TEST, {"op": "remove", "path": "/status/finishedAt"}]),
+        # Keys are JSON-pointer escaped (RFC 6901).
+        ("u-1", {"a/b~c": 1}, set(),
+         [UID_TEST, {"op": "add", "path": "/status/a~1b~0c", "value": 1}]),
+        # Without a uid there is nothing to guard with.
+        ("", {"phase": "Failed"}, {"phase"},
+         [{"op": "add", "path": "/status/phase", "value": "Failed"}]),
+    ],
+)
+def test_status_json_patch(uid: str, patch: dict, present: set | None, ops: list) -> None:
+    assert status_json_patch(uid, patch, present) == ops
 
 
 @pytest.mark.parametrize(

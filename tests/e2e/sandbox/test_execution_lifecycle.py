@@ -1,0 +1,196 @@
+"""End to end: Executions deleted early, re-created under the same name, refused, or
+waiting for a pool that cannot run them.
+
+Raw API calls (not kubectl) where the test must act within milliseconds of the operator.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import aiohttp
+import pytest
+
+from conveyor_engine.api import Engine
+from conveyor_operator.kube import Kube, ObjectRef
+from conveyor_operator.sandbox.sandbox import Sandbox
+from tests.e2e.kubectl import Kubectl
+from tests.support.manifests import manifest
+from tests.support.polling import eventually
+
+pytestmark = pytest.mark.e2e
+EXECUTIONS = "/apis/conveyor.dev/v1alpha1/namespaces/default/executions"
+
+
+async def long_wait_workflow(sandbox: Sandbox, kubectl: Kubectl, name: str) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {{name: {name}}}
+        spec: {{tasks: [{{name: nap, type: wait, params: {{duration: 120s}}}}]}}
+    """))
+    await eventually(lambda: sandbox.get("workflows", name),
+                     until=lambda w: w and w.get("status", {}).get("contentHash"),
+                     what=f"workflow {name} to compile")
+
+
+def execution(name: str, workflow: str) -> dict[str, Any]:
+    return {"apiVersion": "conveyor.dev/v1alpha1", "kind": "Execution",
+            "metadata": {"name": name}, "spec": {"workflowRef": {"name": workflow}}}
+
+
+async def create(http: aiohttp.ClientSession, body: dict[str, Any]) -> str:
+    async with http.post(EXECUTIONS, json=body) as response:
+        assert response.status == 201, await response.text()
+        return (await response.json())["metadata"]["uid"]
+
+
+async def delete(sandbox: Sandbox, http: aiohttp.ClientSession, name: str) -> None:
+    async with http.delete(f"{EXECUTIONS}/{name}") as response:
+        assert response.status in (200, 202), await response.text()
+    await eventually(lambda: sandbox.get("executions", name), until=lambda e: e is None,
+                     interval=0.01, what=f"execution {name} to be gone")
+
+
+async def test_deleting_an_execution_right_after_submission_cancels_its_run(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    await long_wait_workflow(sandbox, kubectl, "long-wait")
+    async with aiohttp.ClientSession(base_url=sandbox.api.url) as http:
+        uid = await create(http, execution("deleted-early", "long-wait"))
+        # Delete the moment the engine has the run: before the follower writes executionId.
+        execution_id = await eventually(lambda: sandbox_engine.find(uid), interval=0.005,
+                                        what="the submission")
+        await delete(sandbox, http, "deleted-early")
+    state = await eventually(lambda: sandbox_engine.get(execution_id),
+                             until=lambda s: s.phase == "Cancelled", timeout=15,
+                             what="the deleted Execution's run to be cancelled")
+    assert state.task("nap").phase == "Cancelled"
+
+
+async def test_an_execution_recreated_under_the_same_name_shows_and_cancels_its_own_run(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    """What ``kubectl delete -f run.yaml && kubectl apply -f run.yaml`` does, quickly."""
+    await long_wait_workflow(sandbox, kubectl, "long-wait-again")
+    body = execution("reused", "long-wait-again")
+    async with aiohttp.ClientSession(base_url=sandbox.api.url) as http:
+        for _ in range(3):
+            first_uid = await create(http, body)
+            first = await eventually(lambda u=first_uid: sandbox_engine.find(u), interval=0.005,
+                                     what="the first object's run")
+            await delete(sandbox, http, "reused")
+            second_uid = await create(http, body)
+            second = await eventually(lambda u=second_uid: sandbox_engine.find(u),
+                                      what="the second object's run")
+            assert second != first
+            shown = await eventually(
+                lambda: sandbox.get("executions", "reused"),
+                until=lambda e: e and e.get("status", {}).get("executionId"),
+                what="the second object's status")
+            assert shown["status"]["executionId"] == second
+            assert shown["metadata"]["uid"] == second_uid
+
+            await delete(sandbox, http, "reused")
+            for run in (first, second):
+                await eventually(lambda r=run: sandbox_engine.get(r),
+                                 until=lambda s: s.phase == "Cancelled", timeout=15,
+                                 what=f"run {run} to be cancelled")
+
+
+async def test_execution_refused_for_its_inputs_gets_a_failed_event_and_no_started_event(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: greeter}
+        spec:
+          inputs: [{name: who, default: world}]
+          tasks: [{name: greet, type: set, params: {g: "hi ${{ inputs.who }}"}}]
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: greeter-bad-inputs}
+        spec: {workflowRef: {name: greeter}, inputs: {nope: 1}}
+    """))
+    done = (await sandbox.wait_finished([("default", "greeter-bad-inputs")], timeout=30))[0]
+    assert done["status"]["phase"] == "Failed"
+    assert "startedAt" not in done["status"]
+    events = await eventually(
+        lambda: kubectl.run("get", "events", "--field-selector",
+                            "involvedObject.name=greeter-bad-inputs"),
+        until=lambda r: "Failed" in r.stdout, what="the Failed event")
+    assert "nope" in events.stdout
+    assert "Started" not in events.stdout, events.stdout
+
+
+async def test_execution_on_a_pool_that_is_not_ready_waits_unsubmitted_then_runs(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    """A pool whose Redis Secret is missing cannot run workers: nothing is queued for it."""
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: unready}
+        spec:
+          minReplicas: 0
+          maxReplicas: 1
+          redis: {urlSecretRef: {name: unready-redis, key: url}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: on-unready}
+        spec: {pool: unready, tasks: [{name: a, type: set, params: {v: 1}}]}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: on-unready-run}
+        spec: {workflowRef: {name: on-unready}}
+    """))
+    waiting = await eventually(
+        lambda: sandbox.get("executions", "on-unready-run"),
+        until=lambda e: e and any(c.get("reason") == "PoolNotReady"
+                                  for c in e.get("status", {}).get("conditions", [])),
+        what="the PoolNotReady condition")
+    assert "executionId" not in waiting["status"]
+    assert "RedisSecretMissing" in waiting["status"]["message"]
+
+    # The Secret appears (pointing at the sandbox's own Redis): the pool and the run proceed.
+    url = base64.b64encode(sandbox.redis_url.encode()).decode()
+    await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
+        apiVersion: v1
+        kind: Secret
+        metadata: {{name: unready-redis, namespace: default}}
+        data: {{url: {url}}}
+    """))
+    done = await sandbox.wait_finished([("default", "on-unready-run")], timeout=120)
+    assert done[0]["status"]["phase"] == "Succeeded"
+
+
+async def test_a_status_write_for_a_deleted_object_never_lands_on_its_successor(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    """The operator's status writes carry the uid they were meant for (a JSON-patch test)."""
+    async with aiohttp.ClientSession(base_url=sandbox.api.url) as http:
+        await long_wait_workflow(sandbox, kubectl, "successor-wait")
+        old_uid = await create(http, execution("successor", "successor-wait"))
+        await delete(sandbox, http, "successor")
+        new_uid = await create(http, execution("successor", "successor-wait"))
+    await eventually(lambda: sandbox.get("executions", "successor"),
+                     until=lambda e: e and e.get("status", {}).get("executionId"),
+                     what="the successor's own status")
+    kube = await Kube.connect(str(sandbox.kubeconfig))
+    try:
+        stale = ObjectRef("default", "successor", old_uid)
+        assert await kube.patch_status(stale, {"phase": "Failed"}, known={}) is False
+        assert await kube.patch_status(stale, {"phase": "Failed"}) is False
+        current = ObjectRef("default", "successor", new_uid)
+        assert await kube.patch_status(current, {"message": "checked"}) is True
+    finally:
+        await kube.close()
+    found = await sandbox.get("executions", "successor")
+    assert found["status"]["phase"] != "Failed"
+    assert found["status"]["message"] == "checked"
+    assert found["status"]["executionId"]  # the rest of the status is untouched
