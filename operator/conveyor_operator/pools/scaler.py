@@ -249,7 +249,7 @@ class PoolScaler:
         patch = status_patch(state.status, desired)
         if not patch:
             return
-        if await self._kube.patch_status(state.ref, patch):
+        if await self._kube.patch_status(state.ref, patch, known=state.status):
             state.last_status_write = now
             state.status = {k: v for k, v in {**state.status, **patch}.items() if v is not None}
 
