@@ -71,39 +71,33 @@ class Kube:
             raise
 
     async def patch_status(self, ref: ObjectRef, patch: dict[str, Any],
-                           known: dict[str, Any] | None = None) -> bool:
+                           known: dict[str, Any]) -> bool:
         """Apply the status merge patch ``patch`` to the object ``ref`` names, if it is still
         that object (same uid).
 
-        ``known`` is the caller's view of the current status (``{}``: none yet; None:
-        unknown, so the object is assumed to have a status with the keys ``patch`` names,
-        which the read-and-retry below corrects when wrong). The write is a
-        JSON patch guarded by a ``test`` of ``metadata.uid`` (see
-        :func:`~conveyor_operator.status.status_json_patch`). When it does not apply (422:
-        another uid, or the status differs from ``known``), the object is read once: if it
-        is gone or has another uid the answer is False, otherwise the patch is rebuilt from
-        its actual status and sent again. Returns False when the object is gone (404) or
+        ``known`` is the status the caller last wrote or read (``{}``: none). The write is
+        a JSON patch guarded by a ``test`` of ``metadata.uid`` (see
+        :func:`~conveyor_operator.status.status_json_patch`). If it does not apply (422),
+        either the object was replaced or its status is not what ``known`` says; the
+        operator is the only writer of this status, so the second try replaces the whole
+        status with ``known`` merged with ``patch``, still guarded by the uid, and a 422
+        then can only mean another object. Returns False when the object is gone (404) or
         replaced; raises ``ApiException`` otherwise.
         """
-        present = set(patch) if known is None else (set(known) if known else None)
         try:
-            await self._patch_status(ref, status_json_patch(ref.uid, patch, present))
+            await self._patch_status(ref, status_json_patch(ref.uid, patch, set(known) or None))
             return True
         except ApiException as exc:
+            if exc.status not in (404, 422):
+                raise
             if exc.status == 404:
                 return False
-            if exc.status != 422:
-                raise
-        found = await self._get_ref(ref)
-        if found is None or (ref.uid and found.get("metadata", {}).get("uid") != ref.uid):
-            return False
-        actual = found.get("status")
+        whole = {**known, **patch}
         try:
-            await self._patch_status(
-                ref, status_json_patch(ref.uid, patch, None if actual is None else set(actual)))
+            await self._patch_status(ref, status_json_patch(ref.uid, whole, None))
         except ApiException as exc:
             if exc.status in (404, 422):
-                return False  # deleted or replaced between the read and the write
+                return False
             raise
         return True
 
@@ -118,17 +112,6 @@ class Kube:
                 GROUP, VERSION, ref.plural, ref.name, ops,
                 _content_type="application/json-patch+json", _request_timeout=TIMEOUT,
             )
-
-    async def _get_ref(self, ref: ObjectRef) -> dict[str, Any] | None:
-        if ref.namespace:
-            return await self.get(ref.namespace, ref.plural, ref.name)
-        try:
-            return await self._custom.get_cluster_custom_object(
-                GROUP, VERSION, ref.plural, ref.name, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
 
     async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
         """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists).

@@ -39,9 +39,6 @@ SANDBOX_NAMESPACE = "default"
 #: Granted but not used by this run, each with the reason. A stale entry fails the test too.
 NOT_EXERCISED: dict[tuple[str, str, str], str] = {
     ("", "secrets", "get"): "only pools with spec.redis.urlSecretRef read a Secret",
-    ("conveyor.dev", "workerpools", "get"):
-        "Kube.patch_status reads a pool only when its status differs from the operator's "
-        "view (a uid-guarded JSON patch that did not apply)",
     ("apps", "deployments", "delete"):
         "pool_deleted's fallback: garbage collection (the owner reference) removes a deleted "
         "pool's Deployment first, and pools carry no finalizer, so kopf rarely gets there",

@@ -178,19 +178,25 @@ async def test_a_status_write_for_a_deleted_object_never_lands_on_its_successor(
         old_uid = await create(http, execution("successor", "successor-wait"))
         await delete(sandbox, http, "successor")
         new_uid = await create(http, execution("successor", "successor-wait"))
-    await eventually(lambda: sandbox.get("executions", "successor"),
-                     until=lambda e: e and e.get("status", {}).get("executionId"),
-                     what="the successor's own status")
+    shown = await eventually(lambda: sandbox.get("executions", "successor"),
+                             until=lambda e: e and e.get("status", {}).get("executionId"),
+                             what="the successor's own status")
     kube = await Kube.connect(str(sandbox.kubeconfig))
     try:
         stale = ObjectRef("default", "successor", old_uid)
         assert await kube.patch_status(stale, {"phase": "Failed"}, known={}) is False
-        assert await kube.patch_status(stale, {"phase": "Failed"}) is False
+        assert await kube.patch_status(stale, {"phase": "Failed"},
+                                       known=shown["status"]) is False
+        # A view that is out of date (a key the object does not have) still writes, once
+        # the uid matches: the whole status is replaced by the view plus the patch.
         current = ObjectRef("default", "successor", new_uid)
-        assert await kube.patch_status(current, {"message": "checked"}) is True
+        outdated = {**shown["status"], "finishedAt": "2026-01-01T00:00:00Z"}
+        assert await kube.patch_status(current, {"finishedAt": None, "message": "checked"},
+                                       known=outdated) is True
     finally:
         await kube.close()
     found = await sandbox.get("executions", "successor")
-    assert found["status"]["phase"] != "Failed"
+    assert found["status"]["phase"] == shown["status"]["phase"] != "Failed"
     assert found["status"]["message"] == "checked"
-    assert found["status"]["executionId"]  # the rest of the status is untouched
+    assert found["status"]["executionId"] == shown["status"]["executionId"]
+    assert "finishedAt" not in found["status"]
