@@ -182,3 +182,27 @@ async def test_pool_whose_redis_is_unreachable_says_so_and_keeps_its_size(
     ready = {c["type"]: c for c in status["conditions"]}["Ready"]
     assert ready["status"] == "False" and "keeping 0 replica(s)" in ready["message"]
     assert await replicas(sandbox, "cut-off") == 0
+
+
+async def test_min_replicas_above_the_default_max_replicas_is_refused(kubectl: Kubectl) -> None:
+    """The CRD rule counts the defaults (minReplicas 1, maxReplicas 10), so `kubectl apply`
+    refuses what the operator could only report as InvalidSpec later."""
+    def pool(spec: str) -> str:
+        return manifest(f"""
+            apiVersion: conveyor.dev/v1alpha1
+            kind: WorkerPool
+            metadata: {{name: bounds}}
+            spec: {spec}
+        """)
+
+    for spec in ("{minReplicas: 11}", "{minReplicas: 3, maxReplicas: 2}"):
+        refused = await kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=pool(spec),
+                                    check=False)
+        assert refused.returncode != 0, spec
+        assert ("minReplicas must not exceed maxReplicas (defaults: minReplicas 1, "
+                "maxReplicas 10)") in refused.stderr, refused.stderr
+    for spec in ("{minReplicas: 11, maxReplicas: 11}", "{maxReplicas: 1}", "{minReplicas: 0}",
+                 "{minReplicas: 10}"):
+        await kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=pool(spec))
+    found = await kubectl.run("get", "workerpool", "bounds", "--ignore-not-found")
+    assert found.stdout == ""
