@@ -7,6 +7,7 @@ Scaling and WorkerPool status belong to :class:`.scaler.PoolScaler`; these handl
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -17,6 +18,7 @@ from ..resources import GROUP, VERSION
 from .deployment import Connection, deployment_name, worker_deployment
 from .model import WorkerPoolSpec
 from .scaler import PoolScaler, PoolState
+from .workloads import Workloads
 
 log = logging.getLogger(__name__)
 WORKERPOOLS = "workerpools"
@@ -30,25 +32,60 @@ def _spec_problem(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+async def kept_state(scaler: PoolScaler, workloads: Workloads, *, name: str, uid: str,
+                     generation: int | None, namespace: str,
+                     status: Mapping[str, Any]) -> tuple[PoolState, str]:
+    """The pool as it runs now, to report a problem with: its Deployment in ``namespace`` at
+    the size and readiness that Deployment has (0 when there is none), and the words saying
+    so for the condition's message ("" when there is no Deployment).
+
+    A problem changes nothing that runs (as with RedisUnavailable: missing or bad input never
+    scales a pool to zero), so the status must show that size, not 0.
+    """
+    known = scaler.pools.get(name)
+    replicas = ready = 0
+    try:
+        size = await workloads.size(namespace, deployment_name(name))
+    except ApiException:
+        # Cannot look (forbidden, API trouble): say what the scaler last knew, if anything.
+        size = None
+        if known is not None and known.namespace == namespace:
+            replicas, ready = known.replicas, known.ready_replicas
+    if size is not None:
+        replicas, ready = size.replicas, size.ready
+    spec = known.spec if known is not None else WorkerPoolSpec()
+    state = PoolState(name, uid, generation, spec, namespace, replicas, status=dict(status))
+    state.ready_replicas = ready
+    keeping = (f"; keeping {namespace}/{deployment_name(name)} at {replicas} replica(s)"
+               if size is not None or replicas else "")
+    return state, keeping
+
+
 @kopf.on.resume(GROUP, VERSION, WORKERPOOLS)
 @kopf.on.create(GROUP, VERSION, WORKERPOOLS)
 @kopf.on.update(GROUP, VERSION, WORKERPOOLS, field="spec")
 async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
                        status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
-    """Build or update the pool's Deployment and hand the pool to the scaler."""
+    """Build or update the pool's Deployment and hand the pool to the scaler.
+
+    An invalid spec leaves the Deployment as it is and turns the pool's ``Ready`` condition
+    False (``InvalidSpec``), with the status showing the size that Deployment has.
+    """
     config = memo.config
     scaler: PoolScaler = memo.scaler
+    workloads: Workloads = memo.workloads
     generation = meta.get("generation")
     raw = dict(body.get("spec") or {})
     namespace = raw.get("namespace") or config.worker_namespace
     try:
         spec = WorkerPoolSpec.model_validate(raw)
     except ValidationError as exc:
-        state = PoolState(name, uid, generation, WorkerPoolSpec(), namespace, 0,
-                          status=dict(status))
-        await scaler.report_problem(state, "InvalidSpec", _spec_problem(exc))
+        # Nothing of an invalid spec is applied: report the Deployment that runs.
+        state, keeping = await kept_state(scaler, workloads, name=name, uid=uid,
+                                          generation=generation, namespace=namespace,
+                                          status=status)
+        await scaler.report_problem(state, "InvalidSpec", _spec_problem(exc) + keeping)
         return
-    workloads = memo.workloads
     current = await workloads.replicas(namespace, deployment_name(name))
     replicas = spec.min_replicas if current is None else current
     connection = Connection(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -14,6 +15,13 @@ MERGE = "application/merge-patch+json"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
+@dataclass(frozen=True, slots=True)
+class Size:
+    """A Deployment's wanted replicas (``spec.replicas``) and ready ones (its status)."""
+
+    replicas: int
+    ready: int
+
 
 class Workloads:
     """Deployments, pods and secrets through one ``kubernetes_asyncio`` API client."""
@@ -24,6 +32,11 @@ class Workloads:
 
     async def replicas(self, namespace: str, name: str) -> int | None:
         """``spec.replicas`` of a Deployment, or None when it does not exist."""
+        found = await self.size(namespace, name)
+        return None if found is None else found.replicas
+
+    async def size(self, namespace: str, name: str) -> Size | None:
+        """Wanted and ready replicas of a Deployment, or None when it does not exist."""
         try:
             found = await self._apps.read_namespaced_deployment(name, namespace,
                                                              _request_timeout=TIMEOUT)
@@ -31,7 +44,8 @@ class Workloads:
             if exc.status == 404:
                 return None
             raise
-        return found.spec.replicas or 0
+        ready = (found.status.ready_replicas if found.status else None) or 0
+        return Size(found.spec.replicas or 0, ready)
 
     async def apply_deployment(self, body: dict[str, Any], *, keep_replicas: bool) -> None:
         """Create the Deployment, or merge-patch it; ``keep_replicas`` leaves the count alone."""

@@ -11,9 +11,10 @@ import asyncio
 import base64
 
 import pytest
+import yaml
 
 from conveyor_engine.api import Engine
-from conveyor_operator.sandbox.sandbox import Sandbox
+from conveyor_operator.sandbox.sandbox import CRD_DIR, Sandbox
 from tests.e2e.kubectl import Kubectl
 from tests.support.manifests import manifest
 from tests.support.polling import eventually
@@ -29,6 +30,14 @@ async def replicas(sandbox: Sandbox, pool: str) -> int | None:
 async def pool_status(sandbox: Sandbox, pool: str) -> dict:
     found = await sandbox.get_cluster("workerpools", pool)
     return (found or {}).get("status", {})
+
+
+def ready_condition(status: dict) -> dict:
+    return {c["type"]: c for c in status.get("conditions", [])}.get("Ready", {})
+
+
+async def generation(sandbox: Sandbox, pool: str) -> int:
+    return (await sandbox.get_cluster("workerpools", pool))["metadata"]["generation"]
 
 
 async def test_burst_scales_up_then_down_after_the_window_and_to_zero(
@@ -206,3 +215,54 @@ async def test_min_replicas_above_the_default_max_replicas_is_refused(kubectl: K
         await kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=pool(spec))
     found = await kubectl.run("get", "workerpool", "bounds", "--ignore-not-found")
     assert found.stdout == ""
+
+
+WORKERPOOL_CRD = CRD_DIR / "workerpools.conveyor.dev.yaml"
+
+
+async def test_invalid_spec_keeps_the_deployment_and_status_reports_its_size(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    """An invalid spec changes nothing that runs: the Deployment keeps its 2 replicas and the
+    status says 2, not 0. The CRD now refuses the spec used here (minReplicas above the
+    default maxReplicas), so the test stands in for a cluster whose CRD predates that rule
+    (or an API server without CEL rules) by dropping the CRD's spec rules meanwhile."""
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: shrinker}
+        spec: {minReplicas: 2, maxReplicas: 3}
+    """))
+    await eventually(lambda: sandbox.ready_workers("shrinker", at_least=2), timeout=60,
+                     what="two workers")
+    lenient = yaml.safe_load(WORKERPOOL_CRD.read_text())
+    lenient["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].pop(
+        "x-kubernetes-validations")
+    await sandbox.apply_objects([lenient])
+    try:
+        await kubectl.run("patch", "workerpool", "shrinker", "--type=json", "-p",
+                          '[{"op": "remove", "path": "/spec/maxReplicas"},'
+                          ' {"op": "replace", "path": "/spec/minReplicas", "value": 11}]')
+        invalid = await generation(sandbox, "shrinker")
+        status = await eventually(
+            lambda: pool_status(sandbox, "shrinker"),
+            until=lambda s: ready_condition(s).get("reason") == "InvalidSpec"
+            and s.get("observedGeneration") == invalid, what="InvalidSpec")
+        assert ready_condition(status)["status"] == "False"
+        assert "minReplicas must not exceed maxReplicas" in ready_condition(status)["message"]
+        running = await sandbox.deployment("shrinker")
+        assert running["spec"]["replicas"] == 2, "an invalid spec must not resize the pool"
+        assert (status["currentReplicas"], status["readyReplicas"]) == (2, 2), status
+        assert status["deployment"] == "default/conveyor-worker-shrinker"
+
+        await kubectl.run("patch", "workerpool", "shrinker", "--type=merge",
+                          "-p", '{"spec": {"minReplicas": 2, "maxReplicas": 3}}')
+        valid = await generation(sandbox, "shrinker")
+        status = await eventually(
+            lambda: pool_status(sandbox, "shrinker"),
+            until=lambda s: ready_condition(s).get("status") == "True"
+            and s.get("observedGeneration") == valid, what="Ready again")
+        assert status["currentReplicas"] == 2
+    finally:
+        await sandbox.apply([WORKERPOOL_CRD])
+        await kubectl.run("delete", "workerpool", "shrinker", "--ignore-not-found")
