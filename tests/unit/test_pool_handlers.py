@@ -1,9 +1,13 @@
-"""The WorkerPool handler against fake workloads: invalid specs (status, what is kept)."""
+"""The WorkerPool handler against fake workloads: invalid specs and moves between namespaces
+(status, what is kept, what is deleted)."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from conveyor_engine.keys import Keys
 from conveyor_operator.pools.handlers import pool_changed
@@ -13,10 +17,19 @@ from conveyor_operator.pools.workloads import Size
 NAME = "conveyor-worker-p"
 
 
-class FakeWorkloads:
-    """Deployments in a dict, and the calls that changed them."""
+def api_error(status: int, reason: str, details: dict[str, Any]) -> ApiException:
+    """An ApiException as kubernetes_asyncio raises it, with the server's Status as body."""
+    exc = ApiException(status=status, reason=reason)
+    exc.body = json.dumps({"kind": "Status", "status": "Failure", "reason": reason,
+                           "message": f"{reason} (test)", "details": details}).encode()
+    return exc
 
-    def __init__(self) -> None:
+
+class FakeWorkloads:
+    """Deployments in a dict, the namespaces that exist, and the calls that changed them."""
+
+    def __init__(self, namespaces: set[str]) -> None:
+        self.namespaces = namespaces
         self.deployments: dict[tuple[str, str], Size] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -29,6 +42,8 @@ class FakeWorkloads:
 
     async def apply_deployment(self, body: dict[str, Any], *, keep_replicas: bool) -> None:
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        if namespace not in self.namespaces:
+            raise api_error(404, "NotFound", {"kind": "namespaces", "name": namespace})
         self.calls.append(("apply", namespace))
         old = self.deployments.get((namespace, name))
         replicas = old.replicas if keep_replicas and old else body["spec"]["replicas"]
@@ -53,8 +68,8 @@ class FakeKube:
 class Pool:
     """One WorkerPool, its operator memo, and the status the operator wrote for it."""
 
-    def __init__(self) -> None:
-        self.workloads = FakeWorkloads()
+    def __init__(self, namespaces: frozenset[str] = frozenset({"default"})) -> None:
+        self.workloads = FakeWorkloads(set(namespaces))
         self.kube = FakeKube()
         self.memo = self.new_memo()
         self.generation = 0
@@ -76,6 +91,13 @@ class Pool:
     @property
     def ready(self) -> dict[str, Any]:
         return {c["type"]: c for c in self.status["conditions"]}["Ready"]
+
+    @property
+    def scaled_in(self) -> str | None:
+        """The namespace the scaler scales the pool in; None while the pool has a problem
+        (the scaler writes a healthy pool's status itself, on its next evaluation)."""
+        state = self.memo.scaler.pools["p"]
+        return None if state.problem else state.namespace
 
     async def change(self, spec: dict[str, Any], status: dict[str, Any] | None = None) -> None:
         """A spec change as kopf hands it to the handler (a new generation)."""
@@ -112,3 +134,39 @@ async def test_invalid_spec_of_a_new_pool_reports_zero_and_creates_nothing() -> 
     assert pool.workloads.deployments == {}
     assert pool.status["currentReplicas"] == 0
     assert pool.ready["reason"] == "InvalidSpec" and "keeping" not in pool.ready["message"]
+
+
+async def test_invalid_spec_naming_another_namespace_reports_where_the_pool_runs() -> None:
+    pool = Pool(frozenset({"default", "other"}))
+    await pool.change({"minReplicas": 1})
+    await pool.change({"minReplicas": 11, "namespace": "other"})
+    assert pool.workloads.calls == [("apply", "default")]
+    assert pool.status["deployment"] == "default/conveyor-worker-p"
+    assert pool.status["currentReplicas"] == 1
+
+
+async def test_moving_deletes_the_old_deployment_after_creating_the_new_one() -> None:
+    pool = Pool(frozenset({"default", "other"}))
+    await pool.change({"minReplicas": 1})
+    await pool.change({"minReplicas": 1, "namespace": "other"})
+    assert pool.workloads.calls == [("apply", "default"), ("apply", "other"),
+                                    ("delete", "default")]
+    assert list(pool.workloads.deployments) == [("other", NAME)]
+    assert pool.scaled_in == "other"
+
+
+async def test_moving_while_the_operator_was_down_uses_the_status_to_find_the_old_one() -> None:
+    pool = Pool(frozenset({"default", "other"}))
+    await pool.change({"minReplicas": 1})
+    pool.memo = pool.new_memo()  # restart: the scaler knows nothing, the status remains
+    await pool.change({"minReplicas": 1, "namespace": "other"},
+                      status={"deployment": "default/conveyor-worker-p"})
+    assert ("delete", "default") in pool.workloads.calls
+    assert list(pool.workloads.deployments) == [("other", NAME)]
+
+
+async def test_an_unchanged_namespace_deletes_nothing() -> None:
+    pool = Pool()
+    await pool.change({"minReplicas": 1})
+    await pool.change({"minReplicas": 2})
+    assert [c for c in pool.workloads.calls if c[0] == "delete"] == []

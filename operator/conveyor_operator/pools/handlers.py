@@ -1,7 +1,8 @@
 """kopf handlers of WorkerPools: keep the pool's Deployment matching its spec.
 
 Scaling and WorkerPool status belong to :class:`.scaler.PoolScaler`; these handlers only
-(re)build the Deployment's template and register the pool with the scaler.
+(re)build the Deployment's template, move it when the pool's namespace changes, and register
+the pool with the scaler (or report to it why they cannot).
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ def _spec_problem(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"])
         parts.append(f"spec.{where}: {err['msg']}" if where else f"spec: {err['msg']}")
     return "; ".join(parts)
+
+
+def deployed_namespace(scaler: PoolScaler, name: str, status: Mapping[str, Any]) -> str | None:
+    """The namespace where the pool's Deployment was last put, or None for a pool never seen.
+
+    The scaler's state of the pool knows it; after an operator restart the scaler knows
+    nothing yet, so the ``status.deployment`` it wrote (``<namespace>/<name>``) is asked.
+    """
+    known = scaler.pools.get(name)
+    if known is not None:
+        return known.namespace
+    namespace, slash, _ = str(status.get("deployment") or "").partition("/")
+    return namespace if slash and namespace else None
 
 
 async def kept_state(scaler: PoolScaler, workloads: Workloads, *, name: str, uid: str,
@@ -68,8 +82,10 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
                        status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
     """Build or update the pool's Deployment and hand the pool to the scaler.
 
-    An invalid spec leaves the Deployment as it is and turns the pool's ``Ready`` condition
-    False (``InvalidSpec``), with the status showing the size that Deployment has.
+    A spec that changes ``namespace`` moves the pool: the Deployment is created in the new
+    namespace first, then the one in the old namespace is deleted. An invalid spec leaves
+    everything as it is and turns the pool's ``Ready`` condition False (``InvalidSpec``), with
+    the status showing the Deployment that runs and its size.
     """
     config = memo.config
     scaler: PoolScaler = memo.scaler
@@ -77,16 +93,19 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
     generation = meta.get("generation")
     raw = dict(body.get("spec") or {})
     namespace = raw.get("namespace") or config.worker_namespace
+    dname = deployment_name(name)
+    previous = deployed_namespace(scaler, name, status)
     try:
         spec = WorkerPoolSpec.model_validate(raw)
     except ValidationError as exc:
-        # Nothing of an invalid spec is applied: report the Deployment that runs.
-        state, keeping = await kept_state(scaler, workloads, name=name, uid=uid,
-                                          generation=generation, namespace=namespace,
-                                          status=status)
+        # Nothing of an invalid spec is applied, not even its namespace: report the
+        # Deployment that runs, where it runs.
+        state, keeping = await kept_state(
+            scaler, workloads, name=name, uid=uid, generation=generation,
+            namespace=previous or namespace, status=status)
         await scaler.report_problem(state, "InvalidSpec", _spec_problem(exc) + keeping)
         return
-    current = await workloads.replicas(namespace, deployment_name(name))
+    current = await workloads.replicas(namespace, dname)
     replicas = spec.min_replicas if current is None else current
     connection = Connection(
         key_prefix=config.key_prefix, secret=config.worker_connection_secret,
@@ -96,6 +115,14 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
                                    image=config.worker_image, replicas=replicas,
                                    connection=connection)
     await workloads.apply_deployment(deployment, keep_replicas=current is not None)
+    if previous is not None and previous != namespace:
+        # The pool moved. Nothing scales the old Deployment any more, so its workers would
+        # run on forever: delete it, now that the new one exists. Its workers stop as on a
+        # scale-down (SIGTERM: finish or hand back their tasks within the grace period), and
+        # the new ones pick the tasks up. Done before the scaler's state is replaced, so that
+        # a failure here is retried knowing the old namespace.
+        await workloads.delete_deployment(previous, dname)
+        log.info("pool %s moved from namespace %s to %s", name, previous, namespace)
     state = PoolState(name, uid, generation, spec, namespace, replicas, status=dict(status))
     redis_url = None
     ref = spec.redis.url_secret_ref

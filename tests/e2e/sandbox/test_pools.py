@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import aiohttp
 import pytest
 import yaml
 
@@ -30,6 +31,15 @@ async def replicas(sandbox: Sandbox, pool: str) -> int | None:
 async def pool_status(sandbox: Sandbox, pool: str) -> dict:
     found = await sandbox.get_cluster("workerpools", pool)
     return (found or {}).get("status", {})
+
+
+async def deployment_in(sandbox: Sandbox, namespace: str, pool: str) -> dict | None:
+    """The worker Deployment of ``pool`` in ``namespace`` (``sandbox.deployment`` looks only
+    in the sandbox's own namespace), or None."""
+    url = (f"{sandbox.api.url}/apis/apps/v1/namespaces/{namespace}/deployments/"
+           f"conveyor-worker-{pool}")
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return await response.json() if response.status == 200 else None
 
 
 def ready_condition(status: dict) -> dict:
@@ -266,3 +276,34 @@ async def test_invalid_spec_keeps_the_deployment_and_status_reports_its_size(
     finally:
         await sandbox.apply([WORKERPOOL_CRD])
         await kubectl.run("delete", "workerpool", "shrinker", "--ignore-not-found")
+
+
+async def test_moving_a_pool_to_another_namespace_removes_the_old_deployment(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    await kubectl.run("create", "namespace", "pool-elsewhere")
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: mover}
+        spec: {minReplicas: 1, maxReplicas: 2}
+    """))
+    try:
+        await eventually(lambda: sandbox.ready_workers("mover", at_least=1), timeout=60,
+                         what="the worker in default")
+        await kubectl.run("patch", "workerpool", "mover", "--type=merge",
+                          "-p", '{"spec": {"namespace": "pool-elsewhere"}}')
+        moved = await generation(sandbox, "mover")
+        new = await eventually(lambda: deployment_in(sandbox, "pool-elsewhere", "mover"),
+                               what="the Deployment in pool-elsewhere")
+        assert new["spec"]["replicas"] == 1
+        await eventually(lambda: sandbox.deployment("mover"), until=lambda d: d is None,
+                         timeout=10, what="the old Deployment default/conveyor-worker-mover "
+                                          "to be removed")
+        status = await eventually(
+            lambda: pool_status(sandbox, "mover"),
+            until=lambda s: s.get("observedGeneration") == moved
+            and ready_condition(s).get("status") == "True", what="the moved pool Ready")
+        assert status["deployment"] == "pool-elsewhere/conveyor-worker-mover"
+    finally:
+        await kubectl.run("delete", "workerpool", "mover", "--ignore-not-found")
