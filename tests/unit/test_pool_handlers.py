@@ -1,5 +1,5 @@
-"""The WorkerPool handler against fake workloads: invalid specs and moves between namespaces
-(status, what is kept, what is deleted)."""
+"""The WorkerPool handler against fake workloads: invalid specs, moves between namespaces and
+Deployments that cannot be applied (status, what is kept, what is deleted, retries)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+import kopf
+import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from conveyor_engine.keys import Keys
-from conveyor_operator.pools.handlers import pool_changed
+from conveyor_operator.pools.handlers import pool_changed, pool_deleted
 from conveyor_operator.pools.scaler import PoolScaler
 from conveyor_operator.pools.workloads import Size
+from conveyor_operator.waits import MARKER
 
 NAME = "conveyor-worker-p"
 
@@ -26,10 +29,11 @@ def api_error(status: int, reason: str, details: dict[str, Any]) -> ApiException
 
 
 class FakeWorkloads:
-    """Deployments in a dict, the namespaces that exist, and the calls that changed them."""
+    """Deployments in a dict; namespaces that exist; namespaces the operator may not touch."""
 
     def __init__(self, namespaces: set[str]) -> None:
         self.namespaces = namespaces
+        self.forbidden: set[str] = set()
         self.deployments: dict[tuple[str, str], Size] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -42,6 +46,8 @@ class FakeWorkloads:
 
     async def apply_deployment(self, body: dict[str, Any], *, keep_replicas: bool) -> None:
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        if namespace in self.forbidden:
+            raise api_error(403, "Forbidden", {"kind": "deployments", "group": "apps"})
         if namespace not in self.namespaces:
             raise api_error(404, "NotFound", {"kind": "namespaces", "name": namespace})
         self.calls.append(("apply", namespace))
@@ -170,3 +176,66 @@ async def test_an_unchanged_namespace_deletes_nothing() -> None:
     await pool.change({"minReplicas": 1})
     await pool.change({"minReplicas": 2})
     assert [c for c in pool.workloads.calls if c[0] == "delete"] == []
+
+
+async def test_missing_namespace_is_a_condition_and_a_quiet_retry() -> None:
+    pool = Pool()
+    with pytest.raises(kopf.TemporaryError) as raised:
+        await pool.change({"namespace": "nowhere", "minReplicas": 0})
+    assert str(raised.value).startswith(f"{MARKER}NamespaceNotFound: ")
+    assert raised.value.delay == 10
+    assert pool.ready["status"] == "False" and pool.ready["reason"] == "NamespaceNotFound"
+    assert pool.ready["message"] == ("namespace nowhere not found; Deployment "
+                                     "conveyor-worker-p is created there once it exists")
+    assert pool.ready["observedGeneration"] == pool.status["observedGeneration"] == 1
+    assert pool.status["currentReplicas"] == 0
+
+    pool.workloads.namespaces.add("nowhere")
+    await pool.retry({"namespace": "nowhere", "minReplicas": 0})
+    assert pool.workloads.calls == [("apply", "nowhere")]
+    assert pool.scaled_in == "nowhere"
+
+
+async def test_moving_to_a_missing_namespace_keeps_the_old_deployment_until_it_exists() -> None:
+    pool = Pool()
+    await pool.change({"minReplicas": 1, "maxReplicas": 4})
+    pool.workloads.deployments[("default", NAME)] = Size(2, 2)
+    with pytest.raises(kopf.TemporaryError):
+        await pool.change({"minReplicas": 1, "maxReplicas": 4, "namespace": "later"})
+    assert pool.workloads.deployments == {("default", NAME): Size(2, 2)}
+    assert pool.ready["reason"] == "NamespaceNotFound"
+    assert pool.ready["observedGeneration"] == 2
+    assert pool.ready["message"].endswith("; keeping default/conveyor-worker-p at 2 replica(s)")
+    assert (pool.status["deployment"], pool.status["currentReplicas"]) == (
+        "default/conveyor-worker-p", 2)
+
+    with pytest.raises(kopf.TemporaryError):  # retried before the namespace exists
+        await pool.retry({"minReplicas": 1, "maxReplicas": 4, "namespace": "later"})
+    pool.workloads.namespaces.add("later")
+    await pool.retry({"minReplicas": 1, "maxReplicas": 4, "namespace": "later"})
+    assert list(pool.workloads.deployments) == [("later", NAME)]
+    assert pool.scaled_in == "later"
+
+
+async def test_a_forbidden_namespace_is_a_deployment_failure_and_an_error_retry() -> None:
+    pool = Pool(frozenset({"default", "locked"}))
+    pool.workloads.forbidden.add("locked")
+    with pytest.raises(kopf.TemporaryError) as raised:
+        await pool.change({"namespace": "locked"})
+    assert MARKER not in str(raised.value)  # a fault: kopf logs it at ERROR
+    assert pool.ready["reason"] == "DeploymentFailed"
+    assert pool.ready["message"] == ("cannot apply Deployment locked/conveyor-worker-p: "
+                                     "Forbidden (test)")
+
+
+async def test_deleting_a_pool_mid_move_deletes_both_deployments() -> None:
+    pool = Pool()
+    await pool.change({"minReplicas": 1})
+    with pytest.raises(kopf.TemporaryError):
+        await pool.change({"minReplicas": 1, "namespace": "later"})
+    await pool_deleted(name="p", body={"spec": {"namespace": "later"}}, status=pool.status,
+                       memo=pool.memo)
+    assert ("delete", "default") in pool.workloads.calls
+    assert ("delete", "later") in pool.workloads.calls
+    assert pool.workloads.deployments == {}
+    assert "p" not in pool.memo.scaler.pools

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,28 @@ class Size:
 
     replicas: int
     ready: int
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own message of a failed call (its Status ``message``), else the
+    HTTP status and reason, for conditions a user reads."""
+    try:
+        message = json.loads(exc.body or "").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message) if message else f"{exc.status} {exc.reason}"
+
+
+def namespace_missing(exc: ApiException) -> bool:
+    """Whether a failed call on a namespaced object failed because its namespace does not
+    exist (404 whose details name a namespace, as the API server answers a create there)."""
+    if exc.status != 404:
+        return False
+    try:
+        details = json.loads(exc.body or "").get("details") or {}
+    except (ValueError, AttributeError):
+        return False
+    return details.get("kind") == "namespaces"
 
 
 class Workloads:

@@ -307,3 +307,77 @@ async def test_moving_a_pool_to_another_namespace_removes_the_old_deployment(
         assert status["deployment"] == "pool-elsewhere/conveyor-worker-mover"
     finally:
         await kubectl.run("delete", "workerpool", "mover", "--ignore-not-found")
+
+
+async def test_pool_in_a_missing_namespace_reports_a_condition(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: lost-namespace}
+        spec: {namespace: no-such-namespace, minReplicas: 0, maxReplicas: 1}
+    """))
+    try:
+        status = await eventually(
+            lambda: pool_status(sandbox, "lost-namespace"),
+            until=lambda s: ready_condition(s).get("reason") == "NamespaceNotFound",
+            what="the NamespaceNotFound condition")
+        ready = ready_condition(status)
+        assert ready["status"] == "False"
+        assert "namespace no-such-namespace not found" in ready["message"], ready
+        assert status["observedGeneration"] == await generation(sandbox, "lost-namespace")
+        assert status["currentReplicas"] == 0
+
+        # kopf retries; the condition explains why, so the log does not call it an error.
+        async def retry_lines() -> list[str]:
+            assert sandbox.operator is not None
+            return [line for line in sandbox.operator.log().splitlines()
+                    if "namespace no-such-namespace not found" in line]
+
+        lines = await eventually(retry_lines, what="kopf's line about the retry")
+        assert all(" INFO kopf.objects: " in line for line in lines), lines
+    finally:
+        await kubectl.run("delete", "workerpool", "lost-namespace", "--ignore-not-found")
+
+
+async def test_moving_a_pool_to_a_missing_namespace_keeps_it_until_the_namespace_exists(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: wanderer}
+        spec: {minReplicas: 1, maxReplicas: 2}
+    """))
+    try:
+        await eventually(lambda: sandbox.ready_workers("wanderer", at_least=1), timeout=60,
+                         what="the worker in default")
+        await kubectl.run("patch", "workerpool", "wanderer", "--type=merge",
+                          "-p", '{"spec": {"namespace": "pool-later"}}')
+        moved = await generation(sandbox, "wanderer")
+        status = await eventually(
+            lambda: pool_status(sandbox, "wanderer"),
+            until=lambda s: ready_condition(s).get("reason") == "NamespaceNotFound",
+            what="the NamespaceNotFound condition")
+        assert ready_condition(status)["status"] == "False"
+        assert ready_condition(status)["observedGeneration"] == moved
+        assert status["observedGeneration"] == moved
+        # Nothing runs in the new place yet, so the old Deployment keeps its size and the
+        # status still names it.
+        assert (await sandbox.deployment("wanderer"))["spec"]["replicas"] == 1
+        assert status["deployment"] == "default/conveyor-worker-wanderer"
+        assert status["currentReplicas"] == 1
+
+        await kubectl.run("create", "namespace", "pool-later")
+        await eventually(lambda: deployment_in(sandbox, "pool-later", "wanderer"), timeout=30,
+                         what="the Deployment in pool-later once the namespace exists")
+        await eventually(lambda: sandbox.deployment("wanderer"), until=lambda d: d is None,
+                         timeout=10, what="the old Deployment to be removed")
+        status = await eventually(lambda: pool_status(sandbox, "wanderer"),
+                                  until=lambda s: ready_condition(s).get("status") == "True",
+                                  what="the moved pool Ready")
+        assert status["deployment"] == "pool-later/conveyor-worker-wanderer"
+        assert status["observedGeneration"] == moved
+    finally:
+        await kubectl.run("delete", "workerpool", "wanderer", "--ignore-not-found")
