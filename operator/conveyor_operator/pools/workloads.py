@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -14,6 +16,35 @@ MERGE = "application/merge-patch+json"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
+@dataclass(frozen=True, slots=True)
+class Size:
+    """A Deployment's wanted replicas (``spec.replicas``) and ready ones (its status)."""
+
+    replicas: int
+    ready: int
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own message of a failed call (its Status ``message``), else the
+    HTTP status and reason, for conditions a user reads."""
+    try:
+        message = json.loads(exc.body or "").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message) if message else f"{exc.status} {exc.reason}"
+
+
+def namespace_missing(exc: ApiException) -> bool:
+    """Whether a failed call on a namespaced object failed because its namespace does not
+    exist (404 whose details name a namespace, as the API server answers a create there)."""
+    if exc.status != 404:
+        return False
+    try:
+        details = json.loads(exc.body or "").get("details") or {}
+    except (ValueError, AttributeError):
+        return False
+    return details.get("kind") == "namespaces"
+
 
 class Workloads:
     """Deployments, pods and secrets through one ``kubernetes_asyncio`` API client."""
@@ -24,6 +55,11 @@ class Workloads:
 
     async def replicas(self, namespace: str, name: str) -> int | None:
         """``spec.replicas`` of a Deployment, or None when it does not exist."""
+        found = await self.size(namespace, name)
+        return None if found is None else found.replicas
+
+    async def size(self, namespace: str, name: str) -> Size | None:
+        """Wanted and ready replicas of a Deployment, or None when it does not exist."""
         try:
             found = await self._apps.read_namespaced_deployment(name, namespace,
                                                              _request_timeout=TIMEOUT)
@@ -31,7 +67,8 @@ class Workloads:
             if exc.status == 404:
                 return None
             raise
-        return found.spec.replicas or 0
+        ready = (found.status.ready_replicas if found.status else None) or 0
+        return Size(found.spec.replicas or 0, ready)
 
     async def apply_deployment(self, body: dict[str, Any], *, keep_replicas: bool) -> None:
         """Create the Deployment, or merge-patch it; ``keep_replicas`` leaves the count alone."""
