@@ -66,7 +66,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.patches: list[dict[str, Any]] = []
 
-    async def patch_status(self, ref: Any, patch: dict[str, Any]) -> bool:
+    async def patch_status(self, ref: Any, patch: dict[str, Any], known: dict[str, Any]) -> bool:
         self.patches.append(patch)
         return True
 
