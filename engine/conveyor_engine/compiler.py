@@ -46,6 +46,7 @@ from .expressions import (
     compile_template,
     key_path,
 )
+from .inputtypes import type_mismatch
 from .model import TaskSpec, WorkflowSpec, parse_duration
 
 
@@ -91,7 +92,8 @@ class WorkflowInvalid(ValueError):
 class InvalidInputs(ValueError):
     """Inputs given at submission do not match the workflow's declared inputs.
 
-    ``problems`` name each input as ``inputs.NAME`` (unknown, or required but missing).
+    ``problems`` name each input as ``inputs.NAME`` (unknown, required but missing, or
+    not of the declared type).
     """
 
     def __init__(self, problems: Iterable[Problem]):
@@ -175,8 +177,8 @@ class CompiledWorkflow:
         """The inputs of one execution: ``given`` plus defaults, for every declared input.
 
         Optional inputs without a default resolve to ``None``, so ``inputs.NAME`` always
-        exists in expressions. Raises :class:`InvalidInputs` naming every unknown input and
-        every required input that is missing.
+        exists in expressions. Raises :class:`InvalidInputs` naming every unknown input,
+        every required input that is missing and every value not of its input's ``type``.
         """
         given = {} if given is None else given
         if not isinstance(given, Mapping):
@@ -192,6 +194,9 @@ class CompiledWorkflow:
         resolved: dict[str, Any] = {}
         for name, spec in declared.items():
             if name in given:
+                mismatch = type_mismatch(given[name], spec.type)
+                if mismatch:
+                    problems.append(Problem(None, f"inputs.{name}", mismatch))
                 resolved[name] = given[name]
             elif spec.is_required:
                 about = f": {spec.description}" if spec.description else ""
@@ -228,6 +233,9 @@ def canonical_json(spec: WorkflowSpec) -> str:
     data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=False)
     for raw, input_spec in zip(data["inputs"], spec.inputs, strict=True):
         raw["required"] = input_spec.is_required
+        if raw.get("type") is None:
+            # Untyped inputs hash as before types existed: no new version for old specs.
+            raw.pop("type", None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -314,6 +322,10 @@ class _Compilation:
             if input_spec.name in self.inputs:
                 self.problem(None, f"inputs[{i}].name", f'duplicate input name "{input_spec.name}"')
             self.inputs.add(input_spec.name)
+            if "default" in input_spec.model_fields_set:
+                mismatch = type_mismatch(input_spec.default, input_spec.type)
+                if mismatch:
+                    self.problem(None, f"inputs[{i}].default", mismatch)
         for i, task in enumerate(self.spec.tasks):
             if task.name in self.tasks:
                 first = self.index[task.name]

@@ -19,6 +19,8 @@ import durationpy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from .inputtypes import InputType
+
 #: Task and input names: lowercase letters, digits, ``-`` and ``_``, starting with a letter.
 #: Close to a DNS-1123 label (what Kubernetes users expect), with ``_`` allowed so names can
 #: also be written as CEL identifiers (``tasks.fetch_user``).
@@ -82,9 +84,14 @@ class RetryPolicy(_Model):
 
 
 class InputSpec(_Model):
-    """A workflow input. Without ``default`` it is required at submission."""
+    """A workflow input. Without ``default`` it is required at submission.
+
+    ``type`` (optional) is a JSON type name (see :mod:`conveyor_engine.inputtypes`); the
+    default and every value given at submission must be of that type.
+    """
 
     name: str = Field(pattern=INPUT_NAME_PATTERN)
+    type: InputType | None = None
     default: Any = None
     required: bool | None = Field(
         None, description="Defaults to True when no default is given, else False."

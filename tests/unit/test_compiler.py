@@ -416,3 +416,66 @@ def test_large_chain_compiles() -> None:
     assert list(wf.tasks) == names
     assert wf.downstream("t0") == frozenset(names[1:])
     assert wf.tasks["t299"].upstream == frozenset(names[:-1])
+
+
+TYPED = [
+    {"name": "count", "type": "integer", "default": 3},
+    {"name": "ratio", "type": "number", "required": False},
+    {"name": "name", "type": "string"},
+    {"name": "flags", "type": "object", "default": {}},
+    {"name": "items", "type": "array", "default": []},
+    {"name": "dry", "type": "boolean", "default": False},
+    {"name": "anything", "required": False},  # untyped: any JSON value
+]
+
+
+@pytest.mark.parametrize(
+    ("given", "problems"),
+    [
+        ({"name": "a"}, []),
+        ({"name": "a", "count": 3.0, "ratio": 2, "anything": [1]}, []),
+        ({"name": "a", "count": "3"}, ["inputs.count: expected integer, got string '3'"]),
+        ({"name": "a", "count": 2.5}, ["inputs.count: expected integer, got number 2.5"]),
+        ({"name": "a", "count": True}, ["inputs.count: expected integer, got boolean True"]),
+        ({"name": "a", "ratio": "1.5"}, ["inputs.ratio: expected number, got string '1.5'"]),
+        ({"name": 7}, ["inputs.name: expected string, got integer 7"]),
+        ({"name": None}, ["inputs.name: expected string, got null"]),
+        ({"name": "a", "flags": []}, ["inputs.flags: expected object, got array"]),
+        ({"name": "a", "items": {}}, ["inputs.items: expected array, got object"]),
+        ({"name": "a", "dry": "false"}, ["inputs.dry: expected boolean, got string 'false'"]),
+    ],
+)
+def test_typed_inputs_check_given_values(given: dict[str, Any], problems: list[str]) -> None:
+    wf = compile_workflow("w", spec(task("a"), inputs=TYPED))
+    if not problems:
+        wf.resolve_inputs(given)
+        return
+    with pytest.raises(InvalidInputs) as caught:
+        wf.resolve_inputs(given)
+    assert [str(p) for p in caught.value.problems] == problems
+
+
+@pytest.mark.parametrize(
+    ("input_", "message"),
+    [
+        ({"name": "n", "type": "integer", "default": "3"},
+         "inputs[0].default: expected integer, got string '3'"),
+        ({"name": "n", "type": "array", "default": None},
+         "inputs[0].default: expected array, got null"),
+        ({"name": "n", "type": "decimal"},
+         "inputs[0].type: Input should be 'string', 'integer', 'number', 'boolean', 'object'"),
+    ],
+)
+def test_typed_input_defaults_must_fit(input_: dict[str, Any], message: str) -> None:
+    with pytest.raises(WorkflowInvalid) as caught:
+        compile_workflow("w", spec(task("a"), inputs=[input_]))
+    assert message in str(caught.value)
+
+
+def test_untyped_inputs_hash_as_before_types_existed() -> None:
+    untyped = compile_workflow("w", spec(task("a"), inputs=[{"name": "k", "default": 1}]))
+    assert '"type"' not in untyped.to_json().split('"tasks"')[0]
+    typed = compile_workflow("w", spec(task("a"), inputs=[
+        {"name": "k", "type": "integer", "default": 1}]))
+    assert typed.content_hash != untyped.content_hash
+    assert CompiledWorkflow.from_json("w", typed.to_json()).spec.inputs[0].type == "integer"
