@@ -326,6 +326,12 @@ class _Compilation:
                 mismatch = type_mismatch(input_spec.default, input_spec.type)
                 if mismatch:
                     self.problem(None, f"inputs[{i}].default", mismatch)
+                # default: null is how a stored required input reads back; only a real
+                # default next to required: true is a contradiction.
+                if input_spec.required and input_spec.default is not None:
+                    self.problem(None, f"inputs[{i}].required",
+                                 "a required input's default would never be used: remove "
+                                 "the default, or set required: false")
         for i, task in enumerate(self.spec.tasks):
             if task.name in self.tasks:
                 first = self.index[task.name]
@@ -380,6 +386,11 @@ class _Compilation:
             self.check_references(task.name, expression, upstream)
         refs = frozenset().union(*(e.references for e in expressions))
         timeout = _duration(task.timeout, "timeout") if task.timeout is not None else None
+        if timeout is not None and task.type in tasktypes.known():
+            if not tasktypes.get(task.type).honours_timeout:
+                self.problem(task.name, "timeout",
+                             f'does not apply to a "{task.type}" task, which holds no worker '
+                             f"while it waits (remove it)")
         return params, when, refs, timeout
 
     def check_references(self, name: str, expression: Expression, upstream: frozenset[str]) -> None:

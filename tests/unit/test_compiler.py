@@ -198,6 +198,16 @@ PROBLEMS = [
         id="bad-timeout",
     ),
     pytest.param(
+        spec(task("nap", type="wait", params={"duration": "4s"}, timeout="1s")),
+        [("nap", "timeout", 'does not apply to a "wait" task')],
+        id="timeout-on-wait",
+    ),
+    pytest.param(
+        spec(task("a"), inputs=[{"name": "k", "required": True, "default": 5}]),
+        [(None, "inputs[0].required", "a required input's default would never be used")],
+        id="required-with-default",
+    ),
+    pytest.param(
         spec(task("a", retry={"limit": -1, "backoff": "x"})),
         [
             ("a", "retry.limit", "greater than or equal to 0"),
