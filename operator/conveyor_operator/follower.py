@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from conveyor_engine.api import Engine
+from conveyor_engine.progress import TASK_FINAL
+from conveyor_engine.store import ExecutionState
 
 from .kube import Kube, ObjectRef
 from .status import execution_status, phase_events, status_patch
@@ -37,11 +40,15 @@ class _Tracked:
 class ExecutionFollower:
     """Keeps the status of tracked Executions in step with the engine."""
 
-    def __init__(self, engine: Engine, kube: Kube, *, interval: float, resync: float) -> None:
+    def __init__(self, engine: Engine, kube: Kube, *, interval: float, resync: float,
+                 pool_exists: Callable[[str], bool] | None = None) -> None:
+        """``interval`` and ``resync`` in seconds; ``pool_exists(name)`` says whether a
+        WorkerPool exists (None: never report missing pools)."""
         self._engine = engine
         self._kube = kube
         self._interval = interval
         self._resync = resync
+        self._pool_exists = pool_exists
         self._tracked: dict[str, _Tracked] = {}
         self._dirty: set[str] = set()
 
@@ -50,6 +57,10 @@ class ExecutionFollower:
         """Follow ``execution_id`` for the object ``ref`` whose current status is ``status``."""
         self._tracked[execution_id] = _Tracked(ref, generation, dict(status or {}))
         self._dirty.add(execution_id)
+
+    def refresh_all(self) -> None:
+        """Re-read every tracked execution on the next flush (a pool came or went)."""
+        self._dirty.update(self._tracked)
 
     def forget(self, execution_id: str) -> None:
         """Stop following (the object was deleted)."""
@@ -98,6 +109,18 @@ class ExecutionFollower:
             if batch:
                 await asyncio.gather(*(one(eid) for eid in batch))
 
+    async def _missing_pools(self, state: ExecutionState) -> list[str]:
+        """WorkerPools that open tasks of ``state`` run on and that do not exist."""
+        if self._pool_exists is None or state.phase in _FINAL:
+            return []
+        try:
+            workflow = await self._engine.catalog.get(state.workflow_hash, state.workflow_name)
+        except LookupError:
+            return []
+        pools = {workflow.tasks[t.name].spec.pool or workflow.pool
+                 for t in state.tasks if t.phase not in TASK_FINAL and t.name in workflow.tasks}
+        return sorted(p for p in pools if not self._pool_exists(p))
+
     async def refresh(self, execution_id: str) -> None:
         """Re-read one execution and write its status and Events if anything changed."""
         tracked = self._tracked.get(execution_id)
@@ -107,7 +130,8 @@ class ExecutionFollower:
         if state is None:
             return
         desired = execution_status(generation=tracked.generation, state=state,
-                                   previous=tracked.status, now=datetime.now(UTC))
+                                   previous=tracked.status, now=datetime.now(UTC),
+                                   missing_pools=await self._missing_pools(state))
         patch = status_patch(tracked.status, desired)
         if not patch:
             if state.phase in _FINAL:

@@ -27,7 +27,7 @@ from .pools.scaler import PoolScaler
 from .pools.workloads import Workloads
 from .resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 from .settings import OperatorSettings
-from .status import Waiting, execution_status, refused_event, workflow_status
+from .status import Waiting, execution_status, phase_events, refused_event, workflow_status
 from .waits import install_filter, retry_later
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.workflows = {}
     memo.follower = ExecutionFollower(memo.engine, memo.kube,
                                       interval=config.status_interval_seconds,
-                                      resync=config.resync_interval_seconds)
+                                      resync=config.resync_interval_seconds,
+                                      pool_exists=lambda name: name in memo.scaler.pools)
     memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")
     memo.workloads = Workloads(memo.kube.api)
     memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads, keys=memo.engine.keys,
@@ -179,7 +180,8 @@ async def _runnable_workflow(
 
 
 @kopf.on.delete(GROUP, VERSION, EXECUTIONS)
-async def execution_deleted(uid: str, status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
+async def execution_deleted(uid: str, name: str, namespace: str, status: kopf.Status,
+                            memo: kopf.Memo, **_: Any) -> None:
     """Cancel a running execution whose resource is deleted; its history stays in PostgreSQL.
 
     The run is found by the object's uid (its idempotency key), not only by
@@ -189,4 +191,9 @@ async def execution_deleted(uid: str, status: kopf.Status, memo: kopf.Memo, **_:
     execution_id = status.get("executionId") or await memo.engine.find(uid)
     if execution_id:
         memo.follower.forget(execution_id)
-        await memo.engine.cancel(execution_id, "the Execution resource was deleted")
+        reason = "the Execution resource was deleted"
+        if await memo.engine.cancel(execution_id, reason):
+            # The follower has let go, so the Cancelled Event is posted here; it outlives
+            # the object, for `kubectl get events`.
+            for event in phase_events(status.get("phase") or "Pending", "Cancelled", reason):
+                await memo.kube.post_event(ObjectRef(namespace, name, uid), event)

@@ -7,7 +7,7 @@ reproducible in tests.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -122,12 +122,16 @@ def execution_status(
     previous: dict[str, Any] | None,
     now: datetime,
     waiting: Waiting | None = None,
+    missing_pools: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Status of an Execution from the engine's recorded ``state``.
 
     Without ``state`` (not submitted yet) the Execution is ``Pending`` with the ``waiting``
-    reason, or ``Failed`` when that reason is final. Keys that no longer apply are set to
-    None so a JSON merge patch (RFC 7386) removes them.
+    reason, or ``Failed`` when that reason is final. ``missing_pools`` names WorkerPools
+    that open tasks of a submitted execution need and that no longer exist: its phase is
+    still the engine's, but its message and conditions say ``PoolNotFound``, since nothing
+    will run those tasks until the pool is created again. Keys that no longer apply are
+    set to None so a JSON merge patch (RFC 7386) removes them.
     """
     previous = previous or {}
     if state is None:
@@ -156,6 +160,13 @@ def execution_status(
     if state.started_at:
         end = state.finished_at or now
         duration = format_duration((end - state.started_at).total_seconds())
+    conditions = _execution_conditions(state.phase, message)
+    if missing_pools and state.phase not in _FINAL_EVENTS:
+        names = ", ".join(repr(p) for p in missing_pools)
+        message = (f"{message}; no WorkerPool named {names}: its tasks wait until it is "
+                   f"created again")
+        conditions = [Condition("Ready", False, "PoolNotFound", message),
+                      Condition("Reconciling", True, "PoolNotFound", message)]
     omitted = max(0, len(state.tasks) - MAX_TASKS_IN_STATUS)
     return {
         "observedGeneration": generation,
@@ -169,8 +180,7 @@ def execution_status(
         "workflowHash": state.workflow_hash,
         "tasks": _task_summary(state),
         "tasksOmitted": omitted or None,
-        "conditions": merge_conditions(previous.get("conditions"),
-                                       _execution_conditions(state.phase, message),
+        "conditions": merge_conditions(previous.get("conditions"), conditions,
                                        generation=generation, now=now),
     }
 

@@ -12,7 +12,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from conveyor_engine.keys import Keys
-from conveyor_operator.pools.handlers import pool_changed, pool_deleted
+from conveyor_operator.pools.handlers import pool_changed, pool_deleted, pool_event
 from conveyor_operator.pools.scaler import PoolScaler
 from conveyor_operator.pools.workloads import Size
 from conveyor_operator.waits import MARKER
@@ -87,7 +87,10 @@ class Pool:
                                  worker_connection_secret=None, redis_url="redis://r",
                                  database_url="postgresql://d", worker_image="img")
         scaler = PoolScaler(engine, self.kube, self.workloads, keys=Keys("t"))  # type: ignore[arg-type]
-        return SimpleNamespace(config=config, scaler=scaler, workloads=self.workloads)
+        follower = SimpleNamespace(refreshes=0)
+        follower.refresh_all = lambda: setattr(follower, "refreshes", follower.refreshes + 1)
+        return SimpleNamespace(config=config, scaler=scaler, workloads=self.workloads,
+                               follower=follower)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -239,3 +242,17 @@ async def test_deleting_a_pool_mid_move_deletes_both_deployments() -> None:
     assert ("delete", "later") in pool.workloads.calls
     assert pool.workloads.deployments == {}
     assert "p" not in pool.memo.scaler.pools
+
+
+async def test_a_deleted_event_forgets_the_pool_it_names_and_no_successor() -> None:
+    pool = Pool()
+    await pool.change({"minReplicas": 1})
+    assert pool.memo.follower.refreshes == 1  # a new pool: waiting Executions re-checked
+    # A DELETED event of an older object with the same name leaves the current pool alone.
+    await pool_event(event={"type": "DELETED"}, name="p", uid="uid-older", memo=pool.memo)
+    assert "p" in pool.memo.scaler.pools
+    await pool_event(event={"type": "MODIFIED"}, name="p", uid="uid-p", memo=pool.memo)
+    assert "p" in pool.memo.scaler.pools
+    await pool_event(event={"type": "DELETED"}, name="p", uid="uid-p", memo=pool.memo)
+    assert "p" not in pool.memo.scaler.pools
+    assert pool.memo.follower.refreshes == 3

@@ -155,3 +155,26 @@ def test_status_json_patch(uid: str, patch: dict, present: set | None, ops: list
 )
 def test_status_patch_is_a_minimal_merge_patch(previous, desired, patch) -> None:
     assert status_patch(previous, desired) == patch
+
+
+@pytest.mark.parametrize(("phase", "missing", "reason"), [
+    ("Running", ["gone"], "PoolNotFound"),
+    ("Pending", ["a", "b"], "PoolNotFound"),
+    ("Running", [], "Running"),
+    ("Succeeded", ["gone"], "Succeeded"),  # a finished run needs no pool
+    ("Cancelled", ["gone"], "Cancelled"),
+])
+def test_missing_pools_are_reported_on_open_executions(phase: str, missing: list[str],
+                                                       reason: str) -> None:
+    status = execution_status(generation=1, state=execution_state(2, phase), previous=None,
+                              now=NOW, missing_pools=missing)
+    ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+    assert ready["reason"] == reason
+    assert status["phase"] == phase  # the engine's phase, whatever the pools
+    if reason == "PoolNotFound":
+        named = ", ".join(repr(p) for p in missing)
+        assert f"no WorkerPool named {named}" in status["message"]
+        assert ready["message"] == status["message"]
+        assert {c["type"] for c in status["conditions"]} == {"Ready", "Reconciling"}
+    else:
+        assert "WorkerPool" not in status["message"]

@@ -143,7 +143,10 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
         except (LookupError, ApiException) as exc:
             await scaler.report_problem(state, "RedisSecretMissing", str(exc))
             raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
+    new_pool = name not in scaler.pools
     await scaler.upsert(state, redis_url)
+    if new_pool:
+        memo.follower.refresh_all()  # Executions waiting for this pool stop saying so
 
 
 async def _deployment_failed(scaler: PoolScaler, workloads: Workloads, exc: ApiException, *,
@@ -171,6 +174,20 @@ async def _deployment_failed(scaler: PoolScaler, workloads: Workloads, exc: ApiE
     raise kopf.TemporaryError(f"{reason}: {message}", delay=RETRY_SECONDS) from None
 
 
+@kopf.on.event(GROUP, VERSION, WORKERPOOLS)
+async def pool_event(event: Mapping[str, Any], name: str, uid: str, memo: kopf.Memo,
+                     **_: Any) -> None:
+    """Forget a pool the moment the API says it is gone.
+
+    WorkerPools carry no finalizer, so kopf seldom runs :func:`pool_deleted` (it needs the
+    object still present, marked for deletion); the watch's ``DELETED`` event always
+    arrives. Executions with open tasks on the pool then say ``PoolNotFound``.
+    """
+    if event.get("type") == "DELETED":
+        await memo.scaler.remove(name, uid)
+        memo.follower.refresh_all()
+
+
 @kopf.on.delete(GROUP, VERSION, WORKERPOOLS, optional=True)
 async def pool_deleted(name: str, body: kopf.Body, status: kopf.Status, memo: kopf.Memo,
                        **_: Any) -> None:
@@ -181,6 +198,7 @@ async def pool_deleted(name: str, body: kopf.Body, status: kopf.Status, memo: ko
     """
     known = deployed_namespace(memo.scaler, name, status)
     await memo.scaler.remove(name)
+    memo.follower.refresh_all()  # Executions with tasks on this pool now say it is missing
     namespace = (body.get("spec") or {}).get("namespace") or memo.config.worker_namespace
     for where in sorted({namespace, known} - {None}):
         await memo.workloads.delete_deployment(where, deployment_name(name))

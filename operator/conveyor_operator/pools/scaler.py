@@ -123,8 +123,12 @@ class PoolScaler:
         self._pools[state.name] = state
         await self._write_status(state, force=True)
 
-    async def remove(self, name: str) -> None:
-        """Forget a deleted pool."""
+    async def remove(self, name: str, uid: str | None = None) -> None:
+        """Forget a deleted pool; with ``uid``, only if the known pool is that object (a
+        pool re-created under the same name may already have replaced it)."""
+        known = self._pools.get(name)
+        if known is None or (uid is not None and known.uid != uid):
+            return
         state = self._pools.pop(name, None)
         if state and state.redis is not None and state.redis is not self._engine.redis:
             await state.redis.aclose()

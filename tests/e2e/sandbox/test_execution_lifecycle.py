@@ -200,3 +200,71 @@ async def test_a_status_write_for_a_deleted_object_never_lands_on_its_successor(
     assert found["status"]["message"] == "checked"
     assert found["status"]["executionId"] == shown["status"]["executionId"]
     assert "finishedAt" not in found["status"]
+
+
+async def test_deleting_a_running_execution_posts_a_cancelled_event(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    await long_wait_workflow(sandbox, kubectl, "cancel-me")
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: cancel-me-run}
+        spec: {workflowRef: {name: cancel-me}}
+    """))
+    await eventually(lambda: sandbox.get("executions", "cancel-me-run"),
+                     until=lambda e: e and e.get("status", {}).get("phase") == "Running",
+                     what="the run to start")
+    await kubectl.run("delete", "execution", "cancel-me-run", "--timeout=60s", timeout=90)
+    events = await eventually(
+        lambda: kubectl.run("get", "events", "--field-selector",
+                            "involvedObject.name=cancel-me-run"),
+        until=lambda r: "Cancelled" in r.stdout, what="the Cancelled event")
+    assert "the Execution resource was deleted" in events.stdout
+    assert events.stdout.count("Started") == 1
+
+
+async def test_a_pool_deleted_under_a_running_execution_is_reported_until_it_returns(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    pool = manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: WorkerPool
+        metadata: {name: fleeting}
+        spec: {minReplicas: 1, maxReplicas: 1, shutdownGraceSeconds: 5}
+    """)
+    await kubectl.run("apply", "-f", "-", stdin=pool + manifest("""
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: on-fleeting}
+        spec:
+          pool: fleeting
+          tasks:
+            - {name: nap, type: wait, params: {duration: 3s}}
+            - {name: done, type: set, dependsOn: [nap], params: {ok: true}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: on-fleeting-run}
+        spec: {workflowRef: {name: on-fleeting}}
+    """))
+    await eventually(lambda: sandbox.get("executions", "on-fleeting-run"),
+                     until=lambda e: e and e.get("status", {}).get("phase") == "Running",
+                     what="the run to start")
+    await kubectl.run("delete", "workerpool", "fleeting", "--timeout=60s", timeout=90)
+
+    def ready(e: dict | None) -> dict:
+        return {c["type"]: c for c in (e or {}).get("status", {}).get("conditions", [])}.get(
+            "Ready", {})
+
+    stuck = await eventually(lambda: sandbox.get("executions", "on-fleeting-run"),
+                             until=lambda e: ready(e).get("reason") == "PoolNotFound",
+                             what="the PoolNotFound condition")
+    assert "no WorkerPool named 'fleeting'" in stuck["status"]["message"]
+    assert stuck["status"]["phase"] == "Running"
+
+    await kubectl.run("apply", "-f", "-", stdin=pool)
+    done = await sandbox.wait_finished([("default", "on-fleeting-run")], timeout=120)
+    assert done[0]["status"]["phase"] == "Succeeded"
+    assert ready(done[0])["reason"] == "Succeeded"
