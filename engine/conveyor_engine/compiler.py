@@ -26,6 +26,7 @@ import hashlib
 import heapq
 import json
 import math
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,11 @@ from .expressions import (
 )
 from .inputtypes import type_mismatch
 from .model import TaskSpec, WorkflowSpec, parse_duration
+
+#: A params key "true" or "false" is almost always YAML 1.1 reading an unquoted y/n/on/off.
+_YAML_BOOLEAN_KEY = re.compile(r"\.(true|false)(\.|\[|$)")
+YAML_BOOLEAN_HINT = (" (the key was read as a boolean: YAML 1.1, which kubectl uses, turns an "
+                     "unquoted y, n, yes, no, on or off into true or false; quote the key)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +271,8 @@ class _Compilation:
         self.inputs: set[str] = set()
 
     def problem(self, task: str | None, field_path: str, message: str) -> None:
+        if _YAML_BOOLEAN_KEY.search(field_path):
+            message += YAML_BOOLEAN_HINT
         self.problems.append(Problem(task, field_path, message))
 
     def run(self) -> CompiledWorkflow:

@@ -198,6 +198,16 @@ PROBLEMS = [
         id="bad-timeout",
     ),
     pytest.param(
+        spec(task("a"), task("b", params={"false": "${{ tasks.a.outputs.v }}"})),
+        [("b", "params.false", "quote the key")],
+        id="yaml-boolean-key-hint",
+    ),
+    pytest.param(
+        spec(task("h", type="http", params={**HTTP_OK, "true": 1})),
+        [("h", "params.true", "YAML 1.1, which kubectl uses")],
+        id="yaml-boolean-param-hint",
+    ),
+    pytest.param(
         spec(task("nap", type="wait", params={"duration": "4s"}, timeout="1s")),
         [("nap", "timeout", 'does not apply to a "wait" task')],
         id="timeout-on-wait",

@@ -372,7 +372,10 @@ async def test_http_unexpected_status_fails(
         client, {"url": f"{httpbin_url}/status/{status}", "expectedStatus": expected_status}
     )
     assert isinstance(outcome, Failed)
-    assert outcome.error.startswith(f"HTTP {status} from GET {httpbin_url}/status/{status}: ")
+    wanted = ", ".join(map(str, expected_status)) or "2xx"
+    assert outcome.error.startswith(
+        f"HTTP {status} from GET {httpbin_url}/status/{status} (expected {wanted})")
+    assert outcome.error.endswith("(empty body)")  # httpbin's /status answers have none
     assert outcome.retryable is retryable
 
 
@@ -398,7 +401,7 @@ async def test_http_error_quotes_at_most_200_chars_of_body(
     outcome = await run_http(client, {"url": f"{httpbin_url}/status/418"})
     assert isinstance(outcome, Failed)
     assert outcome.retryable is False
-    prefix = f"HTTP 418 from GET {httpbin_url}/status/418: "
+    prefix = f"HTTP 418 from GET {httpbin_url}/status/418 (expected 2xx): "
     assert outcome.error.startswith(prefix)
     assert "teapot" in outcome.error
     assert 0 < len(outcome.error) - len(prefix) <= 200
@@ -410,7 +413,7 @@ async def test_http_error_hides_credentials_and_query(
     url = httpbin_url.replace("http://", "http://user:s3cret@") + "/status/500?token=t0ken"
     outcome = await run_http(client, {"url": url})
     assert isinstance(outcome, Failed)
-    assert outcome.error.startswith(f"HTTP 500 from GET {httpbin_url}/status/500: ")
+    assert outcome.error.startswith(f"HTTP 500 from GET {httpbin_url}/status/500 (expected 2xx)")
     assert "s3cret" not in outcome.error
     assert "t0ken" not in outcome.error
 

@@ -234,7 +234,8 @@ class HttpTask(TaskType):
       as ``text`` only.
 
     Failures: a status outside ``expectedStatus`` (any 2xx when empty) gives
-    ``Failed("HTTP <status> from <METHOD> <url>: <first 200 chars of body>")``, retryable
+    ``Failed("HTTP <status> from <METHOD> <url> (expected <codes>): <first 200 chars of
+    body>")`` (``(empty body)`` when there is none), retryable
     per :func:`is_retryable_status`. Transport errors (refused connections, timeouts,
     protocol errors) are retryable and name the exception type. Redirects are followed
     or not as the shared client is configured.
@@ -284,8 +285,12 @@ class HttpTask(TaskType):
             ok = 200 <= status <= 299
         if not ok:
             excerpt = decode_text(data, charset, complete=not truncated)[:ERROR_BODY_CHARS]
+            wanted = (", ".join(str(code) for code in params.expected_status)
+                      if params.expected_status else "2xx")
+            body = f": {excerpt}" if excerpt.strip() else " (empty body)"
             return Failed(
-                f"HTTP {status} from {where}: {excerpt}", retryable=is_retryable_status(status)
+                f"HTTP {status} from {where} (expected {wanted}){body}",
+                retryable=is_retryable_status(status),
             )
 
         outputs: dict[str, Any] = {
