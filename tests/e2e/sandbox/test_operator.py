@@ -42,6 +42,10 @@ async def test_examples_applied_with_kubectl_succeed_with_columns_summary_events
     assert header == ["NAME", "WORKFLOW", "PHASE", "PROGRESS", "DURATION", "AGE"]
     row = next(line for line in table.splitlines() if line.startswith("data-pipeline-example"))
     assert re.search(r"data-pipeline\s+Succeeded\s+4/4\s+\d+(ms|s)", row), row
+    wide = (await kubectl.run("get", "executions", "-o", "wide")).stdout
+    assert wide.splitlines()[0].split()[-2:] == ["REASON", "MESSAGE"]
+    row = next(line for line in wide.splitlines() if line.startswith("data-pipeline-example"))
+    assert re.search(r"Succeeded\s+all 4 task\(s\) succeeded or were skipped$", row), row
     assert "fan-out-fan-in" in (await kubectl.run("get", "conveyor")).stdout  # the category
     assert "data-pipeline-example" in (await kubectl.run("get", "cex")).stdout  # the short name
 
