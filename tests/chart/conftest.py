@@ -27,7 +27,10 @@ async def chart_sandbox(
 ) -> AsyncIterator[Sandbox]:
     workdir = tmp_path_factory.mktemp("chart-sandbox")
     async with localservices.fresh_database(postgres_server_url, "conveyor_chart") as database:
-        config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database)
+        # The GitOps example calls its cluster's httpbin Service by its cluster DNS name.
+        config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database,
+                               httpbin_hosts=("httpbin.conveyor.test",
+                                              "httpbin.reports.svc.cluster.local"))
         async with Sandbox(config) as running:
             yield running
             print_logs(workdir)

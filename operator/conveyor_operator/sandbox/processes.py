@@ -15,10 +15,13 @@ class ProcessFailed(RuntimeError):
 
 
 class ManagedProcess:
-    """``python -m <module> <args>`` with ``env`` added, output appended to ``log_path``."""
+    """``python -m <module> <args>`` with ``env`` added, output appended to ``log_path``.
+
+    ``pass_fds`` are file descriptors the child inherits (e.g. a listening socket).
+    """
 
     def __init__(self, name: str, module: str, args: list[str], env: dict[str, str],
-                 log_path: Path) -> None:
+                 log_path: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,7 +29,7 @@ class ManagedProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, pass_fds=pass_fds,
         )
 
     def log(self) -> str:

@@ -6,9 +6,10 @@ processes, the real operator and engine workers. The ``default`` WorkerPool is a
 start, so workers come and go exactly as the operator scales them. Redis and PostgreSQL
 come from the given
 URLs or local servers (a fresh database and key prefix per sandbox, removed at exit); a
-local httpbin serves the examples (workers reach it as ``http://httpbin.conveyor.test``
-through ``HTTP_PROXY``, so manifests need no local port numbers). The end-to-end tests use
-the same class.
+local httpbin (:mod:`.httpbin`) serves the examples: workers reach it as
+``http://httpbin.conveyor.test`` through ``HTTP_PROXY``, so manifests need no local port
+numbers, and any other proxied host is answered ``502 Bad Gateway``. The end-to-end tests
+use the same class.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from conveyor_engine import localservices
 from ..resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 from .apiserver import SandboxApiServer
 from .apply import Applied, Applier, manifests
+from .httpbin import SANDBOX_HOST
 from .kubelet import Kubelet
 from .processes import ManagedProcess
 
@@ -54,7 +57,9 @@ class SandboxConfig:
     ``database_url`` names a database to use as it is; without it a fresh database is
     created on the local server and dropped at exit. ``workers``/``max_workers`` bound the
     ``default`` pool. ``engine_env``/``operator_env`` add ``CONVEYOR_*`` settings for the
-    workers and the operator.
+    workers and the operator. ``httpbin_hosts`` are the hosts the workers reach the local
+    httpbin by (plain ``http://`` through ``HTTP_PROXY``); any other host gets ``502 Bad
+    Gateway`` from that proxy.
     """
 
     workdir: Path = field(default_factory=lambda: Path(".conveyor"))
@@ -65,6 +70,7 @@ class SandboxConfig:
     namespace: str = "default"
     engine_env: dict[str, str] = field(default_factory=dict)
     operator_env: dict[str, str] = field(default_factory=dict)
+    httpbin_hosts: tuple[str, ...] = (SANDBOX_HOST,)
 
 
 class Sandbox:
@@ -78,6 +84,7 @@ class Sandbox:
         self.redis_url = ""
         self.database_url = ""
         self.httpbin_url = ""
+        self.httpbin: ManagedProcess | None = None
         self.operator: ManagedProcess | None = None
         self.kubelet: Kubelet | None = None
         self._kubelet_task: asyncio.Task | None = None
@@ -109,16 +116,16 @@ class Sandbox:
             self.database_url = await asyncio.to_thread(
                 self._sync.enter_context,
                 localservices.fresh_database_sync(server, "conveyor_sandbox"))
-        self.httpbin_url = await asyncio.to_thread(
-            self._sync.enter_context, localservices.httpbin_server())
+        self._session = await self._async.enter_async_context(aiohttp.ClientSession())
+        self.httpbin_url = await self._start_httpbin()
         self.api = await self._async.enter_async_context(SandboxApiServer())
         self.kubeconfig = self.api.write_kubeconfig(cfg.workdir / "kubeconfig",
                                                     namespace=cfg.namespace)
-        self._session = await self._async.enter_async_context(aiohttp.ClientSession())
         await self.apply([CRD_DIR])
         self.kubelet = Kubelet(self._session, self.api.url, cfg.workdir, {
-            # Examples call http://httpbin.conveyor.test: route plain-HTTP calls through the
-            # local httpbin, which answers absolute-form requests like an origin server.
+            # Examples call http://httpbin.conveyor.test: plain-HTTP calls to hosts that are
+            # not loopback go to the local httpbin, which serves that one host and answers
+            # 502 Bad Gateway for any other (see .httpbin).
             "HTTP_PROXY": self.httpbin_url,
             "NO_PROXY": "127.0.0.1,localhost,::1",
             **cfg.engine_env,
@@ -137,6 +144,8 @@ class Sandbox:
             await asyncio.gather(self._kubelet_task, return_exceptions=True)
         if self.kubelet is not None:
             await self.kubelet.stop_all()
+        if self.httpbin is not None:
+            await asyncio.to_thread(self.httpbin.stop, 5.0)
         if self.redis_url:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(localservices.delete_prefixed_keys, self.redis_url,
@@ -145,6 +154,32 @@ class Sandbox:
         await asyncio.to_thread(self._sync.close)
 
     # -- processes --------------------------------------------------------------------------------
+
+    async def _start_httpbin(self) -> str:
+        """Start the routing httpbin (:mod:`.httpbin`) on a loopback port; its base URL."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(128)
+            port = int(listener.getsockname()[1])
+            self.httpbin = ManagedProcess(
+                "httpbin", "conveyor_operator.sandbox.httpbin",
+                [str(listener.fileno()), *self.config.httpbin_hosts], {},
+                self.config.workdir / "httpbin.log", pass_fds=(listener.fileno(),))
+        finally:
+            listener.close()  # the child holds its own copy
+        url = f"http://127.0.0.1:{port}"
+
+        async def answers() -> bool:
+            assert self._session is not None
+            try:
+                async with self._session.get(f"{url}/get") as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await self.until(answers, timeout=60, what="httpbin", process=self.httpbin)
+        return url
 
     def _engine_env(self) -> dict[str, str]:
         return {
