@@ -1,16 +1,23 @@
-"""The README's first command: ``conveyor dev --apply examples/ --wait``, as a process."""
+"""The README's first command: ``conveyor dev --apply examples/ --wait``, as a process; and
+``conveyor dev`` left running: one per work directory."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import shutil
+import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from conveyor_engine import localservices
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +64,100 @@ async def test_dev_exits_non_zero_when_an_execution_fails(
             {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database})
     assert code == 1, out
     assert "Failed" in out and "HTTP 404" in out and "some Executions did not succeed" in out
+
+
+class Dev:
+    """A ``conveyor dev`` process left running; its output is collected as it comes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            self.lines.append(line.decode(errors="replace"))
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    async def shows(self, text: str, timeout: float = 120) -> str:
+        """Wait until ``text`` is in the output (failing early if the process ended)."""
+
+        async def probe() -> str | None:
+            if text in self.output:
+                return self.output
+            assert self.proc.returncode is None, f"conveyor dev exited:\n{self.output}"
+            return None
+
+        return await eventually(probe, timeout=timeout, interval=0.1,
+                                what=f"{text!r} in the output of conveyor dev")
+
+    async def exited(self, timeout: float = 120) -> int:
+        await asyncio.wait_for(self.proc.wait(), timeout)
+        await self._reader
+        return self.proc.returncode  # type: ignore[return-value]
+
+
+@contextlib.asynccontextmanager
+async def running_dev(args: list[str], env: dict[str, str]) -> AsyncIterator[Dev]:
+    """``conveyor dev <args>`` in the background; stopped with SIGINT (Ctrl-C) at the end."""
+    conveyor = shutil.which("conveyor", path=str(Path(sys.executable).parent))
+    assert conveyor, "the conveyor console script is not installed in this environment"
+    proc = await asyncio.create_subprocess_exec(
+        conveyor, "dev", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL)
+    dev = Dev(proc)
+    try:
+        yield dev
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await dev.exited(timeout=90)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        print(f"--- conveyor dev {' '.join(args)}\n{dev.output}")
+
+
+def api_url(output: str) -> str:
+    found = re.search(r"API server: (http://127\.0\.0\.1:\d+)", output)
+    assert found, output
+    return found.group(1)
+
+
+async def test_a_second_dev_in_the_same_workdir_refuses_and_leaves_the_first_alone(
+    redis_url: str, postgres_server_url: str, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "work"
+    async with localservices.fresh_database(postgres_server_url, "conveyor_dev") as database:
+        env = {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database}
+        async with running_dev(["--workdir", str(workdir)], env) as first:
+            await first.shows("Sandbox running")
+            kubeconfig = (workdir / "kubeconfig").read_text()
+            logs = sorted(p.name for p in workdir.glob("*.log"))
+
+            async with running_dev(["--workdir", str(workdir)], env) as second:
+                code = await second.exited(timeout=60)
+            assert code == 1, second.output
+            refusal = " ".join(second.output.split())  # as one line, however it was wrapped
+            assert (f"another sandbox (pid {first.proc.pid}) is already running in "
+                    f"{workdir.resolve()}") in refusal, refusal
+            assert "--workdir" in refusal, refusal
+
+            assert first.proc.returncode is None, first.output
+            assert (workdir / "kubeconfig").read_text() == kubeconfig
+            assert sorted(p.name for p in workdir.glob("*.log")) == logs
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{api_url(first.output)}/apis/conveyor.dev/v1alpha1"
+                                       f"/workerpools/default") as response:
+                    assert response.status == 200
+        assert await first.exited() == 0, first.output
+
+        # The lock went with the first sandbox: the directory is free again.
+        async with running_dev(["--workdir", str(workdir)], env) as third:
+            await third.shows("Sandbox running")

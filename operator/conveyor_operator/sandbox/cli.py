@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .apply import ApplyError
@@ -35,8 +36,9 @@ def dev(
         help="Wait for the applied Executions, print them, exit 0 only if all Succeeded.",
     )] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 300.0,
-    workdir: Annotated[Path, typer.Option(help="Kubeconfig and logs go here.")] = Path(
-        ".conveyor"),
+    workdir: Annotated[Path, typer.Option(
+        help="Kubeconfig and logs go here. One sandbox per directory: to run a second "
+             "sandbox at the same time, give it another one.")] = Path(".conveyor"),
     workers: Annotated[int, typer.Option(min=1, max=16, help="Engine worker processes.")] = 1,
     redis_url: Annotated[str | None, typer.Option(
         envvar="CONVEYOR_REDIS_URL", help="Redis to use (default: local, or a private one).",
@@ -53,7 +55,7 @@ def dev(
     try:
         code = asyncio.run(_dev(config, apply or [], wait, timeout))
     except (ApplyError, ProcessFailed, TimeoutError, RuntimeError) as exc:
-        console.print(f"[red]conveyor dev: {exc}[/red]")
+        console.print(f"[red]conveyor dev: {escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
 

@@ -33,6 +33,7 @@ from .apply import Applied, Applier, manifests
 from .httpbin import SANDBOX_HOST
 from .kubelet import Kubelet
 from .processes import ManagedProcess
+from .workdir import WorkdirLock
 
 #: Where the project's CRDs live (the single source), relative to the repository root.
 CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
@@ -105,7 +106,8 @@ class Sandbox:
 
     async def _start(self) -> None:
         cfg = self.config
-        cfg.workdir.mkdir(parents=True, exist_ok=True)
+        # First, so a second sandbox in this directory stops before it touches anything.
+        self._sync.enter_context(WorkdirLock(cfg.workdir))
         self.redis_url = await asyncio.to_thread(
             self._sync.enter_context, localservices.redis_server(cfg.redis_url))
         if cfg.database_url:
