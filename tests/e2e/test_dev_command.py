@@ -1,5 +1,5 @@
 """The README's first command: ``conveyor dev --apply examples/ --wait``, as a process; and
-``conveyor dev`` left running: one per work directory."""
+``conveyor dev`` left running: one per work directory, and it survives its operator dying."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ import aiohttp
 import pytest
 
 from conveyor_engine import localservices
+from conveyor_operator.sandbox.apply import Applier, manifests
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
+FINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 async def run_dev(args: list[str], env: dict[str, str], timeout: float = 240) -> tuple[int, str]:
@@ -124,6 +126,21 @@ async def running_dev(args: list[str], env: dict[str, str]) -> AsyncIterator[Dev
         print(f"--- conveyor dev {' '.join(args)}\n{dev.output}")
 
 
+def operator_pid(parent: int) -> int:
+    """The pid of the ``python -m conveyor_operator run`` child of ``parent`` (from /proc)."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the operator process")
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            if ppid == parent and cmdline[-3:-1] == [b"conveyor_operator", b"run"]:
+                found.append(int(stat.parent.name))
+    assert len(found) == 1, found
+    return found[0]
+
+
 def api_url(output: str) -> str:
     found = re.search(r"API server: (http://127\.0\.0\.1:\d+)", output)
     assert found, output
@@ -161,3 +178,37 @@ async def test_a_second_dev_in_the_same_workdir_refuses_and_leaves_the_first_alo
         # The lock went with the first sandbox: the directory is free again.
         async with running_dev(["--workdir", str(workdir)], env) as third:
             await third.shows("Sandbox running")
+
+
+async def test_dev_restarts_its_operator_when_it_dies_and_keeps_working(
+    redis_url: str, postgres_server_url: str, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "work"
+    async with localservices.fresh_database(postgres_server_url, "conveyor_dev") as database:
+        env = {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database}
+        async with running_dev(["--workdir", str(workdir)], env) as dev:
+            await dev.shows("Sandbox running")
+            pid = operator_pid(dev.proc.pid)
+            os.kill(pid, signal.SIGKILL)
+
+            await dev.shows(f"sandbox: the operator (pid {pid}) exited with code -9 (SIGKILL); "
+                            f"its log: {(workdir / 'operator-1.log').resolve()}; restarting it",
+                            timeout=30)
+            await dev.shows("sandbox: operator restarted")
+            assert f"operator:   pid {pid} (restarted if it exits)" in dev.output  # the banner
+
+            base = api_url(dev.output)
+            async with aiohttp.ClientSession() as session:
+                applier = Applier(session, base)
+                for doc in manifests([ROOT / "examples" / "data-pipeline.yaml"]):
+                    await applier.apply(doc[1])
+
+                async def phase() -> str | None:
+                    async with session.get(f"{base}/apis/conveyor.dev/v1alpha1/namespaces/"
+                                           f"default/executions/data-pipeline-example") as got:
+                        found = await got.json() if got.status == 200 else {}
+                    return (found.get("status") or {}).get("phase")
+
+                assert await eventually(phase, until=lambda p: p in FINAL, timeout=120,
+                                        what="the Execution to finish") == "Succeeded"
+        assert await dev.exited() == 0, dev.output

@@ -63,10 +63,12 @@ def dev(
 async def _dev(config: SandboxConfig, paths: list[Path], wait: bool, timeout: float) -> int:
     console.print("[bold]Starting the Conveyor sandbox[/bold] (Redis, PostgreSQL, httpbin, "
                   "API emulation, operator, worker)...")
-    async with Sandbox(config) as sandbox:
+    async with Sandbox(config, report=_report) as sandbox:
         console.print(f"API server: {sandbox.api.url}")
         console.print(f"kubeconfig: {sandbox.kubeconfig.resolve()}")
         console.print(f"logs:       {config.workdir.resolve()}/")
+        if sandbox.operator is not None:
+            console.print(f"operator:   pid {sandbox.operator.proc.pid} (restarted if it exits)")
         console.print(f"PostgreSQL: {sandbox.database_url} (history: executions, tasks, "
                       f"attempts; dropped at exit unless you gave --database-url)")
         console.print(f"  kubectl --kubeconfig {sandbox.kubeconfig} apply -f examples/\n"
@@ -94,16 +96,29 @@ async def _dev(config: SandboxConfig, paths: list[Path], wait: bool, timeout: fl
                           else "[red]some Executions did not succeed[/red]")
             return 0 if ok else 1
         console.print("Sandbox running; press Ctrl-C to stop.")
-        await _until_signal()
+        await _until_signal_or(sandbox.failed)
+        if sandbox.failure is not None:
+            raise sandbox.failure
     return 0
 
 
-async def _until_signal() -> None:
+def _report(message: str) -> None:
+    """What the sandbox's watchdog says (the operator exited, was restarted, ...)."""
+    console.print(f"[yellow]sandbox: {escape(message)}[/yellow]", soft_wrap=True)
+
+
+async def _until_signal_or(failed: asyncio.Event) -> None:
+    """Return on SIGINT/SIGTERM, or when ``failed`` is set (the sandbox gave up)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(failed.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _table(executions: list[dict]) -> Table:

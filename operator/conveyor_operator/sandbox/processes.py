@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -73,3 +76,39 @@ class ManagedProcess:
         """SIGKILL at once (a crashed pod)."""
         self.proc.kill()
         self.proc.wait()
+
+
+def describe_exit(code: int | None) -> str:
+    """``"code 1"``, ``"code -9 (SIGKILL)"``: an exit code as people read it."""
+    if code is None:
+        return "no exit code (still running)"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"code {code} ({signal.Signals(-code).name})"
+    return f"code {code}"
+
+
+@dataclass
+class RestartBudget:
+    """When to restart a crashed process, and when to stop trying.
+
+    :meth:`crashed` records a crash at ``now`` (monotonic seconds) and returns the delay
+    before the restart: none for the first crash in ``window`` seconds, then 0.5 s doubling
+    up to ``max_delay``; or None once more than ``limit`` crashes fell within ``window``
+    seconds, which means "give up". Crashes older than ``window`` are forgotten, so an
+    occasional crash never adds up to giving up.
+    """
+
+    limit: int = 5
+    window: float = 60.0
+    max_delay: float = 5.0
+    crashes: deque[float] = field(default_factory=deque)
+
+    def crashed(self, now: float) -> float | None:
+        self.crashes.append(now)
+        while self.crashes and self.crashes[0] <= now - self.window:
+            self.crashes.popleft()
+        recent = len(self.crashes)
+        if recent > self.limit:
+            return None
+        return 0.0 if recent == 1 else min(0.5 * 2 ** (recent - 2), self.max_delay)

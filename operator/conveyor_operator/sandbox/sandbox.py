@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,10 @@ from .apiserver import SandboxApiServer
 from .apply import Applied, Applier, manifests
 from .httpbin import SANDBOX_HOST
 from .kubelet import Kubelet
-from .processes import ManagedProcess
+from .processes import ManagedProcess, ProcessFailed, RestartBudget, describe_exit
 from .workdir import WorkdirLock
+
+log = logging.getLogger(__name__)
 
 #: Where the project's CRDs live (the single source), relative to the repository root.
 CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
@@ -60,7 +64,9 @@ class SandboxConfig:
     ``default`` pool. ``engine_env``/``operator_env`` add ``CONVEYOR_*`` settings for the
     workers and the operator. ``httpbin_hosts`` are the hosts the workers reach the local
     httpbin by (plain ``http://`` through ``HTTP_PROXY``); any other host gets ``502 Bad
-    Gateway`` from that proxy.
+    Gateway`` from that proxy. An operator that exits without :meth:`Sandbox.stop_operator`
+    is restarted, unless it crashed more than ``operator_restarts`` times within
+    ``operator_restart_window`` seconds: then the sandbox gives up (:attr:`Sandbox.failure`).
     """
 
     workdir: Path = field(default_factory=lambda: Path(".conveyor"))
@@ -72,13 +78,25 @@ class SandboxConfig:
     engine_env: dict[str, str] = field(default_factory=dict)
     operator_env: dict[str, str] = field(default_factory=dict)
     httpbin_hosts: tuple[str, ...] = (SANDBOX_HOST,)
+    operator_restarts: int = 5
+    operator_restart_window: float = 60.0
 
 
 class Sandbox:
-    """``async with Sandbox(config) as sandbox:`` everything runs; on exit all is stopped."""
+    """``async with Sandbox(config) as sandbox:`` everything runs; on exit all is stopped.
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    A watchdog restarts the operator when it exits unasked (see :class:`SandboxConfig`) and
+    tells ``report`` (default: a logged warning) what happened; when it gives up,
+    :attr:`failure` holds the reason, :attr:`failed` is set and :meth:`wait_finished` raises.
+    """
+
+    #: Seconds between two looks of the watchdog at the operator process.
+    WATCH_INTERVAL = 0.2
+
+    def __init__(self, config: SandboxConfig | None = None, *,
+                 report: Callable[[str], None] | None = None) -> None:
         self.config = config or SandboxConfig()
+        self.report = report or log.warning
         self.key_prefix = f"sandbox-{secrets.token_hex(4)}"
         self.api: SandboxApiServer
         self.kubeconfig: Path
@@ -93,6 +111,17 @@ class Sandbox:
         self._async = contextlib.AsyncExitStack()
         self._session: aiohttp.ClientSession | None = None
         self._operator_starts = 0
+        # The operator should be running: set by start_operator, cleared by stop_operator
+        # and at exit. The watchdog restarts a dead operator only while it is set.
+        self._operator_wanted = False
+        self._operator_lock = asyncio.Lock()
+        self._watchdog_task: asyncio.Task | None = None
+        #: How often the watchdog restarted the operator, and how many looks it has taken.
+        self.operator_restarts = 0
+        self.watchdog_passes = 0
+        #: Why the sandbox gave up (the operator kept crashing); ``failed`` is then set.
+        self.failure: ProcessFailed | None = None
+        self.failed = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -137,8 +166,14 @@ class Sandbox:
         await self.apply_objects([default_pool(cfg.workers, cfg.max_workers)])
         await self.until(lambda: self.ready_workers("default", at_least=cfg.workers),
                          timeout=60, what="the default pool's workers", process=self.operator)
+        self._watchdog_task = asyncio.create_task(self._watch_operator(),
+                                                  name="sandbox-operator-watchdog")
 
     async def __aexit__(self, *exc: object) -> None:
+        self._operator_wanted = False
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            await asyncio.gather(self._watchdog_task, return_exceptions=True)
         if self.operator is not None:  # first, so nothing rescales while pods stop
             await asyncio.to_thread(self.operator.stop)
         if self._kubelet_task is not None:
@@ -191,7 +226,16 @@ class Sandbox:
         }
 
     async def start_operator(self) -> ManagedProcess:
-        """Start the operator and wait until it watches Workflows and Executions."""
+        """Start the operator and wait until it watches Workflows and Executions.
+
+        From then on the watchdog restarts it if it exits, until :meth:`stop_operator`.
+        """
+        async with self._operator_lock:
+            started = await self._start_operator()
+            self._operator_wanted = True
+            return started
+
+    async def _start_operator(self) -> ManagedProcess:
         self._operator_starts += 1
         seen = len(self.api.requests)
         env = {**self._engine_env(), "KUBECONFIG": str(self.kubeconfig),
@@ -210,12 +254,64 @@ class Sandbox:
         return {WORKFLOWS, EXECUTIONS} <= watched
 
     async def stop_operator(self, *, kill: bool = False) -> None:
-        """Stop the operator (gracefully, or SIGKILL with ``kill``)."""
-        if self.operator is not None:
-            if kill:
-                await asyncio.to_thread(self.operator.kill)
-            else:
-                await asyncio.to_thread(self.operator.stop)
+        """Stop the operator (gracefully, or SIGKILL with ``kill``); it stays stopped (the
+        watchdog leaves it alone) until :meth:`start_operator`."""
+        self._operator_wanted = False  # before the signal, so the watchdog never sees a crash
+        async with self._operator_lock:
+            if self.operator is not None:
+                if kill:
+                    await asyncio.to_thread(self.operator.kill)
+                else:
+                    await asyncio.to_thread(self.operator.stop)
+
+    async def _watch_operator(self) -> None:
+        """Restart the operator when it exits unasked, within :class:`RestartBudget`."""
+        cfg = self.config
+        budget = RestartBudget(limit=cfg.operator_restarts, window=cfg.operator_restart_window)
+        while True:
+            await asyncio.sleep(self.WATCH_INTERVAL)
+            self.watchdog_passes += 1
+            dead = self.operator
+            if not self._operator_wanted or dead is None or dead.proc.poll() is None:
+                continue
+            async with self._operator_lock:
+                if not self._operator_wanted or self.operator is not dead:
+                    continue  # stopped or replaced on purpose meanwhile
+                await asyncio.to_thread(dead.stop)  # reaped already; closes its log file
+                exited = (f"the operator (pid {dead.proc.pid}) exited with "
+                          f"{describe_exit(dead.proc.returncode)}; "
+                          f"its log: {dead.log_path.resolve()}")
+                delay = budget.crashed(time.monotonic())
+                if delay is None:
+                    self._operator_wanted = False
+                    self.failure = ProcessFailed(
+                        f"{exited}\nit exited {len(budget.crashes)} times within "
+                        f"{budget.window:.0f}s; giving up. End of its log:\n{dead.tail()}")
+                    self.report(f"{exited}; it keeps crashing, giving up")
+                    self.failed.set()
+                    return
+                self.report(f"{exited}; restarting it"
+                            + (f" in {delay:.1f}s" if delay else ""))
+                await asyncio.sleep(delay)
+                try:
+                    started = await self._start_operator()
+                except Exception as exc:  # whatever failed, the next look counts the crash
+                    self.report(f"the restarted operator did not come up: {exc}")
+                    if self.operator is not None and self.operator.proc.poll() is None:
+                        # Alive but not watching: count it as a crash on the next look.
+                        await asyncio.to_thread(self.operator.kill)
+                    continue
+                self.operator_restarts += 1
+                self.report(f"operator restarted (pid {started.proc.pid}); its log: "
+                            f"{started.log_path.resolve()}")
+
+    def check_failed(self) -> None:
+        """Raise :attr:`failure` if the sandbox gave up; :class:`ProcessFailed` if the
+        operator was stopped on purpose and is not running (nothing would ever finish)."""
+        if self.failure is not None:
+            raise self.failure
+        if not self._operator_wanted and self.operator is not None:
+            self.operator.check_alive()
 
     async def until(self, probe: Any, *, timeout: float, what: str,
                     process: ManagedProcess | None = None) -> Any:
@@ -290,8 +386,7 @@ class Sandbox:
 
         async def all_final() -> list[dict] | None:
             found = [await self.get(EXECUTIONS, name, ns) for ns, name in names]
-            if self.operator is not None:
-                self.operator.check_alive()
+            self.check_failed()
             if all(f and f.get("status", {}).get("phase") in FINAL_PHASES for f in found):
                 return found  # type: ignore[return-value]
             return None
