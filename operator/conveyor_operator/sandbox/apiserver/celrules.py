@@ -33,6 +33,8 @@ from typing import Any
 
 import cel
 
+from conveyor_engine.inputtypes import json_type
+
 from . import fielderrors
 from .fielderrors import FieldError
 
@@ -115,7 +117,7 @@ def type_name(schema: dict[str, Any], value: Any) -> str:
     declared = schema.get("type")
     if declared:
         return str(declared)
-    return "string" if value is None else fielderrors.json_type(value)
+    return "string" if value is None else json_type(value)
 
 
 def evaluate(

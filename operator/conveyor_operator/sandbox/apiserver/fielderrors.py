@@ -167,20 +167,3 @@ def go_print(value: Any) -> str:
     if isinstance(value, list):
         return "[" + " ".join(go_print(v) for v in value) + "]"
     return str(value)
-
-
-def json_type(value: Any) -> str:
-    """The OpenAPI type name of a decoded JSON value (``"null"`` for None)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

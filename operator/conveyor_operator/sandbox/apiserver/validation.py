@@ -32,8 +32,10 @@ import dataclasses
 import re
 from typing import Any
 
+from conveyor_engine.inputtypes import json_type
+
 from . import celrules, fielderrors
-from .fielderrors import FieldError, json_type
+from .fielderrors import FieldError
 
 _PRUNE = object()  # a walk result meaning "drop this key"
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
