@@ -221,12 +221,13 @@ class CompiledWorkflow:
 
     @classmethod
     def from_json(cls, name: str, text: str | bytes) -> CompiledWorkflow:
-        """Compile a stored form back; raises :class:`WorkflowInvalid` like the original."""
+        """Compile a stored form back, leniently (``strict=False``: a version an earlier
+        release accepted still loads); raises :class:`WorkflowInvalid` if it cannot run."""
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise WorkflowInvalid(name, [Problem(None, "spec", f"not valid JSON: {exc}")]) from None
-        return compile_workflow(name, data)
+        return compile_workflow(name, data, strict=False)
 
 
 def canonical_json(spec: WorkflowSpec) -> str:
@@ -245,26 +246,43 @@ def canonical_json(spec: WorkflowSpec) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any]) -> CompiledWorkflow:
+def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
+                     strict: bool = True) -> CompiledWorkflow:
     """Check ``spec`` and compile it (see the module docstring for the checks).
 
     ``spec`` is a :class:`WorkflowSpec` or its wire form (camelCase keys, as in the custom
     resource). Raises :class:`WorkflowInvalid` with every problem found.
+
+    ``strict=False`` is for versions already stored (:meth:`CompiledWorkflow.from_json`):
+    it skips the refusals that only protect a user from a spec that cannot do what it
+    says (:data:`STRICT_ONLY`), so that a version accepted by an earlier release, whose
+    runs may be in flight, still loads after an upgrade. Everything the engine needs to
+    run a task is checked in both modes.
     """
     if not isinstance(spec, WorkflowSpec):
         try:
             spec = WorkflowSpec.model_validate(spec)
         except ValidationError as exc:
             raise WorkflowInvalid(name, _spec_problems(exc, spec)) from None
-    return _Compilation(name, spec).run()
+    return _Compilation(name, spec, strict=strict).run()
+
+
+#: What only a strict compile refuses: checks added after versions could already be stored.
+STRICT_ONLY = (
+    "an input default of another type than the input's type",
+    "required: true next to a default",
+    "timeout on a task type that holds no worker (wait)",
+    "a constant when condition that is not a bool",
+)
 
 
 class _Compilation:
     """The state of one compile; methods append to ``problems`` and carry on."""
 
-    def __init__(self, name: str, spec: WorkflowSpec):
+    def __init__(self, name: str, spec: WorkflowSpec, *, strict: bool = True):
         self.name = name
         self.spec = spec
+        self.strict = strict
         self.problems: list[Problem] = []
         self.tasks: dict[str, TaskSpec] = {}
         self.index: dict[str, int] = {}
@@ -330,13 +348,14 @@ class _Compilation:
             if input_spec.name in self.inputs:
                 self.problem(None, f"inputs[{i}].name", f'duplicate input name "{input_spec.name}"')
             self.inputs.add(input_spec.name)
-            if "default" in input_spec.model_fields_set:
+            # default: null is "no default" (how a stored required input reads back), so
+            # it is never of the wrong type.
+            if (self.strict and "default" in input_spec.model_fields_set
+                    and input_spec.default is not None):
                 mismatch = type_mismatch(input_spec.default, input_spec.type)
                 if mismatch:
                     self.problem(None, f"inputs[{i}].default", mismatch)
-                # default: null is how a stored required input reads back; only a real
-                # default next to required: true is a contradiction.
-                if input_spec.required and input_spec.default is not None:
+                if input_spec.required:
                     self.problem(None, f"inputs[{i}].required",
                                  "a required input's default would never be used: remove "
                                  "the default, or set required: false")
@@ -386,7 +405,7 @@ class _Compilation:
                 self.problem(task.name, error.field, error.message)
         if task.when is not None:
             try:
-                when = compile_condition(task.when, "when")
+                when = compile_condition(task.when, "when", check_constant=self.strict)
                 expressions.append(when.expression)
             except ExpressionError as exc:
                 self.problem(task.name, exc.field, exc.message)
@@ -394,7 +413,7 @@ class _Compilation:
             self.check_references(task.name, expression, upstream)
         refs = frozenset().union(*(e.references for e in expressions))
         timeout = _duration(task.timeout, "timeout") if task.timeout is not None else None
-        if timeout is not None and task.type in tasktypes.known():
+        if self.strict and timeout is not None and task.type in tasktypes.known():
             if not tasktypes.get(task.type).honours_timeout:
                 self.problem(task.name, "timeout",
                              f'does not apply to a "{task.type}" task, which holds no worker '

@@ -268,3 +268,33 @@ async def test_a_pool_deleted_under_a_running_execution_is_reported_until_it_ret
     done = await sandbox.wait_finished([("default", "on-fleeting-run")], timeout=120)
     assert done[0]["status"]["phase"] == "Succeeded"
     assert ready(done[0])["reason"] == "Succeeded"
+
+
+async def test_typed_inputs_run_and_a_value_of_another_type_is_refused(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    """Workers load the stored form of the Workflow: a typed required input must survive it."""
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: typed}
+        spec:
+          inputs: [{name: who, type: string}, {name: times, type: integer, default: 2}]
+          tasks: [{name: greet, type: set, params: {v: "${{ inputs.who }} x${{ inputs.times }}"}}]
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: typed-run}
+        spec: {workflowRef: {name: typed}, inputs: {who: world}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: typed-wrong}
+        spec: {workflowRef: {name: typed}, inputs: {who: world, times: "2"}}
+    """))
+    done = await sandbox.wait_finished([("default", "typed-run"), ("default", "typed-wrong")],
+                                       timeout=60)
+    assert [d["status"]["phase"] for d in done] == ["Succeeded", "Failed"], done
+    state = await sandbox_engine.get(done[0]["status"]["executionId"])
+    assert state.task("greet").outputs == {"v": "world x2"}
+    assert "inputs.times: expected integer, got string '2'" in done[1]["status"]["message"]
