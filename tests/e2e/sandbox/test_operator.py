@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conveyor_engine.api import Engine
+from conveyor_operator.diffbase import DIGESTS_KEY, essence_digest
 from conveyor_operator.sandbox.sandbox import Sandbox
 from tests.e2e.kubectl import Kubectl
 from tests.support.manifests import manifest
@@ -346,3 +347,49 @@ async def test_execution_on_a_pool_that_does_not_exist_says_so(
         spec: {minReplicas: 0, maxReplicas: 1, scaleDownStabilizationSeconds: 1}
     """))
     assert (await finished(sandbox, "misrouted-run"))["status"]["phase"] == "Succeeded"
+
+
+async def test_label_and_annotation_edits_do_not_recompile_a_workflow(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    """kopf's diff base is a digest per part: only spec edits run the spec handler."""
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: labelled}
+        spec: {tasks: [{name: a, type: set, params: {v: 1}}]}
+    """))
+    await eventually(lambda: sandbox.get("workflows", "labelled"),
+                     until=lambda w: w and w.get("status", {}).get("contentHash"),
+                     what="the workflow to compile")
+
+    def compiles() -> int:
+        return sandbox.operator.log().count("Handler 'workflow_changed")
+
+    def digests(found: dict | None) -> dict:
+        stored = (found or {}).get("metadata", {}).get("annotations", {}).get(
+            "conveyor.dev/last-handled-configuration", "{}")
+        return json.loads(stored).get(DIGESTS_KEY, {})
+
+    before = compiles()
+    for i in range(3):
+        await kubectl.run("label", "--overwrite", "workflow", "labelled", f"team=t{i}")
+        await kubectl.run("annotate", "--overwrite", "workflow", "labelled", f"note=n{i}")
+        # kopf has handled the edit once its diff base holds the new labels and annotations.
+        await eventually(
+            lambda i=i: sandbox.get("workflows", "labelled"),
+            until=lambda w, i=i: digests(w).get("metadata.labels") == essence_digest(
+                {"team": f"t{i}"}) and digests(w).get("metadata.annotations") == essence_digest(
+                {"note": f"n{i}"}),
+            what=f"kopf to handle label and annotation edit {i}")
+    assert compiles() == before, "a label or annotation edit recompiled the workflow"
+
+    for i in range(2):
+        await kubectl.run("patch", "workflow", "labelled", "--type=merge", "-p",
+                          json.dumps({"spec": {"tasks": [
+                              {"name": "a", "type": "set", "params": {"v": 10 + i}}]}}))
+        await eventually(lambda: sandbox.get("workflows", "labelled"),
+                         until=lambda w: w["status"].get("observedGeneration")
+                         == w["metadata"]["generation"],
+                         what=f"spec edit {i} to be compiled")
+    assert compiles() == before + 2
