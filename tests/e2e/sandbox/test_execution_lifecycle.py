@@ -212,9 +212,9 @@ async def test_deleting_a_running_execution_posts_a_cancelled_event(
         metadata: {name: cancel-me-run}
         spec: {workflowRef: {name: cancel-me}}
     """))
-    await eventually(lambda: sandbox.get("executions", "cancel-me-run"),
-                     until=lambda e: e and e.get("status", {}).get("phase") == "Running",
-                     what="the run to start")
+    await eventually(lambda: kubectl.run("get", "events", "--field-selector",
+                                         "involvedObject.name=cancel-me-run"),
+                     until=lambda r: "Started" in r.stdout, what="the run to start")
     await kubectl.run("delete", "execution", "cancel-me-run", "--timeout=60s", timeout=90)
     events = await eventually(
         lambda: kubectl.run("get", "events", "--field-selector",

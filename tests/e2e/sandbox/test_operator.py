@@ -236,6 +236,11 @@ async def test_operator_restart_mid_execution_runs_nothing_twice(
     """))
     await eventually(lambda: phase(sandbox, "restartable-run"), until=lambda p: p == "Running",
                      what="the execution to run")
+    # Events are best effort, as in Kubernetes: one the operator is killed before posting
+    # is lost (the status is the record). What must not happen is a second Started.
+    await eventually(lambda: kubectl.run("get", "events", "--field-selector",
+                                         "involvedObject.name=restartable-run"),
+                     until=lambda r: "Started" in r.stdout, what="the Started event")
     await sandbox.stop_operator(kill=True)
     await sandbox.start_operator()
 
