@@ -59,9 +59,11 @@ async def test_examples_applied_with_kubectl_succeed_with_columns_summary_events
     flaky = {t["name"]: t for t in done[2]["status"]["tasks"]}["flaky"]
     assert flaky["attempts"] == 3
 
-    events = (await kubectl.run("get", "events", "--field-selector",
-                               "involvedObject.name=data-pipeline-example")).stdout
-    assert "Started" in events and "Succeeded" in events
+    # The Event follows the status write that showed Succeeded: poll for it.
+    await eventually(lambda: kubectl.run("get", "events", "--field-selector",
+                                         "involvedObject.name=data-pipeline-example"),
+                     until=lambda r: "Started" in r.stdout and "Succeeded" in r.stdout,
+                     what="the Started and Succeeded events")
 
     state = await sandbox_engine.get(pipeline["executionId"])
     assert state.phase == "Succeeded"
@@ -252,9 +254,11 @@ async def test_operator_restart_mid_execution_runs_nothing_twice(
     count = await sandbox_engine.store._pool.fetchval(
         "SELECT count(*) FROM executions WHERE idempotency_key = $1", done["metadata"]["uid"])
     assert count == 1
-    events = (await kubectl.run("get", "events", "--field-selector",
-                               "involvedObject.name=restartable-run")).stdout
-    assert events.count("Started") == 1 and "Succeeded" in events
+    events = await eventually(lambda: kubectl.run("get", "events", "--field-selector",
+                                                  "involvedObject.name=restartable-run"),
+                              until=lambda r: "Succeeded" in r.stdout,
+                              what="the Succeeded event")
+    assert events.stdout.count("Started") == 1
 
 
 async def test_deleting_a_running_execution_cancels_it_and_keeps_history(
