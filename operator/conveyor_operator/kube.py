@@ -88,10 +88,10 @@ class Kube:
             await self._patch_status(ref, status_json_patch(ref.uid, patch, set(known) or None))
             return True
         except ApiException as exc:
-            if exc.status not in (404, 422):
-                raise
             if exc.status == 404:
                 return False
+            if exc.status != 422:
+                raise
         whole = {**known, **patch}
         try:
             await self._patch_status(ref, status_json_patch(ref.uid, whole, None))

@@ -16,6 +16,7 @@ from conveyor_engine.api import Engine
 from conveyor_operator.kube import Kube, ObjectRef
 from conveyor_operator.sandbox.sandbox import Sandbox
 from tests.e2e.kubectl import Kubectl
+from tests.support.conditions import ready_condition
 from tests.support.manifests import manifest
 from tests.support.polling import eventually
 
@@ -33,6 +34,11 @@ async def long_wait_workflow(sandbox: Sandbox, kubectl: Kubectl, name: str) -> N
     await eventually(lambda: sandbox.get("workflows", name),
                      until=lambda w: w and w.get("status", {}).get("contentHash"),
                      what=f"workflow {name} to compile")
+
+
+def ready_reason(found: dict[str, Any] | None) -> str | None:
+    """The reason of an object's Ready condition, None before it has one."""
+    return ready_condition((found or {}).get("status")).get("reason")
 
 
 def execution(name: str, workflow: str) -> dict[str, Any]:
@@ -151,8 +157,7 @@ async def test_execution_on_a_pool_that_is_not_ready_waits_unsubmitted_then_runs
     """))
     waiting = await eventually(
         lambda: sandbox.get("executions", "on-unready-run"),
-        until=lambda e: e and any(c.get("reason") == "PoolNotReady"
-                                  for c in e.get("status", {}).get("conditions", [])),
+        until=lambda e: ready_reason(e) == "PoolNotReady",
         what="the PoolNotReady condition")
     assert "executionId" not in waiting["status"]
     assert "RedisSecretMissing" in waiting["status"]["message"]
@@ -254,12 +259,8 @@ async def test_a_pool_deleted_under_a_running_execution_is_reported_until_it_ret
                      what="the run to start")
     await kubectl.run("delete", "workerpool", "fleeting", "--timeout=60s", timeout=90)
 
-    def ready(e: dict | None) -> dict:
-        return {c["type"]: c for c in (e or {}).get("status", {}).get("conditions", [])}.get(
-            "Ready", {})
-
     stuck = await eventually(lambda: sandbox.get("executions", "on-fleeting-run"),
-                             until=lambda e: ready(e).get("reason") == "PoolNotFound",
+                             until=lambda e: ready_reason(e) == "PoolNotFound",
                              what="the PoolNotFound condition")
     assert "no WorkerPool named 'fleeting'" in stuck["status"]["message"]
     assert stuck["status"]["phase"] == "Running"
@@ -267,7 +268,7 @@ async def test_a_pool_deleted_under_a_running_execution_is_reported_until_it_ret
     await kubectl.run("apply", "-f", "-", stdin=pool)
     done = await sandbox.wait_finished([("default", "on-fleeting-run")], timeout=120)
     assert done[0]["status"]["phase"] == "Succeeded"
-    assert ready(done[0])["reason"] == "Succeeded"
+    assert ready_condition(done[0]["status"])["reason"] == "Succeeded"
 
 
 async def test_typed_inputs_run_and_a_value_of_another_type_is_refused(

@@ -17,6 +17,7 @@ import yaml
 from conveyor_engine.api import Engine
 from conveyor_operator.sandbox.sandbox import CRD_DIR, Sandbox
 from tests.e2e.kubectl import Kubectl
+from tests.support.conditions import ready_condition
 from tests.support.manifests import manifest
 from tests.support.polling import eventually
 
@@ -40,10 +41,6 @@ async def deployment_in(sandbox: Sandbox, namespace: str, pool: str) -> dict | N
            f"conveyor-worker-{pool}")
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         return await response.json() if response.status == 200 else None
-
-
-def ready_condition(status: dict) -> dict:
-    return {c["type"]: c for c in status.get("conditions", [])}.get("Ready", {})
 
 
 async def generation(sandbox: Sandbox, pool: str) -> int:
