@@ -17,12 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from .phases import TASK_FINAL
 from .tasktypes.base import Failed, Outcome, Succeeded, Suspended
 
-TASK_FINAL = frozenset({"Succeeded", "Failed", "Skipped", "Cancelled"})
-EXECUTION_FINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
-#: Dependency phases that let dependents run.
-SATISFIES_DEPENDENTS = frozenset({"Succeeded", "Skipped"})
 #: Longest error text kept per attempt; full detail rarely helps past this and rows stay small.
 MAX_ERROR_CHARS = 4000
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conveyor_engine.api import Engine
-from conveyor_engine.progress import TASK_FINAL
+from conveyor_engine.phases import EXECUTION_FINAL, TASK_FINAL
 from conveyor_engine.store import ExecutionState
 
 from .kube import Kube, ObjectRef
@@ -25,7 +25,6 @@ from .status import execution_status, phase_events, status_patch
 
 log = logging.getLogger(__name__)
 
-_FINAL = {"Succeeded", "Failed", "Cancelled"}
 #: Status refreshes run at once, at most; keeps a slow API server from queueing everything.
 _PARALLEL = 16
 
@@ -111,7 +110,7 @@ class ExecutionFollower:
 
     async def _missing_pools(self, state: ExecutionState) -> list[str]:
         """WorkerPools that open tasks of ``state`` run on and that do not exist."""
-        if self._pool_exists is None or state.phase in _FINAL:
+        if self._pool_exists is None or state.phase in EXECUTION_FINAL:
             return []
         try:
             workflow = await self._engine.catalog.get(state.workflow_hash, state.workflow_name)
@@ -134,7 +133,7 @@ class ExecutionFollower:
                                    missing_pools=await self._missing_pools(state))
         patch = status_patch(tracked.status, desired)
         if not patch:
-            if state.phase in _FINAL:
+            if state.phase in EXECUTION_FINAL:
                 self._tracked.pop(execution_id, None)
             return
         if not await self._kube.patch_status(tracked.ref, patch, known=tracked.status):

@@ -18,7 +18,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from ..progress import SATISFIES_DEPENDENTS, execution_phase, upstream_failure_message
+from ..phases import SATISFIES_DEPENDENTS
+from ..progress import execution_phase, upstream_failure_message
 from .migrate import migrate
 from .records import (
     AttemptState,
