@@ -74,3 +74,30 @@ async def test_check_and_apply_against_an_api_server(tmp_path: Path) -> None:
         finally:
             await api_client.close()
         assert not api.failures
+
+
+#: Short names claimed by the CRDs users most often install beside Conveyor, and by the
+#: built-in kinds (``kubectl api-resources``). Sources: Argo Workflows' CRDs
+#: (manifests/base/crds: wf, cwf, cwft, wftmpl, wfeventbinding, wfts, wftr, wfat), Argo CD
+#: (app, apps, appproj, appset, appsets), Tekton Pipelines (no short names except tr/pr in
+#: older releases, taken here to be safe), Argo Events (eb, es, sn), KEDA (so, sj, ta, cta),
+#: and Kubernetes v1.32's built-ins.
+TAKEN_SHORT_NAMES = {
+    "wf", "cwf", "cwft", "wftmpl", "wfeventbinding", "wfts", "wftr", "wfat",
+    "app", "apps", "appproj", "appset", "appsets", "tr", "pr", "eb", "es", "sn",
+    "so", "sj", "ta", "cta",
+    "cs", "cm", "ep", "ev", "limits", "ns", "no", "pvc", "pv", "po", "rc", "quota", "sa",
+    "svc", "crd", "crds", "ds", "deploy", "rs", "sts", "hpa", "cj", "csr", "ing", "netpol",
+    "pdb", "pc", "sc",
+}
+
+
+def test_short_names_avoid_the_best_known_crds_and_builtins() -> None:
+    """``cwf`` was Argo Workflows' CronWorkflow short name; kubectl cannot tell them apart."""
+    names = {yaml.safe_load(p.read_text())["spec"]["names"]["kind"]:
+             yaml.safe_load(p.read_text())["spec"]["names"]["shortNames"]
+             for p in sorted(CRDS.glob("*.yaml"))}
+    assert {kind: short[0] for kind, short in names.items()} == {
+        "Workflow": "cvwf", "Execution": "cvex", "WorkerPool": "cvwp"}
+    every = [name for short in names.values() for name in short]
+    assert len(every) == len(set(every)) and not set(every) & TAKEN_SHORT_NAMES

@@ -48,7 +48,7 @@ async def test_examples_applied_with_kubectl_succeed_with_columns_summary_events
     row = next(line for line in wide.splitlines() if line.startswith("data-pipeline-example"))
     assert re.search(r"Succeeded\s+all 4 task\(s\) succeeded or were skipped$", row), row
     assert "fan-out-fan-in" in (await kubectl.run("get", "conveyor")).stdout  # the category
-    assert "data-pipeline-example" in (await kubectl.run("get", "cex")).stdout  # the short name
+    assert "data-pipeline-example" in (await kubectl.run("get", "cvex")).stdout  # the short name
 
     pipeline = done[0]["status"]
     assert [(t["name"], t["phase"], t["attempts"]) for t in pipeline["tasks"]] == [
