@@ -23,6 +23,7 @@ from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import COMMIT_BATCH
+from ..phases import SATISFIES_DEPENDENTS, TaskPhase
 from ..progress import transition_for
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
@@ -138,13 +139,13 @@ class Committer:
         for record in result.applied:
             ref, transition = record.ref, record.transition
             events.append(Event(ref.execution_id, transition.phase, ref.task, ref.attempt))
-            if transition.phase in ("Succeeded", "Skipped"):
+            if transition.phase in SATISFIES_DEPENDENTS:
                 outputs[ref.execution_id][ref.task] = (transition.phase, transition.outputs)
         for eid, name in result.skipped:
-            events.append(Event(eid, "Skipped", name))
-            outputs[eid][name] = ("Skipped", None)
+            events.append(Event(eid, TaskPhase.SKIPPED, name))
+            outputs[eid][name] = (TaskPhase.SKIPPED, None)
         for ready in result.ready:
-            events.append(Event(ready.ref.execution_id, "Ready", ready.ref.task, 1))
+            events.append(Event(ready.ref.execution_id, TaskPhase.READY, ready.ref.task, 1))
         for eid, phase in result.finished.items():
             events.append(Event(eid, phase))
         async with self._redis.pipeline(transaction=False) as pipe:
