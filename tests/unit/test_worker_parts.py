@@ -14,7 +14,7 @@ from conveyor_engine.queue import Delivery
 from conveyor_engine.store import TaskRef
 from conveyor_engine.tasktypes.base import Failed, Succeeded
 from conveyor_engine.worker.inflight import InFlight, Stop
-from conveyor_engine.worker.outcome import outcome_label, outcome_record
+from conveyor_engine.worker.outcome import failed_for_good, outcome_label, outcome_record
 from conveyor_engine.worker.reclaim import dead_letter_reason, split_dead
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -150,3 +150,13 @@ def test_outcome_record_of_a_failed_attempt_records_the_attempt() -> None:
 ])
 def test_outcome_label(outcome: object, label: str) -> None:
     assert outcome_label(outcome) == label
+
+
+def test_failed_for_good_keeps_everything_but_the_outcome() -> None:
+    ok = outcome_record(TaskRef("e", "a", 2), Succeeded({"x": 1}), worker="w", started=NOW,
+                        finished=NOW, workflow=WORKFLOW, task=A)
+    failed = failed_for_good(ok, "outcome cannot be stored: boom")
+    assert (failed.ref, failed.worker, failed.dependents, failed.downstream) == (
+        ok.ref, ok.worker, ok.dependents, ok.downstream)
+    assert (failed.transition.phase, failed.transition.error) == (
+        TaskPhase.FAILED, "outcome cannot be stored: boom")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -24,10 +24,9 @@ from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import COMMIT_BATCH
 from ..phases import SATISFIES_DEPENDENTS, TaskPhase
-from ..progress import transition_for
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
-from ..tasktypes.base import Failed
+from .outcome import failed_for_good
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +118,7 @@ class Committer:
                 part = await self._store.commit_outcomes([record], now=datetime.now(UTC))
             except _PERMANENT as exc:
                 log.error("the outcome of %s cannot be stored: %s", record.ref, exc)
-                failed = replace(record, transition=transition_for(
-                    retry_limit=0, backoff_seconds=0, attempt=record.ref.attempt,
-                    outcome=Failed(f"outcome cannot be stored: {exc}"[:1000], retryable=False),
-                    now=record.finished_at))
+                failed = failed_for_good(record, f"outcome cannot be stored: {exc}"[:1000])
                 part = await self._store.commit_outcomes([failed], now=datetime.now(UTC))
             merged.applied += part.applied
             merged.ready += part.ready

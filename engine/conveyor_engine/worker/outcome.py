@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from ..compiler import CompiledTask, CompiledWorkflow
 from ..progress import SkippedByCondition, transition_for
 from ..store import OutcomeRecord, TaskRef
-from ..tasktypes.base import Outcome
+from ..tasktypes.base import Failed, Outcome
 
 
 def outcome_record(
@@ -44,6 +45,14 @@ def outcome_record(
         downstream=(tuple(workflow.downstream(task.name))
                     if task is not None and workflow is not None else ()),
     )
+
+
+def failed_for_good(record: OutcomeRecord, error: str) -> OutcomeRecord:
+    """``record`` with its outcome replaced by a final failure with ``error`` (for an
+    outcome the database refuses to store); times, worker and dependents are kept."""
+    return replace(record, transition=transition_for(
+        retry_limit=0, backoff_seconds=0, attempt=record.ref.attempt,
+        outcome=Failed(error, retryable=False), now=record.finished_at))
 
 
 def outcome_label(outcome: object) -> str:
