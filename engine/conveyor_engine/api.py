@@ -23,6 +23,7 @@ from .connections import database_ssl, redis_client
 from .events import Event, add_publish, subscribe
 from .keys import Keys
 from .model import WorkflowSpec
+from .phases import ExecutionPhase, TaskPhase
 from .queue import Queue
 from .settings import EngineSettings
 from .store import AttemptState, ExecutionHeader, ExecutionState, Store
@@ -125,12 +126,12 @@ class Engine:
         )
         if created:
             header = ExecutionHeader(execution_id, workflow.name, workflow.content_hash,
-                                     workflow.pool, resolved, "Pending")
+                                     workflow.pool, resolved, ExecutionPhase.PENDING)
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.cache.add_header(pipe, header)
                 self.cache.add_workflow(pipe, workflow.content_hash, workflow.to_json())
                 self.queue.add_dispatch(pipe, ready)
-                add_publish(pipe, self.keys, [Event(execution_id, "Pending")])
+                add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.PENDING)])
                 await pipe.execute()
         return Submission(execution_id, created)
 
@@ -167,8 +168,8 @@ class Engine:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.publish(self.keys.control(),
                          orjson.dumps({"cancel": execution_id, "reason": reason}))
-            add_publish(pipe, self.keys, [Event(execution_id, "Cancelled")] + [
-                Event(execution_id, "Cancelled", name) for name in cancelled])
+            add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.CANCELLED)] + [
+                Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled])
             await pipe.execute()
         return True
 

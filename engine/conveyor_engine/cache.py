@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from .keys import Keys
+from .phases import ExecutionPhase
 from .store.records import ExecutionHeader
 
 #: One day: long enough for any execution that is actively running tasks to stay cached.
@@ -55,7 +56,7 @@ class Cache:
             if fields:
                 found[eid] = ExecutionHeader(
                     eid, fields["workflow"], fields["hash"], fields["pool"],
-                    orjson.loads(fields["inputs"]), "Running",
+                    orjson.loads(fields["inputs"]), ExecutionPhase.RUNNING,
                 )
         return found
 

@@ -1,11 +1,8 @@
 """Pure decisions about how a task and an execution move on. No I/O; tested as tables.
 
-Phases follow the usual workflow-engine vocabulary (Argo Workflows, Tekton):
-
-* task: ``Pending`` (dependencies open) -> ``Ready`` (dispatched) -> ``Running`` ->
-  ``Succeeded`` | ``Failed`` | ``Skipped``; ``Waiting`` holds a durable timer (a retry's
-  backoff or a ``wait``); ``Cancelled`` when the execution is cancelled.
-* execution: ``Pending`` -> ``Running`` -> ``Succeeded`` | ``Failed`` | ``Cancelled``.
+The phases and how they follow each other are described in :mod:`conveyor_engine.phases`.
+The decisions a batch commit makes across tasks (which close, fail or are skipped, how the
+counters move, how an execution finishes) are in :mod:`conveyor_engine.store.decisions`.
 
 A ``Skipped`` task (its ``when`` was false) satisfies its dependents like a success; a task
 that fails for good skips every task downstream of it, with a message naming it.
@@ -17,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .phases import TASK_FINAL
+from .phases import TASK_FINAL, AttemptOutcome, ExecutionPhase, TaskPhase
 from .tasktypes.base import Failed, Outcome, Succeeded, Suspended
 
 #: Longest error text kept per attempt; full detail rarely helps past this and rows stay small.
@@ -40,8 +37,8 @@ class Transition:
     ``Waiting``.
     """
 
-    phase: str
-    attempt_outcome: str | None
+    phase: TaskPhase
+    attempt_outcome: AttemptOutcome | None
     outputs: dict[str, Any] | None = None
     error: str | None = None
     message: str | None = None
@@ -70,15 +67,16 @@ def transition_for(
     task at once.
     """
     if isinstance(outcome, Succeeded):
-        return Transition("Succeeded", "Succeeded", outputs=outcome.outputs)
+        return Transition(TaskPhase.SUCCEEDED, AttemptOutcome.SUCCEEDED, outputs=outcome.outputs)
     if isinstance(outcome, SkippedByCondition):
         return Transition(
-            "Skipped", "Skipped", message=f"when condition was false: {outcome.expression}"
+            TaskPhase.SKIPPED, AttemptOutcome.SKIPPED,
+            message=f"when condition was false: {outcome.expression}",
         )
     if isinstance(outcome, Suspended):
         until = max(outcome.until, now)
         return Transition(
-            "Waiting", None, message=f"waiting until {until.isoformat()}",
+            TaskPhase.WAITING, None, message=f"waiting until {until.isoformat()}",
             due_at=until, timer_kind="resume",
         )
     if isinstance(outcome, Failed):
@@ -86,7 +84,8 @@ def transition_for(
         if outcome.retryable and attempt <= retry_limit:
             due = now + timedelta(seconds=backoff_seconds)
             return Transition(
-                "Waiting", "Failed", error=error, due_at=due, timer_kind="retry",
+                TaskPhase.WAITING, AttemptOutcome.FAILED, error=error, due_at=due,
+                timer_kind="retry",
                 message=(
                     f"attempt {attempt} failed, retry {attempt} of {retry_limit} "
                     f"in {backoff_seconds:g}s: {error[:200]}"
@@ -94,21 +93,21 @@ def transition_for(
             )
         why = "" if outcome.retryable else " (not retryable)"
         return Transition(
-            "Failed", "Failed", error=error,
+            TaskPhase.FAILED, AttemptOutcome.FAILED, error=error,
             message=f"failed after {attempt} attempt(s){why}: {error[:200]}",
         )
     raise TypeError(f"unknown outcome {outcome!r}")
 
 
-def execution_phase(*, tasks_open: int, tasks_failed: int, started: bool) -> str:
+def execution_phase(*, tasks_open: int, tasks_failed: int, started: bool) -> ExecutionPhase:
     """Phase of an execution that is not cancelled, from its task counters.
 
     All tasks final -> ``Failed`` if any failed, else ``Succeeded``; otherwise ``Running``
     once a task has started, else ``Pending``.
     """
     if tasks_open <= 0:
-        return "Failed" if tasks_failed else "Succeeded"
-    return "Running" if started else "Pending"
+        return ExecutionPhase.FAILED if tasks_failed else ExecutionPhase.SUCCEEDED
+    return ExecutionPhase.RUNNING if started else ExecutionPhase.PENDING
 
 
 def upstream_failure_message(failed_task: str) -> str:

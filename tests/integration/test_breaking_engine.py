@@ -127,7 +127,8 @@ async def test_backoff_too_long_to_schedule_is_refused_at_registration(
 async def test_error_after_the_task_ran_fails_the_task_and_frees_the_slot(
     engine: Engine, inproc, pool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conveyor_engine.worker import worker as worker_module
+    # Every outcome record is built in conveyor_engine.worker.outcome: fail there once.
+    from conveyor_engine.worker import outcome as worker_module
 
     real = worker_module.transition_for
     calls = {"n": 0}

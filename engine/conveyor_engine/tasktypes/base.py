@@ -11,10 +11,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from pydantic import BaseModel
+
+if TYPE_CHECKING:  # only an annotation: the outcomes here stay importable by pure modules
+    import httpx
 
 
 @dataclass(frozen=True)

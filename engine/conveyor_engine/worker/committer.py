@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -23,10 +23,10 @@ from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import COMMIT_BATCH
-from ..progress import transition_for
+from ..phases import SATISFIES_DEPENDENTS, TaskPhase
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
-from ..tasktypes.base import Failed
+from .outcome import failed_for_good
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,7 @@ class Committer:
                 part = await self._store.commit_outcomes([record], now=datetime.now(UTC))
             except _PERMANENT as exc:
                 log.error("the outcome of %s cannot be stored: %s", record.ref, exc)
-                failed = replace(record, transition=transition_for(
-                    retry_limit=0, backoff_seconds=0, attempt=record.ref.attempt,
-                    outcome=Failed(f"outcome cannot be stored: {exc}"[:1000], retryable=False),
-                    now=record.finished_at))
+                failed = failed_for_good(record, f"outcome cannot be stored: {exc}"[:1000])
                 part = await self._store.commit_outcomes([failed], now=datetime.now(UTC))
             merged.applied += part.applied
             merged.ready += part.ready
@@ -138,13 +135,13 @@ class Committer:
         for record in result.applied:
             ref, transition = record.ref, record.transition
             events.append(Event(ref.execution_id, transition.phase, ref.task, ref.attempt))
-            if transition.phase in ("Succeeded", "Skipped"):
+            if transition.phase in SATISFIES_DEPENDENTS:
                 outputs[ref.execution_id][ref.task] = (transition.phase, transition.outputs)
         for eid, name in result.skipped:
-            events.append(Event(eid, "Skipped", name))
-            outputs[eid][name] = ("Skipped", None)
+            events.append(Event(eid, TaskPhase.SKIPPED, name))
+            outputs[eid][name] = (TaskPhase.SKIPPED, None)
         for ready in result.ready:
-            events.append(Event(ready.ref.execution_id, "Ready", ready.ref.task, 1))
+            events.append(Event(ready.ref.execution_id, TaskPhase.READY, ready.ref.task, 1))
         for eid, phase in result.finished.items():
             events.append(Event(eid, phase))
         async with self._redis.pipeline(transaction=False) as pipe:

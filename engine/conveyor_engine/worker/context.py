@@ -13,6 +13,7 @@ from typing import Any
 from ..cache import Cache
 from ..compiler import CompiledTask, CompiledWorkflow
 from ..metrics import CACHE_REQUESTS
+from ..phases import TaskPhase
 from ..store import Claimed, ExecutionHeader, Store
 from ..workflows import WorkflowCatalog
 
@@ -95,7 +96,7 @@ class ContextLoader:
             known = outputs.get(claim.ref.execution_id, {})
             upstream = {}
             for name in task.refs:
-                phase, value = known.get(name, ("Pending", None))
+                phase, value = known.get(name, (TaskPhase.PENDING, None))
                 upstream[name] = {"phase": phase, "outputs": value or {}}
             context = {
                 "inputs": header.inputs,

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from ..events import Event, add_publish
 from ..keys import Keys
+from ..phases import TaskPhase
 from ..queue import Queue
 from ..store import ReadyTask, Store
 
@@ -95,7 +96,7 @@ class Dispatcher:
             async with self._redis.pipeline(transaction=False) as pipe:
                 self._queue.add_dispatch(pipe, ready)
                 add_publish(pipe, self._keys, [
-                    Event(r.ref.execution_id, "Ready", r.ref.task, r.ref.attempt)
+                    Event(r.ref.execution_id, TaskPhase.READY, r.ref.task, r.ref.attempt)
                     for r in ready])
                 await pipe.execute()
         if len(fired) == _BATCH:

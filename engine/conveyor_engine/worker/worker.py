@@ -8,7 +8,7 @@ Loops, all in one asyncio event loop:
   :mod:`.committer`);
 * lease: renews the lease of every unacknowledged entry this worker holds;
 * reclaim: takes over entries whose lease expired (their worker died), dead-lettering those
-  delivered too often;
+  delivered too often (see :mod:`.reclaim`);
 * dispatcher: durable timers and lost-dispatch recovery (one worker per pool at a time);
 * control: listens for cancellations and cancels the affected running tasks.
 
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,27 +35,23 @@ from redis.asyncio import Redis
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
-from ..metrics import DEAD_LETTERS, TASK_ATTEMPTS, TASK_DURATION
+from ..metrics import TASK_ATTEMPTS, TASK_DURATION
 from ..outputs import UnstorableOutput, storable
-from ..progress import SkippedByCondition, transition_for
+from ..phases import ExecutionPhase, TaskPhase
 from ..queue import Delivery, Queue
 from ..settings import EngineSettings
-from ..store import Claimed, OutcomeRecord, ReadyTask, Store
+from ..store import Claimed, ReadyTask, Store
 from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
 from ..workflows import WorkflowCatalog
 from .committer import Committer, Finished
 from .context import ContextLoader, Job, LoadFailure
 from .dispatcher import Dispatcher
 from .execute import execute
+from .inflight import InFlight, Running, Stop
+from .outcome import outcome_label, outcome_record
+from .reclaim import Reclaimer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class _Running:
-    delivery: Delivery
-    task: asyncio.Task | None = None
-    cancel_reason: str | None = None
 
 
 class Worker:
@@ -76,15 +72,20 @@ class Worker:
             store=store, redis=redis, keys=self.keys, queue=self.queue, cache=self.cache,
             batch_size=settings.batch_size, on_acked=self._acked,
         )
+        self.inflight = InFlight()
         self.dispatcher = Dispatcher(
             store=store, redis=redis, keys=self.keys, queue=self.queue, pool=self.pool,
             interval=settings.dispatch_interval_seconds,
             grace=settings.dispatch_grace_seconds, lease=settings.lease_seconds,
         )
-        self._running: dict[str, _Running] = {}
-        self._unacked: set[str] = set()
-        self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.reclaimer = Reclaimer(
+            store=store, queue=self.queue, loader=self.loader, committer=self.committer,
+            inflight=self.inflight, pool=self.pool, consumer=self.consumer,
+            slots=settings.concurrency, lease_seconds=settings.lease_seconds,
+            max_deliveries=settings.max_deliveries, start=self._start,
+            fail=self._finish_failed_load,
+        )
         # Set when the background loops must end. They also check it themselves: redis-py
         # can swallow a cancellation that lands inside a command (redis/redis-py#2028).
         self._closing = asyncio.Event()
@@ -97,7 +98,7 @@ class Worker:
     @property
     def running_count(self) -> int:
         """Attempts currently running in this process."""
-        return len(self._running)
+        return len(self.inflight)
 
     def is_ready(self) -> bool:
         """True while the worker is serving and not stopping (the readiness probe)."""
@@ -106,7 +107,7 @@ class Worker:
     def stop(self) -> None:
         """Begin a graceful shutdown (safe to call from a signal handler, more than once)."""
         self._stopping.set()
-        self._slot_freed.set()  # a fetch loop waiting for a free slot must see the stop
+        self.inflight.wake()  # a fetch loop waiting for a free slot must see the stop
 
     async def run(self) -> None:
         """Serve the pool until :meth:`stop`; then shut down gracefully and return."""
@@ -122,7 +123,7 @@ class Worker:
         ]
         takers = [
             asyncio.create_task(self._fetch_loop(), name="fetch"),
-            asyncio.create_task(self._reclaim_loop(), name="reclaim"),
+            asyncio.create_task(self.reclaimer.run(self._stopping), name="reclaim"),
         ]
         self._serving = True
         log.info("worker %s serving pool %r with %d slots", self.consumer, self.pool,
@@ -151,10 +152,10 @@ class Worker:
 
     async def _fetch_loop(self) -> None:
         while not self._stopping.is_set():
-            free = self.settings.concurrency - len(self._running)
+            free = self.inflight.free(self.settings.concurrency)
             if free <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
+                self.inflight.slot_freed.clear()
+                await self.inflight.slot_freed.wait()
                 continue
             try:
                 deliveries, malformed = await self.queue.read(
@@ -162,7 +163,7 @@ class Worker:
                     block_ms=1000,
                 )
                 for message_id in malformed:
-                    self._unacked.add(message_id)
+                    self.inflight.hold_unrun(message_id)
                     self.committer.submit(Finished(self.pool, message_id, None))
                 if deliveries:
                     await self._start(deliveries)
@@ -180,8 +181,7 @@ class Worker:
         name (the only worker the task may be taken from).
         """
         for delivery in deliveries:
-            self._unacked.add(delivery.message_id)
-            self._running[delivery.message_id] = _Running(delivery)
+            self.inflight.hold(delivery)
         owner_of = owners or {}
         try:
             claims = await self.store.claim(
@@ -189,14 +189,14 @@ class Worker:
                 lease=timedelta(seconds=self.settings.lease_seconds),
                 owners=[owner_of.get(d.message_id) for d in deliveries])
         except BaseException:
-            self._abandon([d.message_id for d in deliveries])
+            self.inflight.abandon([d.message_id for d in deliveries])
             raise
         by_ref = {c.ref: c for c in claims}
         accepted: list[tuple[Delivery, Claimed]] = []
         for delivery in deliveries:
             claim = by_ref.get(delivery.ref)
             if claim is None:  # duplicate, cancelled or already done: drop the entry
-                self._release(delivery.message_id)
+                self.inflight.finish(delivery.message_id)
                 self.committer.submit(Finished(self.pool, delivery.message_id, None))
             else:
                 accepted.append((delivery, claim))
@@ -213,21 +213,15 @@ class Worker:
         for failure in failures:
             self._finish_failed_load(message_of[failure.claimed.ref], failure)
         for job in jobs:
-            entry = self._running[message_of[job.claimed.ref]]
+            entry = self.inflight.get(message_of[job.claimed.ref])
             entry.task = asyncio.create_task(self._run_job(entry, job))
         await self._publish_started(claims)
 
-    def _abandon(self, message_ids: list[str]) -> None:
-        """Forget entries without acking them: their leases lapse and they are taken over."""
-        for message_id in message_ids:
-            self._running.pop(message_id, None)
-            self._unacked.discard(message_id)
-        self._slot_freed.set()
-
     async def _publish_started(self, claims: list[Claimed]) -> None:
-        events = [Event(c.ref.execution_id, "Running", c.ref.task, c.ref.attempt)
+        events = [Event(c.ref.execution_id, TaskPhase.RUNNING, c.ref.task, c.ref.attempt)
                   for c in claims]
-        events += [Event(c.ref.execution_id, "Running") for c in claims if c.execution_started]
+        events += [Event(c.ref.execution_id, ExecutionPhase.RUNNING)
+                   for c in claims if c.execution_started]
         async with self.redis.pipeline(transaction=False) as pipe:
             add_publish(pipe, self.keys, events)
             await pipe.execute()
@@ -236,63 +230,49 @@ class Worker:
         """Record a claimed attempt that cannot run as Failed (not retryable)."""
         log.error("cannot run %s: %s", failure.claimed.ref, failure.error)
         workflow = failure.workflow
-        task = workflow.tasks.get(failure.claimed.ref.task) if workflow else None
         now = _now()
-        record = OutcomeRecord(
-            ref=failure.claimed.ref,
-            transition=transition_for(
-                retry_limit=0, backoff_seconds=0, attempt=failure.claimed.ref.attempt,
-                outcome=Failed(failure.error, retryable=False), now=now),
-            started_at=now, finished_at=now, worker=self.consumer,
-            dependents=task.dependents if task else (),
-            downstream=tuple(workflow.downstream(task.name)) if task and workflow else (),
-        )
-        self._release(message_id)
+        record = outcome_record(
+            failure.claimed.ref, Failed(failure.error, retryable=False), worker=self.consumer,
+            started=now, finished=now, workflow=workflow,
+            task=workflow.tasks.get(failure.claimed.ref.task) if workflow else None,
+            retries=False)
+        self.inflight.finish(message_id)
         self.committer.submit(Finished(self.pool, message_id, record))
 
     # -- running ----------------------------------------------------------------------------
 
-    async def _run_job(self, entry: _Running, job: Job) -> None:
+    async def _run_job(self, entry: Running, job: Job) -> None:
         ref = job.claimed.ref
         assert self._resources is not None
         ctx = TaskContext(ref.execution_id, ref.task, ref.attempt, self._resources,
                           resumed_from=job.claimed.resume_from)
         started, clock = _now(), time.perf_counter()
+        record_of = functools.partial(outcome_record, ref, worker=self.consumer, started=started,
+                                      workflow=job.workflow, task=job.task)
         try:
             outcome = await self._outcome(entry, job, ctx)
-            finished = _now()
-            transition = transition_for(
-                retry_limit=job.task.spec.retry.limit,
-                backoff_seconds=job.task.backoff(ref.attempt).total_seconds(),
-                attempt=ref.attempt, outcome=outcome, now=finished)
+            record = record_of(outcome, finished=_now())
         except asyncio.CancelledError:
             raise  # handed back by the shutdown path, which owns the entry now
         except Exception as exc:  # a bug must fail this task, not strand it or leak the slot
             log.exception("recording the outcome of %s failed", ref)
             outcome = Failed(f"internal error: {type(exc).__name__}: {exc}", retryable=False)
-            finished = _now()
-            transition = transition_for(retry_limit=0, backoff_seconds=0, attempt=ref.attempt,
-                                        outcome=outcome, now=finished)
+            record = record_of(outcome, finished=_now(), retries=False)
         TASK_DURATION.labels(job.task.type).observe(time.perf_counter() - clock)
-        TASK_ATTEMPTS.labels(job.task.type, _outcome_label(outcome)).inc()
-        record = OutcomeRecord(
-            ref=ref, transition=transition, started_at=started, finished_at=finished,
-            worker=self.consumer, dependents=job.task.dependents,
-            downstream=tuple(job.workflow.downstream(ref.task)),
-        )
-        self._release(entry.delivery.message_id)
+        TASK_ATTEMPTS.labels(job.task.type, outcome_label(outcome)).inc()
+        self.inflight.finish(entry.delivery.message_id)
         self.committer.submit(Finished(self.pool, entry.delivery.message_id, record))
 
-    async def _outcome(self, entry: _Running, job: Job, ctx: TaskContext) -> Any:
+    async def _outcome(self, entry: Running, job: Job, ctx: TaskContext) -> Any:
         """Run the attempt (unless already cancelled); outputs made storable."""
-        if entry.cancel_reason is not None:
-            return Failed(f"cancelled: {entry.cancel_reason}", retryable=False)
+        if entry.stop is Stop.CANCELLED:
+            return Failed(entry.cancelled_message, retryable=False)
         try:
             outcome = await execute(job.task, job.context, ctx)
         except asyncio.CancelledError:
-            if entry.cancel_reason == "handback" or entry.cancel_reason is None:
+            if entry.stop is not Stop.CANCELLED:  # handed back, or the worker is closing
                 raise
-            return Failed(f"cancelled: {entry.cancel_reason}", retryable=False)
+            return Failed(entry.cancelled_message, retryable=False)
         if isinstance(outcome, Succeeded):
             try:
                 return Succeeded(storable(outcome.outputs))
@@ -300,22 +280,18 @@ class Worker:
                 return Failed(f"outputs cannot be stored: {exc}", retryable=False)
         return outcome
 
-    def _release(self, message_id: str) -> None:
-        self._running.pop(message_id, None)
-        self._slot_freed.set()
-
     def _acked(self, message_ids: list[str]) -> None:
-        self._unacked.difference_update(message_ids)
+        self.inflight.acked(message_ids)
 
-    # -- leases and reclaiming -----------------------------------------------------------------
+    # -- leases ----------------------------------------------------------------------------------
 
     async def _lease_loop(self) -> None:
         interval = self.settings.lease_seconds / 3
         while not self._closing.is_set():
             await asyncio.sleep(interval)
             try:
-                await self.queue.renew(self.pool, self.consumer, sorted(self._unacked))
-                if self._running:
+                await self.queue.renew(self.pool, self.consumer, self.inflight.unacked())
+                if len(self.inflight):
                     await self.store.renew_leases(
                         self.consumer,
                         until=_now() + timedelta(seconds=self.settings.lease_seconds))
@@ -323,60 +299,6 @@ class Worker:
                 raise
             except Exception:
                 log.exception("renewing leases failed")
-
-    async def _reclaim_loop(self) -> None:
-        lease_ms = int(self.settings.lease_seconds * 1000)
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.lease_seconds / 2)
-            if self._stopping.is_set():
-                return
-            if len(self._running) >= self.settings.concurrency:
-                continue
-            try:
-                await self.reclaim_once(lease_ms)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reclaiming expired work failed")
-
-    async def reclaim_once(self, lease_ms: int) -> int:
-        """Take over entries whose lease expired; return how many were taken over."""
-        free = self.settings.concurrency - len(self._running)
-        expired = await self.queue.expired(self.pool, min_idle_ms=lease_ms, count=max(free, 1))
-        if not expired:
-            return 0
-        deliveries, malformed = await self.queue.take_over(
-            self.pool, self.consumer, [m for m, _, _ in expired], min_idle_ms=lease_ms)
-        for message_id in malformed:
-            self._unacked.add(message_id)
-            self.committer.submit(Finished(self.pool, message_id, None))
-        owners = {m: consumer for m, consumer, _ in expired}
-        times = {m: n for m, _, n in expired}
-        dead = [d for d in deliveries if times.get(d.message_id, 0) >= self.settings.max_deliveries]
-        alive = [d for d in deliveries if d not in dead]
-        if alive:
-            log.warning("taking over %d task(s) whose worker stopped renewing", len(alive))
-            await self._start(alive, owners)
-        for delivery in dead:
-            await self._dead_letter(delivery, times[delivery.message_id],
-                                    owners[delivery.message_id])
-        return len(deliveries)
-
-    async def _dead_letter(self, delivery: Delivery, deliveries: int, owner: str) -> None:
-        reason = (f"delivered {deliveries} times without an outcome (limit "
-                  f"{self.settings.max_deliveries}); moved to the dead-letter stream")
-        DEAD_LETTERS.inc()
-        claims = await self.store.claim(
-            [delivery.ref], worker=self.consumer, now=_now(),
-            lease=timedelta(seconds=self.settings.lease_seconds), owners=[owner])
-        await self.queue.dead_letter(self.pool, delivery.message_id, delivery.ref, reason)
-        if claims:
-            jobs, failures = await self.loader.load(claims)
-            workflow = jobs[0].workflow if jobs else (failures[0].workflow if failures else None)
-            self._unacked.add(delivery.message_id)
-            self._finish_failed_load(delivery.message_id,
-                                     LoadFailure(claims[0], reason, workflow))
 
     # -- cancellation ---------------------------------------------------------------------------
 
@@ -399,31 +321,26 @@ class Worker:
                     await pubsub.aclose()
 
     def _on_control(self, message: dict) -> None:
-        execution_id = message.get("cancel")
-        for entry in list(self._running.values()):
-            if entry.delivery.ref.execution_id == execution_id:
-                # Entries still loading their context have no task yet: the reason alone
-                # stops them from starting (see _outcome).
-                entry.cancel_reason = message.get("reason", "execution cancelled")
-                if entry.task is not None:
-                    entry.task.cancel()
+        for entry in self.inflight.of_execution(message.get("cancel")):
+            # Entries still loading their context have no task yet: the stop alone keeps
+            # them from starting (see _outcome).
+            entry.cancel(message.get("reason", "execution cancelled"))
 
     # -- shutdown ----------------------------------------------------------------------------------
 
     async def _finish_running(self) -> None:
         """Let running attempts finish within the grace period; hand back the rest."""
-        tasks = [e.task for e in self._running.values() if e.task is not None]
+        tasks = [e.task for e in self.inflight.entries() if e.task is not None]
         if tasks:
             log.info("waiting up to %.0fs for %d running task(s)",
                      self.settings.shutdown_grace_seconds, len(tasks))
             await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
-        leftovers = list(self._running.values())
+        leftovers = self.inflight.entries()
         if not leftovers:
             return
         for entry in leftovers:
             if entry.task is not None:
-                entry.cancel_reason = "handback"
-                entry.task.cancel()
+                entry.hand_back()
         await asyncio.gather(*(e.task for e in leftovers if e.task), return_exceptions=True)
         await self._hand_back([e.delivery for e in leftovers])
 
@@ -444,7 +361,7 @@ class Worker:
                 await pipe.execute()
         except Exception:
             log.exception("handing back failed; the leases will lapse instead")
-        self._abandon(ids)
+        self.inflight.abandon(ids)
 
 
 async def _cancel_all(tasks: list[asyncio.Task], timeout: float = 2.0,
@@ -470,8 +387,3 @@ async def _cancel_all(tasks: list[asyncio.Task], timeout: float = 2.0,
 def _now() -> datetime:
     return datetime.now(UTC)
 
-
-def _outcome_label(outcome: object) -> str:
-    if isinstance(outcome, SkippedByCondition):
-        return "skipped"
-    return type(outcome).__name__.lower()

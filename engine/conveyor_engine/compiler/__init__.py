@@ -1,0 +1,30 @@
+"""The workflow compiler: a :class:`~conveyor_engine.model.WorkflowSpec` checked and turned
+into a DAG. Pure: no I/O (an import-linter contract keeps it so).
+
+Modules, each with one job:
+
+- :mod:`.compile_pass`: :func:`compile_workflow`, the checks and the content hash;
+- :mod:`.compiled`: :class:`CompiledWorkflow` and :class:`CompiledTask`, what it produces;
+- :mod:`.problems`: :class:`Problem`, :class:`WorkflowInvalid`, :class:`InvalidInputs` and
+  the wording of every message;
+- :mod:`.graph`: cycle detection, topological order, transitive up- and downstream.
+
+Import from the package (``from conveyor_engine.compiler import compile_workflow``); the
+module layout is free to change.
+"""
+
+from .compile_pass import STRICT_ONLY, canonical_json, compile_workflow
+from .compiled import CompiledTask, CompiledWorkflow
+from .problems import YAML_BOOLEAN_HINT, InvalidInputs, Problem, WorkflowInvalid
+
+__all__ = [
+    "STRICT_ONLY",
+    "YAML_BOOLEAN_HINT",
+    "CompiledTask",
+    "CompiledWorkflow",
+    "InvalidInputs",
+    "Problem",
+    "WorkflowInvalid",
+    "canonical_json",
+    "compile_workflow",
+]

@@ -1,0 +1,324 @@
+"""The compile pass: a :class:`~conveyor_engine.model.WorkflowSpec` checked and made a DAG.
+
+Compilation is pure (no I/O) and total: it reports every problem it finds at once, so a
+``kubectl apply`` of a broken manifest gets one complete answer rather than one error per
+attempt. What it checks:
+
+- the spec's shape (pydantic), with errors named by path (``tasks[2].retry.limit``, or by
+  task name when the task has one);
+- unique task and input names; ``dependsOn`` naming existing other tasks; no cycles;
+- known task types and their params: unknown or missing keys, and literal values against
+  the type's ``Params`` model (templated values can only be checked when rendered);
+- every ``${{ }}`` template and ``when`` condition: it parses, uses only ``inputs``,
+  ``tasks`` and ``execution``, refers to declared inputs and only to tasks upstream of it
+  (which is what makes their outputs exist by the time it is rendered).
+
+The content hash identifies a definition by meaning: equal specs hash equal however their
+keys are ordered, and the stored JSON (:meth:`CompiledWorkflow.to_json`) recompiles to the
+same hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .. import tasktypes
+from ..expressions import (
+    OPEN,
+    Condition,
+    Expression,
+    ExpressionError,
+    Template,
+    compile_condition,
+    compile_template,
+    key_path,
+)
+from ..inputtypes import type_mismatch
+from ..model import TaskSpec, WorkflowSpec
+from . import graph
+from .compiled import CompiledTask, CompiledWorkflow, duration
+from .problems import (
+    Problem,
+    WorkflowInvalid,
+    did_you_mean,
+    error_message,
+    field_path,
+    spec_problems,
+    with_yaml_hint,
+)
+
+
+def canonical_json(spec: WorkflowSpec) -> str:
+    """Canonical JSON of ``spec``: every field including defaults, keys sorted, compact.
+
+    Each input's ``required`` is written as its effective value: an input without
+    ``default`` is required, and a dump that writes ``default: null`` would otherwise read
+    back as optional (pydantic counts it as set).
+    """
+    data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+    for raw, input_spec in zip(data["inputs"], spec.inputs, strict=True):
+        raw["required"] = input_spec.is_required
+        if raw.get("type") is None:
+            # Untyped inputs hash as before types existed: no new version for old specs.
+            raw.pop("type", None)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
+                     strict: bool = True) -> CompiledWorkflow:
+    """Check ``spec`` and compile it (see the module docstring for the checks).
+
+    ``spec`` is a :class:`WorkflowSpec` or its wire form (camelCase keys, as in the custom
+    resource). Raises :class:`WorkflowInvalid` with every problem found.
+
+    ``strict=False`` is for versions already stored (:meth:`CompiledWorkflow.from_json`):
+    it skips the refusals that only protect a user from a spec that cannot do what it
+    says (:data:`STRICT_ONLY`), so that a version accepted by an earlier release, whose
+    runs may be in flight, still loads after an upgrade. Everything the engine needs to
+    run a task is checked in both modes.
+    """
+    if not isinstance(spec, WorkflowSpec):
+        try:
+            spec = WorkflowSpec.model_validate(spec)
+        except ValidationError as exc:
+            raise WorkflowInvalid(name, spec_problems(exc, spec)) from None
+    return _Compilation(name, spec, strict=strict).run()
+
+
+#: What only a strict compile refuses: checks added after versions could already be stored.
+STRICT_ONLY = (
+    "an input default of another type than the input's type",
+    "required: true next to a default",
+    "timeout on a task type that holds no worker (wait)",
+    "a constant when condition that is not a bool",
+)
+
+
+class _Compilation:
+    """The state of one compile; methods append to ``problems`` and carry on."""
+
+    def __init__(self, name: str, spec: WorkflowSpec, *, strict: bool = True):
+        self.name = name
+        self.spec = spec
+        self.strict = strict
+        self.problems: list[Problem] = []
+        self.tasks: dict[str, TaskSpec] = {}
+        self.index: dict[str, int] = {}
+        self.inputs: set[str] = set()
+
+    def problem(self, task: str | None, path: str, message: str) -> None:
+        """Record a problem at ``path`` of ``task`` (None: the workflow) and carry on."""
+        self.problems.append(Problem(task, path, with_yaml_hint(path, message)))
+
+    def run(self) -> CompiledWorkflow:
+        self.check_names()
+        deps = {name: self.dependencies(task) for name, task in self.tasks.items()}
+        dependents = graph.reverse_edges(deps)
+        self.check_cycles(dependents)
+        upstream = graph.ancestors(deps)
+        compiled_parts = {
+            name: self.compile_task(task, upstream[name]) for name, task in self.tasks.items()
+        }
+        if self.problems:
+            raise WorkflowInvalid(self.name, self.problems)
+
+        order = graph.topological(deps, dependents, self.index)
+        position = {name: i for i, name in enumerate(order)}
+        tasks = {}
+        for name in order:
+            params, when, refs, timeout = compiled_parts[name]
+            assert params is not None  # a template that failed to compile is a problem
+            task = self.tasks[name]
+            tasks[name] = CompiledTask(
+                name=name,
+                type=task.type,
+                spec=task,
+                params=params,
+                when=when,
+                depends_on=deps[name],
+                dependents=tuple(sorted(dependents[name], key=position.__getitem__)),
+                upstream=upstream[name],
+                refs=refs,
+                timeout=timeout,
+            )
+        text = canonical_json(self.spec)
+        return CompiledWorkflow(
+            name=self.name,
+            spec=self.spec,
+            content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+            tasks=tasks,
+            roots=tuple(name for name in order if not deps[name]),
+            pool=self.spec.pool,
+            _downstream=graph.descendants(upstream),
+            _stored=text,
+        )
+
+    def check_names(self) -> None:
+        for i, input_spec in enumerate(self.spec.inputs):
+            if input_spec.name in self.inputs:
+                self.problem(None, f"inputs[{i}].name", f'duplicate input name "{input_spec.name}"')
+            self.inputs.add(input_spec.name)
+            # default: null is "no default" (how a stored required input reads back), so
+            # it is never of the wrong type.
+            if (self.strict and "default" in input_spec.model_fields_set
+                    and input_spec.default is not None):
+                mismatch = type_mismatch(input_spec.default, input_spec.type)
+                if mismatch:
+                    self.problem(None, f"inputs[{i}].default", mismatch)
+                if input_spec.required:
+                    self.problem(None, f"inputs[{i}].required",
+                                 "a required input's default would never be used: remove "
+                                 "the default, or set required: false")
+        for i, task in enumerate(self.spec.tasks):
+            if task.name in self.tasks:
+                first = self.index[task.name]
+                self.problem(
+                    task.name, "name", f"duplicate task name (tasks[{first}] and tasks[{i}])"
+                )
+                continue
+            self.tasks[task.name] = task
+            self.index[task.name] = i
+
+    def dependencies(self, task: TaskSpec) -> tuple[str, ...]:
+        found: list[str] = []
+        for j, dep in enumerate(task.depends_on):
+            if dep == task.name:
+                self.problem(task.name, f"dependsOn[{j}]", "a task cannot depend on itself")
+            elif dep not in self.tasks:
+                self.problem(
+                    task.name, f"dependsOn[{j}]",
+                    f'no task named "{dep}"' + did_you_mean(dep, self.tasks),
+                )
+            elif dep not in found:
+                found.append(dep)
+        return tuple(found)
+
+    def check_cycles(self, dependents: dict[str, list[str]]) -> None:
+        for component in graph.strongly_connected(dependents, self.index):
+            if len(component) < 2:
+                continue
+            start = min(component, key=self.index.__getitem__)
+            cycle = graph.shortest_cycle(start, dependents, component)
+            self.problem(start, "dependsOn", "cycle: " + " -> ".join(cycle))
+
+    def compile_task(
+        self, task: TaskSpec, upstream: frozenset[str]
+    ) -> tuple[Template | None, Condition | None, frozenset[str], timedelta | None]:
+        """Params template, condition, refs and timeout; params is None after a problem."""
+        self.check_params(task)
+        expressions: list[Expression] = []
+        params = when = None
+        try:
+            params = compile_template(task.params, "params")
+            expressions.extend(params.expressions)
+        except ExpressionError as exc:
+            for error in exc.errors:
+                self.problem(task.name, error.field, error.message)
+        if task.when is not None:
+            try:
+                when = compile_condition(task.when, "when", check_constant=self.strict)
+                expressions.append(when.expression)
+            except ExpressionError as exc:
+                self.problem(task.name, exc.field, exc.message)
+        for expression in expressions:
+            self.check_references(task.name, expression, upstream)
+        refs = frozenset().union(*(e.references for e in expressions))
+        timeout = duration(task.timeout, "timeout") if task.timeout is not None else None
+        if self.strict and timeout is not None and task.type in tasktypes.REGISTRY:
+            if not tasktypes.REGISTRY[task.type].honours_timeout:
+                self.problem(task.name, "timeout",
+                             f'does not apply to a "{task.type}" task, which holds no worker '
+                             f"while it waits (remove it)")
+        return params, when, refs, timeout
+
+    def check_references(self, name: str, expression: Expression, upstream: frozenset[str]) -> None:
+        where = expression.field
+        for ref in sorted(expression.references):
+            if ref == name:
+                self.problem(
+                    name,
+                    where,
+                    f'expression refers to task "{ref}" itself; a task can read '
+                    f"only tasks upstream of it",
+                )
+            elif ref not in self.tasks:
+                self.problem(
+                    name,
+                    where,
+                    f'expression refers to task "{ref}", which does not exist'
+                    + did_you_mean(ref, self.tasks),
+                )
+            elif ref not in upstream:
+                self.problem(
+                    name,
+                    where,
+                    f'expression refers to task "{ref}", which is not upstream of '
+                    f'"{name}"; add it to dependsOn',
+                )
+        for input_name in sorted(expression.inputs - self.inputs):
+            declared = ", ".join(sorted(self.inputs)) or "none"
+            self.problem(
+                name,
+                where,
+                f'expression refers to input "{input_name}", which is not declared '
+                f"(declared inputs: {declared})",
+            )
+
+    def check_params(self, task: TaskSpec) -> None:
+        try:
+            task_type = tasktypes.get(task.type)
+        except KeyError:
+            known = ", ".join(tasktypes.known())
+            self.problem(
+                task.name, "type", f'unknown task type "{task.type}" (known types: {known})'
+            )
+            return
+        model: type[BaseModel] = task_type.Params
+        if model.model_config.get("extra") != "allow":
+            keys = _param_keys(model)
+            for key in task.params:
+                if key not in keys:
+                    self.problem(
+                        task.name,
+                        key_path("params", key),
+                        f'unknown parameter for type "{task.type}" (known: '
+                        f"{', '.join(sorted(keys))}){did_you_mean(key, keys)}",
+                    )
+        templated = list(_templated_paths(task.params, ()))
+        try:
+            model.model_validate(task.params)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc = tuple(error["loc"])
+                if error["type"] == "extra_forbidden":
+                    continue  # reported above, with the known keys
+                if templated and (not loc or any(loc[: len(t)] == t for t in templated)):
+                    continue  # depends on a value only known once templates are rendered
+                self.problem(task.name, field_path(loc, "params"),
+                             error_message(error, "parameter"))
+        except Exception as exc:  # a type's own validator misbehaving must not hide others
+            self.problem(task.name, "params", f"could not be validated: {exc}")
+
+
+def _param_keys(model: type[BaseModel]) -> set[str]:
+    """Param names as written in manifests: the alias of each field (camelCase)."""
+    return {info.alias or name for name, info in model.model_fields.items()}
+
+
+def _templated_paths(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    """Locations (pydantic ``loc`` tuples) of strings holding templates."""
+    if isinstance(value, str):
+        if OPEN in value:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _templated_paths(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _templated_paths(item, (*path, i))

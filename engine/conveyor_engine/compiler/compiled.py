@@ -1,0 +1,148 @@
+"""The compiled form of a workflow: what the scheduler and the workers use.
+
+:class:`CompiledWorkflow` holds the checked spec, its tasks in topological order with
+their DAG facts (:class:`CompiledTask`) and the content hash. Built by
+:func:`conveyor_engine.compiler.compile_workflow`; never constructed by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from ..expressions import Condition, Template
+from ..inputtypes import type_mismatch
+from ..model import TaskSpec, WorkflowSpec, parse_duration
+from .problems import InvalidInputs, Problem, WorkflowInvalid
+
+
+@lru_cache(maxsize=1024)
+def duration(text: str, field_name: str) -> timedelta:
+    """:func:`~conveyor_engine.model.parse_duration`, cached (backoffs are parsed per retry)."""
+    return parse_duration(text, field_name)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledTask:
+    """One task, ready to schedule.
+
+    ``depends_on``: direct dependencies (declaration order, duplicates dropped);
+    ``dependents``: tasks that list this one in ``dependsOn`` (topological order);
+    ``upstream``: all transitive dependencies; ``refs``: tasks whose results ``params``
+    or ``when`` read (always a subset of ``upstream``); ``timeout``: limit of one attempt.
+    """
+
+    name: str
+    type: str
+    spec: TaskSpec
+    params: Template
+    when: Condition | None
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]
+    upstream: frozenset[str]
+    refs: frozenset[str]
+    timeout: timedelta | None
+
+    def backoff(self, retry_number: int) -> timedelta:
+        """The wait before retry ``retry_number`` (1 = the first retry).
+
+        ``backoff * factor ** (retry_number - 1)``, capped at ``maxBackoff``: exponential
+        backoff as in Argo Workflows' ``retryStrategy.backoff``. Raises ``ValueError`` for
+        ``retry_number < 1``.
+        """
+        if retry_number < 1:
+            raise ValueError(f"retry_number is 1-based, got {retry_number}")
+        retry = self.spec.retry
+        base = duration(retry.backoff, "backoff")
+        cap = duration(retry.max_backoff, "maxBackoff")
+        if base >= cap:
+            return cap
+        if not base:
+            return base
+        exponent = retry_number - 1
+        # Compared in log space: factor ** exponent overflows a float long before any
+        # retry limit a user could set would matter.
+        if exponent * math.log(retry.factor) >= math.log(cap / base):
+            return cap
+        return min(base * retry.factor**exponent, cap)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledWorkflow:
+    """A checked workflow.
+
+    ``tasks`` is in topological order (ties broken by declaration order), ``roots`` are
+    the tasks without dependencies in that order, ``content_hash`` is ``sha256:<hex>`` of
+    :meth:`to_json`, ``pool`` the worker pool to run on.
+    """
+
+    name: str
+    spec: WorkflowSpec
+    content_hash: str
+    tasks: dict[str, CompiledTask]
+    roots: tuple[str, ...]
+    pool: str
+    _downstream: dict[str, frozenset[str]] = field(repr=False)
+    _stored: str = field(repr=False)
+
+    def downstream(self, name: str) -> frozenset[str]:
+        """All tasks that depend on ``name``, directly or not; ``KeyError`` if no such task."""
+        return self._downstream[name]
+
+    def resolve_inputs(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The inputs of one execution: ``given`` plus defaults, for every declared input.
+
+        Optional inputs without a default resolve to ``None``, so ``inputs.NAME`` always
+        exists in expressions. Raises :class:`InvalidInputs` naming every unknown input,
+        every required input that is missing and every value not of its input's ``type``.
+        """
+        given = {} if given is None else given
+        if not isinstance(given, Mapping):
+            raise InvalidInputs([Problem(None, "inputs", "must be a map of names to values")])
+        declared = {spec.name: spec for spec in self.spec.inputs}
+        problems = []
+        for key in given:
+            if key not in declared:
+                expected = ", ".join(declared) or "none"
+                problems.append(
+                    Problem(None, f"inputs.{key}", f"unknown input (declared inputs: {expected})")
+                )
+        resolved: dict[str, Any] = {}
+        for name, spec in declared.items():
+            if name in given:
+                mismatch = type_mismatch(given[name], spec.type)
+                if mismatch:
+                    problems.append(Problem(None, f"inputs.{name}", mismatch))
+                resolved[name] = given[name]
+            elif spec.is_required:
+                about = f": {spec.description}" if spec.description else ""
+                problems.append(
+                    Problem(None, f"inputs.{name}", f"required input is missing{about}")
+                )
+            else:
+                resolved[name] = copy.deepcopy(spec.default)
+        if problems:
+            raise InvalidInputs(problems)
+        return resolved
+
+    def to_json(self) -> str:
+        """The stored form: canonical JSON of the spec (what :attr:`content_hash` hashes)."""
+        return self._stored
+
+    @classmethod
+    def from_json(cls, name: str, text: str | bytes) -> CompiledWorkflow:
+        """Compile a stored form back, leniently (``strict=False``: a version an earlier
+        release accepted still loads); raises :class:`WorkflowInvalid` if it cannot run."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise WorkflowInvalid(name, [Problem(None, "spec", f"not valid JSON: {exc}")]) from None
+        from .compile_pass import compile_workflow  # the pass builds this type: import late
+
+        return compile_workflow(name, data, strict=False)

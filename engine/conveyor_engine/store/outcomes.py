@@ -1,0 +1,206 @@
+"""Outcomes: committing a batch of attempt outcomes and everything they cause.
+
+The SQL here only carries out what :mod:`.decisions` decides: which tasks close, fail or
+are skipped, how the counters move and how an execution finishes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from ..phases import EXECUTION_OPEN, TASK_FINAL, TaskPhase, sql_list
+from .base import StoreBase, sid
+from .decisions import CommitPlan, execution_finish, plan_commit, released
+from .records import CommitResult, OutcomeRecord, ReadyTask, TaskRef
+
+# Guarded by the phase and attempt: only a task Running at that attempt moves, which is what
+# makes a repeated or late delivery of the same attempt harmless.
+_MOVE_TASKS = """
+    UPDATE tasks t
+    SET phase = u.phase, outputs = u.outputs, error = u.error, message = u.message,
+        due_at = u.due_at, timer_kind = u.timer_kind, resume_from = NULL, lease_until = NULL,
+        finished_at = CASE WHEN u.phase = ANY($12::text[]) THEN u.finished_at END
+    FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::text[],
+                $7::text[], $8::timestamptz[], $9::text[], $10::timestamptz[])
+         AS u(eid, name, attempt, phase, outputs, error, message, due_at, timer_kind,
+              finished_at)
+    WHERE t.execution_id = u.eid AND t.name = u.name AND t.attempt = u.attempt
+      AND t.phase = $11
+    RETURNING t.execution_id, t.name"""
+
+_RECORD_ATTEMPTS = """
+    INSERT INTO attempts (execution_id, task_name, attempt, outcome, outputs, error, worker,
+                          started_at, finished_at)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
+                         $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+    ON CONFLICT DO NOTHING"""
+
+_SKIP = """
+    UPDATE tasks t SET phase = $5, message = s.message, finished_at = $4
+    FROM unnest($1::uuid[], $2::text[], $3::text[]) AS s(eid, name, message)
+    WHERE t.execution_id = s.eid AND t.name = s.name AND t.phase = $6
+    RETURNING t.execution_id, t.name"""
+
+# A Pending dependent whose count reaches zero becomes Ready at attempt 1, due now.
+_COUNT_DOWN = """
+    UPDATE tasks t
+    SET deps_open = t.deps_open - d.n,
+        phase = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN $6 ELSE t.phase END,
+        attempt = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN 1 ELSE t.attempt END,
+        due_at = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN $4 ELSE t.due_at END
+    FROM unnest($1::uuid[], $2::text[], $3::int[]) AS d(eid, name, n)
+    WHERE t.execution_id = d.eid AND t.name = d.name
+    RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool, t.deps_open"""
+
+_COUNTERS = """
+    UPDATE executions e
+    SET tasks_open = e.tasks_open - c.closed, tasks_failed = e.tasks_failed + c.failed,
+        updated_at = $4
+    FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(eid, closed, failed)
+    WHERE e.id = c.eid AND e.phase = ANY($5::text[])
+    RETURNING e.id, e.tasks_open, e.tasks_failed, e.tasks_total"""
+
+_FINISH = """
+    UPDATE executions e SET phase = f.phase, message = f.message,
+        finished_at = $4, updated_at = $4
+    FROM unnest($1::uuid[], $2::text[], $3::text[]) AS f(eid, phase, message)
+    WHERE e.id = f.eid"""
+
+_TASK_FINAL = sql_list(TASK_FINAL)
+_EXECUTION_OPEN = sql_list(EXECUTION_OPEN)
+
+
+class OutcomeQueries(StoreBase):
+    """The batch commit of attempt outcomes (see :class:`~.store.Store`)."""
+
+    async def commit_outcomes(self, records: list[OutcomeRecord], *, now: datetime) -> CommitResult:
+        """Record a batch of attempt outcomes and everything they cause, in one transaction.
+
+        In order: task rows move (guarded: only a task ``Running`` at that attempt moves);
+        attempt rows are inserted; tasks downstream of a final failure are ``Skipped``;
+        dependents of tasks that Succeeded or were Skipped count down and become ``Ready``
+        at zero; execution counters drop and finished executions get their final phase
+        (decided by :mod:`.decisions`). Returns what changed so the caller can dispatch
+        ready tasks and publish events after the commit.
+        """
+        if not records:
+            return CommitResult()
+        records = sorted(records, key=lambda r: (r.ref.execution_id, r.ref.task))
+
+        async def work(conn: asyncpg.Connection) -> CommitResult:
+            return await _commit(conn, records, now)
+
+        return await self._in_transaction(work)
+
+
+async def _commit(
+    conn: asyncpg.Connection, records: list[OutcomeRecord], now: datetime
+) -> CommitResult:
+    result = CommitResult()
+    result.applied = await _move_tasks(conn, records)
+    if not result.applied:
+        return result
+    await _record_attempts(conn, [r for r in result.applied if r.transition.attempt_outcome])
+    plan = plan_commit(result.applied)
+    result.skipped = await _skip(conn, plan, now)
+    result.ready = await _count_down(conn, plan, now)
+    result.finished = await _finish(conn, plan, result.skipped, now)
+    return result
+
+
+async def _move_tasks(
+    conn: asyncpg.Connection, records: list[OutcomeRecord]
+) -> list[OutcomeRecord]:
+    """Move the task rows; return the records whose rows moved, in the given order."""
+    moved = await conn.fetch(
+        _MOVE_TASKS,
+        [r.ref.execution_id for r in records],
+        [r.ref.task for r in records],
+        [r.ref.attempt for r in records],
+        [r.transition.phase for r in records],
+        [r.transition.outputs for r in records],
+        [r.transition.error for r in records],
+        [r.transition.message for r in records],
+        [r.transition.due_at for r in records],
+        [r.transition.timer_kind for r in records],
+        [r.finished_at for r in records],
+        TaskPhase.RUNNING,
+        _TASK_FINAL,
+    )
+    moved_keys = {(sid(m["execution_id"]), m["name"]) for m in moved}
+    return [r for r in records if (r.ref.execution_id, r.ref.task) in moved_keys]
+
+
+async def _record_attempts(conn: asyncpg.Connection, finished: list[OutcomeRecord]) -> None:
+    """One ``attempts`` row per attempt that is over (a suspended attempt is not)."""
+    if not finished:
+        return
+    await conn.execute(
+        _RECORD_ATTEMPTS,
+        [r.ref.execution_id for r in finished],
+        [r.ref.task for r in finished],
+        [r.ref.attempt for r in finished],
+        [r.transition.attempt_outcome for r in finished],
+        [r.transition.outputs for r in finished],
+        [r.transition.error for r in finished],
+        [r.worker for r in finished],
+        [r.started_at for r in finished],
+        [r.finished_at for r in finished],
+    )
+
+
+async def _skip(conn: asyncpg.Connection, plan: CommitPlan, now: datetime) -> list[tuple[str, str]]:
+    """Skip the planned tasks still ``Pending``; return ``(execution id, task)`` of each."""
+    if not plan.skips:
+        return []
+    rows = await conn.fetch(
+        _SKIP,
+        [eid for eid, _, _ in plan.skips], [name for _, name, _ in plan.skips],
+        [message for _, _, message in plan.skips], now, TaskPhase.SKIPPED, TaskPhase.PENDING,
+    )
+    return [(sid(row["execution_id"]), row["name"]) for row in rows]
+
+
+async def _count_down(conn: asyncpg.Connection, plan: CommitPlan, now: datetime
+                      ) -> list[ReadyTask]:
+    """Count the planned dependents down; return those released (now ``Ready``)."""
+    if not plan.countdown:
+        return []
+    rows = await conn.fetch(
+        _COUNT_DOWN,
+        [eid for eid, _, _ in plan.countdown], [name for _, name, _ in plan.countdown],
+        [n for _, _, n in plan.countdown], now, TaskPhase.PENDING, TaskPhase.READY,
+    )
+    return [ReadyTask(TaskRef(sid(row["execution_id"]), row["name"], 1), row["pool"])
+            for row in rows
+            if released(phase=row["phase"], deps_open=row["deps_open"], attempt=row["attempt"])]
+
+
+async def _finish(
+    conn: asyncpg.Connection, plan: CommitPlan, skipped: list[tuple[str, str]], now: datetime
+) -> dict[str, str]:
+    """Move the counters of the touched executions; finish those with no task open.
+
+    Returns ``{execution id: final phase}`` of the executions finished now.
+    """
+    ids = list(plan.executions)
+    closed = plan.closed_with(skipped)
+    counters = await conn.fetch(
+        _COUNTERS, ids, [closed[i] for i in ids], [plan.failed[i] for i in ids], now,
+        _EXECUTION_OPEN,
+    )
+    done = {}
+    for row in counters:
+        finish = execution_finish(tasks_open=row["tasks_open"], tasks_failed=row["tasks_failed"],
+                                  tasks_total=row["tasks_total"])
+        if finish is not None:
+            done[sid(row["id"])] = finish
+    if not done:
+        return {}
+    ids = sorted(done)
+    await conn.execute(
+        _FINISH, ids, [done[i][0] for i in ids], [done[i][1] for i in ids], now,
+    )
+    return {i: done[i][0] for i in ids}

@@ -1,0 +1,62 @@
+"""Every outcome record a worker commits is built here, from one attempt's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from ..compiler import CompiledTask, CompiledWorkflow
+from ..progress import SkippedByCondition, transition_for
+from ..store import OutcomeRecord, TaskRef
+from ..tasktypes.base import Failed, Outcome
+
+
+def outcome_record(
+    ref: TaskRef,
+    outcome: Outcome | SkippedByCondition,
+    *,
+    worker: str,
+    started: datetime,
+    finished: datetime,
+    workflow: CompiledWorkflow | None,
+    task: CompiledTask | None,
+    retries: bool = True,
+) -> OutcomeRecord:
+    """The record of attempt ``ref`` ending with ``outcome`` at ``finished``.
+
+    The task's retry policy decides whether a retryable failure is retried, unless
+    ``retries`` is False or ``task`` is None (the task cannot be found: nothing to retry);
+    then every failure is final. ``workflow`` and ``task`` give the dependents and the
+    downstream tasks the commit needs (empty when unknown). Raises what
+    :meth:`CompiledTask.backoff` raises for a malformed retry policy.
+    """
+    if retries and task is not None:
+        limit, backoff = task.spec.retry.limit, task.backoff(ref.attempt).total_seconds()
+    else:
+        limit, backoff = 0, 0.0
+    return OutcomeRecord(
+        ref=ref,
+        transition=transition_for(retry_limit=limit, backoff_seconds=backoff,
+                                  attempt=ref.attempt, outcome=outcome, now=finished),
+        started_at=started,
+        finished_at=finished,
+        worker=worker,
+        dependents=task.dependents if task is not None else (),
+        downstream=(tuple(workflow.downstream(task.name))
+                    if task is not None and workflow is not None else ()),
+    )
+
+
+def failed_for_good(record: OutcomeRecord, error: str) -> OutcomeRecord:
+    """``record`` with its outcome replaced by a final failure with ``error`` (for an
+    outcome the database refuses to store); times, worker and dependents are kept."""
+    return replace(record, transition=transition_for(
+        retry_limit=0, backoff_seconds=0, attempt=record.ref.attempt,
+        outcome=Failed(error, retryable=False), now=record.finished_at))
+
+
+def outcome_label(outcome: object) -> str:
+    """The ``outcome`` label of the attempts metric: ``succeeded``, ``failed``, ...."""
+    if isinstance(outcome, SkippedByCondition):
+        return "skipped"
+    return type(outcome).__name__.lower()

@@ -1,0 +1,162 @@
+"""The worker's pure parts: in-flight bookkeeping, dead-letter decisions, outcome records."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conveyor_engine.compiler import compile_workflow
+from conveyor_engine.phases import AttemptOutcome, TaskPhase
+from conveyor_engine.progress import SkippedByCondition
+from conveyor_engine.queue import Delivery
+from conveyor_engine.store import TaskRef
+from conveyor_engine.tasktypes.base import Failed, Succeeded
+from conveyor_engine.worker.inflight import InFlight, Stop
+from conveyor_engine.worker.outcome import failed_for_good, outcome_label, outcome_record
+from conveyor_engine.worker.reclaim import dead_letter_reason, split_dead
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def delivery(message_id: str, execution: str = "e") -> Delivery:
+    return Delivery(message_id, TaskRef(execution, f"t{message_id}", 1))
+
+
+# -- in-flight bookkeeping ---------------------------------------------------------------------
+
+
+def test_an_entry_runs_then_waits_for_its_ack() -> None:
+    inflight = InFlight()
+    inflight.hold(delivery("1"))
+    inflight.hold(delivery("2"))
+    assert (len(inflight), inflight.free(4), inflight.unacked()) == (2, 2, ["1", "2"])
+    inflight.slot_freed.clear()
+    inflight.finish("1")
+    assert inflight.slot_freed.is_set(), "a waiting fetch loop must wake"
+    assert (len(inflight), inflight.unacked()) == (1, ["1", "2"]), "unacked until committed"
+    inflight.acked(["1"])
+    assert inflight.unacked() == ["2"]
+
+
+def test_unrun_entries_are_only_acked_and_abandoned_ones_forgotten() -> None:
+    inflight = InFlight()
+    inflight.hold_unrun("9")
+    assert (len(inflight), inflight.unacked()) == (0, ["9"])
+    inflight.hold(delivery("1"))
+    inflight.slot_freed.clear()
+    inflight.abandon(["1", "9"])
+    assert (len(inflight), inflight.unacked(), inflight.slot_freed.is_set()) == (0, [], True)
+
+
+def test_entries_by_execution_and_free_slots_after_a_takeover() -> None:
+    inflight = InFlight()
+    for message_id, execution in (("1", "a"), ("2", "b"), ("3", "a")):
+        inflight.hold(delivery(message_id, execution))
+    assert [e.delivery.message_id for e in inflight.of_execution("a")] == ["1", "3"]
+    assert inflight.of_execution("nope") == []
+    assert inflight.free(2) == -1
+    assert inflight.get("2").delivery.ref.execution_id == "b"
+    with pytest.raises(KeyError):
+        inflight.get("4")
+
+
+async def test_stops_cancel_the_task_and_say_why() -> None:
+    inflight = InFlight()
+    entry = inflight.hold(delivery("1"))
+    entry.cancel("by the user")  # no task yet: the stop alone must keep it from running
+    assert (entry.stop, entry.cancelled_message) == (Stop.CANCELLED, "cancelled: by the user")
+    entry.task = asyncio.create_task(asyncio.sleep(60))
+    entry.hand_back()
+    assert entry.stop is Stop.HANDED_BACK
+    with pytest.raises(asyncio.CancelledError):
+        await entry.task
+
+
+def test_a_cancellation_reason_cannot_pass_for_a_hand_back() -> None:
+    entry = InFlight().hold(delivery("1"))
+    entry.cancel("handback")  # the old string sentinel: now only a reason
+    assert entry.stop is Stop.CANCELLED
+
+
+# -- reclaim decisions ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("times", "limit", "alive", "dead"), [
+    ({}, 3, ["1", "2"], []),
+    ({"1": 2, "2": 3}, 3, ["1"], ["2"]),
+    ({"1": 5, "2": 9}, 3, [], ["1", "2"]),
+    ({"1": 1}, 1, ["2"], ["1"]),
+])
+def test_split_dead(times: dict[str, int], limit: int, alive: list[str], dead: list[str]
+                    ) -> None:
+    found = split_dead([delivery("1"), delivery("2")], times, limit)
+    assert ([d.message_id for d in found[0]], [d.message_id for d in found[1]]) == (alive, dead)
+
+
+def test_dead_letter_reason() -> None:
+    assert dead_letter_reason(4, 3) == (
+        "delivered 4 times without an outcome (limit 3); moved to the dead-letter stream")
+
+
+# -- outcome records --------------------------------------------------------------------------
+
+WORKFLOW = compile_workflow("w", {"tasks": [
+    {"name": "a", "type": "set", "retry": {"limit": 2, "backoff": "2s", "factor": 3,
+                                           "maxBackoff": "1m"}},
+    {"name": "b", "type": "set", "dependsOn": ["a"]},
+    {"name": "c", "type": "set", "dependsOn": ["b"]},
+]})
+A = WORKFLOW.tasks["a"]
+
+
+@pytest.mark.parametrize(("attempt", "outcome", "task", "retries", "phase", "due"), [
+    (1, Succeeded({"x": 1}), A, True, TaskPhase.SUCCEEDED, None),
+    (1, SkippedByCondition("false"), A, True, TaskPhase.SKIPPED, None),
+    # the task's retry policy: backoff 2s, then 6s; the third failure is final
+    (1, Failed("boom"), A, True, TaskPhase.WAITING, NOW + timedelta(seconds=2)),
+    (2, Failed("boom"), A, True, TaskPhase.WAITING, NOW + timedelta(seconds=6)),
+    (3, Failed("boom"), A, True, TaskPhase.FAILED, None),
+    # without retries (internal errors, tasks that cannot run) every failure is final
+    (1, Failed("boom"), A, False, TaskPhase.FAILED, None),
+    (1, Failed("boom"), None, True, TaskPhase.FAILED, None),
+])
+def test_outcome_record(attempt: int, outcome: object, task: object, retries: bool,
+                        phase: TaskPhase, due: datetime | None) -> None:
+    ref = TaskRef("e", "a", attempt)
+    record = outcome_record(ref, outcome, worker="w1", started=NOW - timedelta(seconds=1),
+                            finished=NOW, workflow=WORKFLOW, task=task, retries=retries)
+    assert (record.ref, record.worker, record.started_at, record.finished_at) == (
+        ref, "w1", NOW - timedelta(seconds=1), NOW)
+    assert (record.transition.phase, record.transition.due_at) == (phase, due)
+    if task is None:
+        assert (record.dependents, record.downstream) == ((), ())
+    else:
+        assert (record.dependents, set(record.downstream)) == (("b",), {"b", "c"})
+
+
+def test_outcome_record_of_a_failed_attempt_records_the_attempt() -> None:
+    record = outcome_record(TaskRef("e", "a", 1), Failed("boom"), worker="w", started=NOW,
+                            finished=NOW, workflow=None, task=None)
+    assert record.transition.attempt_outcome is AttemptOutcome.FAILED
+    assert record.downstream == ()
+
+
+@pytest.mark.parametrize(("outcome", "label"), [
+    (Succeeded(), "succeeded"),
+    (Failed("x"), "failed"),
+    (SkippedByCondition("false"), "skipped"),
+])
+def test_outcome_label(outcome: object, label: str) -> None:
+    assert outcome_label(outcome) == label
+
+
+def test_failed_for_good_keeps_everything_but_the_outcome() -> None:
+    ok = outcome_record(TaskRef("e", "a", 2), Succeeded({"x": 1}), worker="w", started=NOW,
+                        finished=NOW, workflow=WORKFLOW, task=A)
+    failed = failed_for_good(ok, "outcome cannot be stored: boom")
+    assert (failed.ref, failed.worker, failed.dependents, failed.downstream) == (
+        ok.ref, ok.worker, ok.dependents, ok.downstream)
+    assert (failed.transition.phase, failed.transition.error) == (
+        TaskPhase.FAILED, "outcome cannot be stored: boom")
