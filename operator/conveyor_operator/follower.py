@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor_engine.api import Engine, ExecutionState
+from conveyor_engine.api import Engine
 from conveyor_engine.phases import EXECUTION_FINAL, TASK_FINAL
+from conveyor_engine.store.records import ExecutionState
 
 from .kube import Kube, ObjectRef
 from .status import execution_status, phase_events, status_patch

@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conveyor_engine.api import ExecutionState
 from conveyor_engine.phases import EXECUTION_FINAL, ExecutionPhase, TaskPhase
 
 from ..reasons import ConditionReason, ConditionType
 from .conditions import Condition, merge_conditions, not_ready, rfc3339
+
+if TYPE_CHECKING:
+    # For annotations only: the engine's records module pulls in its task types (and so an
+    # HTTP client) at run time, which a pure status builder has no use for.
+    from conveyor_engine.store.records import ExecutionState
 
 #: Task summaries kept on an Execution's status; the CRD's ``maxItems`` says the same.
 MAX_TASKS_IN_STATUS = 50

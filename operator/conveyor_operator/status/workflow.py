@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-
-from conveyor_engine.api import CompiledWorkflow
+from typing import Any, Protocol
 
 from ..reasons import ConditionReason, ConditionType
 from .conditions import Condition, merge_conditions, not_ready
 
 
+class Compiled(Protocol):
+    """What the status shows of a compiled workflow
+    (:class:`conveyor_engine.api.CompiledWorkflow`): its content hash and its tasks."""
+
+    @property
+    def content_hash(self) -> str: ...
+
+    @property
+    def tasks(self) -> Mapping[str, Any]: ...
+
+
 def workflow_status(
     *,
     generation: int | None,
-    workflow: CompiledWorkflow | None,
+    workflow: Compiled | None,
     problem: str | None,
     previous: dict[str, Any] | None,
     now: datetime,
