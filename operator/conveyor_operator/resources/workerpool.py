@@ -100,5 +100,5 @@ class WorkerPoolResource(CamelModel):
     api_version: str = Field(pattern=f"^{GROUP}/{VERSION}$")
     kind: str = Field(pattern="^WorkerPool$")
     metadata: Metadata
-    spec: WorkerPoolSpec = Field(default_factory=WorkerPoolSpec)
+    spec: WorkerPoolSpec
     status: WorkerPoolStatus | None = None
