@@ -27,6 +27,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
+from conveyor_engine.phases import ExecutionPhase, TaskPhase
 from conveyor_operator.resources import (
     ExecutionResource,
     WorkerPoolResource,
@@ -239,3 +240,18 @@ def test_the_walk_reaches_every_level_of_the_real_crds(file: str, path: list[str
     """Removing a deep field from a real CRD is noticed (the walk goes all the way down)."""
     assert resource_differences(RESOURCES[file], _with(crd_schema(file), path, None)) == [
         expected]
+
+
+def _status_property(file: str, *path: str) -> dict[str, Any]:
+    node = crd_schema(file)["properties"]["status"]
+    for key in path:
+        node = node[key]
+    return node
+
+
+def test_crd_phase_enums_are_the_engine_phases() -> None:
+    """``status.phase`` and ``status.tasks[].phase`` allow exactly the engine's phases."""
+    file = "executions.conveyor.dev.yaml"
+    assert _status_property(file, "properties", "phase")["enum"] == list(ExecutionPhase)
+    assert _status_property(file, "properties", "tasks", "items", "properties", "phase")[
+        "enum"] == list(TaskPhase)

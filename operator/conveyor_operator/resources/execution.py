@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from .base import GROUP, VERSION, CamelModel, ConditionStatus, Metadata, StatusModel
+from conveyor_engine.phases import ExecutionPhase, TaskPhase
 
-ExecutionPhaseName = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
-TaskPhaseName = Literal["Pending", "Ready", "Running", "Waiting", "Succeeded", "Failed",
-                        "Skipped", "Cancelled"]
+from .base import GROUP, VERSION, CamelModel, ConditionStatus, Metadata, StatusModel
 
 
 class WorkflowRef(CamelModel):
@@ -30,7 +28,7 @@ class TaskSummary(StatusModel):
     """One task of ``Execution.status.tasks`` (at most 50 are kept; PostgreSQL has all)."""
 
     name: str
-    phase: TaskPhaseName
+    phase: TaskPhase
     attempts: int | None = None
     started_at: str | None = None
     finished_at: str | None = None
@@ -41,7 +39,7 @@ class ExecutionStatus(StatusModel):
     """``Execution.status``: the engine's recorded state, mirrored by the operator."""
 
     observed_generation: int | None = None
-    phase: ExecutionPhaseName | None = None
+    phase: ExecutionPhase | None = None
     progress: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
