@@ -139,9 +139,9 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     except ValidationError as exc:
         # The CRD's schema keeps this from happening; an API server without it must not
         # make the handler retry forever.
-        waiting = Waiting(ConditionReason.INVALID_SPEC, f"invalid spec: {exc}", final=True)
-        patch.status.update(execution_status(generation=generation, state=None,
-                                             previous=previous, now=now, waiting=waiting))
+        await _refuse(memo, ref, patch, Waiting(ConditionReason.INVALID_SPEC,
+                                                f"invalid spec: {exc}", final=True),
+                      generation=generation, previous=previous, now=now)
         return
     workflow, waiting = await _runnable_workflow(memo, namespace, spec.workflow_ref.name)
     if waiting is not None:
@@ -153,15 +153,22 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     try:
         submission = await engine.submit(workflow, dict(spec.inputs), idempotency_key=uid)
     except InvalidInputs as exc:
-        waiting = Waiting(ConditionReason.INVALID_INPUTS, str(exc), final=True)
-        patch.status.update(execution_status(generation=generation, state=None,
-                                             previous=previous, now=now, waiting=waiting))
-        # Never started, so only the failure is announced (no Started Event).
-        await memo.kube.post_event(ref, refused_event(str(exc)))
+        await _refuse(memo, ref, patch, Waiting(ConditionReason.INVALID_INPUTS, str(exc),
+                                                final=True),
+                      generation=generation, previous=previous, now=now)
         return
     # The follower writes all status from here on: one writer, so a late handler patch can
     # never overwrite a newer phase.
     follower.track(submission.execution_id, ref, generation, previous)
+
+
+async def _refuse(memo: kopf.Memo, ref: ObjectRef, patch: kopf.Patch, waiting: Waiting, *,
+                  generation: int | None, previous: dict[str, Any], now: datetime) -> None:
+    """Fail an Execution that can never start (``waiting.final``): its status, and one
+    ``Failed`` Event; never started, so no ``Started`` Event before it."""
+    patch.status.update(execution_status(generation=generation, state=None,
+                                         previous=previous, now=now, waiting=waiting))
+    await memo.kube.post_event(ref, refused_event(waiting.message))
 
 
 async def _runnable_workflow(

@@ -120,6 +120,8 @@ class PoolScaler:
         old = self._pools.get(state.name)
         if old is not None:
             state.status = old.status
+            if old.queues is not None:  # a blocked pool is not looked at: let its Redis go
+                await old.queues.close()
         state.problem = PoolProblem(reason, message)
         self._pools[state.name] = state
         await self._write_status(state, force=True)
