@@ -18,16 +18,34 @@ import orjson
 from redis.asyncio import Redis
 
 from .cache import Cache
-from .compiler import CompiledWorkflow, compile_workflow
+from .compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid, compile_workflow
 from .connections import database_ssl, redis_client
 from .events import Event, add_publish, subscribe
+from .health import start_health_server
 from .keys import Keys
 from .model import WorkflowSpec
 from .phases import ExecutionPhase, TaskPhase
-from .queue import Queue
+from .queue import Backlog, Queue
 from .settings import EngineSettings
-from .store import AttemptState, ExecutionHeader, ExecutionState, Store
+from .store import AttemptState, ExecutionHeader, ExecutionState, Store, TaskState
 from .workflows import WorkflowCatalog
+
+#: What callers outside the engine (the operator) may use: the client, its results and
+#: records, the compiled workflow and the errors it raises. Everything else is internal.
+__all__ = [
+    "AttemptState",
+    "Backlog",
+    "CompiledWorkflow",
+    "Engine",
+    "Event",
+    "ExecutionState",
+    "InvalidInputs",
+    "PoolQueues",
+    "Submission",
+    "TaskState",
+    "WorkflowInvalid",
+    "start_health_server",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +200,58 @@ class Engine:
         """Ids of executions whose recorded state changed after ``since`` (for resync)."""
         return await self.store.executions_updated_since(since, limit)
 
+    # -- Reads for the operator's pool scaler and status (no engine internals needed) --
+
+    async def workflow(self, content_hash: str, name: str) -> CompiledWorkflow:
+        """The compiled workflow stored under ``content_hash`` (``name`` is its
+        ``namespace/name``, for messages), from memory, Redis or PostgreSQL.
+
+        Raises ``LookupError`` when no layer has it (only a damaged database causes that).
+        """
+        return await self.catalog.get(content_hash, name)
+
+    async def timers_due_before(self, pool: str, until: datetime) -> int:
+        """How many durable timers (``Waiting`` tasks) of ``pool`` fall due before ``until``
+        (an aware datetime): work a worker must soon be there to fire."""
+        return await self.store.timers_due_before(pool, until)
+
+    def pool_queues(self, redis_url: str | None = None) -> PoolQueues:
+        """A reader of pool queues' load on the engine's own Redis (``redis_url`` None) or on
+        the Redis at ``redis_url`` (a pool with a Redis of its own, same key prefix).
+
+        Close it with :meth:`PoolQueues.close`; that closes only a connection it opened.
+        """
+        if redis_url is None:
+            return PoolQueues(self.redis, self.keys, owned=False)
+        # Short timeouts: a pool's Redis that stops answering must not stall the scaler.
+        redis = Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=2,
+                               socket_timeout=2)
+        return PoolQueues(redis, self.keys, owned=True)
+
+
+class PoolQueues:
+    """Load of pool queues on one Redis: what is queued and in flight, and with whom.
+
+    Made by :meth:`Engine.pool_queues`. Methods raise redis-py's ``ConnectionError`` /
+    ``TimeoutError`` (or ``OSError``) when that Redis cannot be reached.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys, *, owned: bool) -> None:
+        self._redis = redis
+        self._queue = Queue(redis, keys)
+        self._owned = owned
+
+    async def backlog(self, pool: str) -> Backlog:
+        """Entries of ``pool`` not yet delivered (``queued``) and delivered but not acked
+        (``in_flight``); zeros when the pool's stream does not exist yet."""
+        return await self._queue.backlog(pool)
+
+    async def in_flight_by_consumer(self, pool: str) -> dict[str, int]:
+        """Unacknowledged entries of ``pool`` per stream consumer name
+        (``<pod>-<pid>-<hex>``, as workers name themselves)."""
+        return await self._queue.in_flight_by_consumer(pool)
+
+    async def close(self) -> None:
+        """Close the connection if :meth:`Engine.pool_queues` opened it for this reader."""
+        if self._owned:
+            await self._redis.aclose()

@@ -10,7 +10,7 @@ from typing import Annotated
 import kopf
 import typer
 
-from conveyor_engine.cli import load_settings
+from conveyor_engine.settings import SettingsError, load_settings
 
 from .crdcheck import apply_crds, check_installed_crds
 from .kube import Kube
@@ -31,7 +31,11 @@ app.add_typer(crds_app, name="crds")
 
 
 def _settings() -> OperatorSettings:
-    config = load_settings(OperatorSettings)
+    try:
+        config = load_settings(OperatorSettings)
+    except SettingsError as exc:  # a bad CONVEYOR_* value: say which, exit 2 (as the engine)
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     if config.kubeconfig:
         os.environ["KUBECONFIG"] = config.kubeconfig
     logging.basicConfig(level=logging.INFO,

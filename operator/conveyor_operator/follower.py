@@ -18,7 +18,7 @@ from typing import Any
 
 from conveyor_engine.api import Engine
 from conveyor_engine.phases import EXECUTION_FINAL, TASK_FINAL
-from conveyor_engine.store import ExecutionState
+from conveyor_engine.store.records import ExecutionState
 
 from .kube import Kube, ObjectRef
 from .status import execution_status, phase_events, status_patch
@@ -113,7 +113,7 @@ class ExecutionFollower:
         if self._pool_exists is None or state.phase in EXECUTION_FINAL:
             return []
         try:
-            workflow = await self._engine.catalog.get(state.workflow_hash, state.workflow_name)
+            workflow = await self._engine.workflow(state.workflow_hash, state.workflow_name)
         except LookupError:
             return []
         pools = {workflow.tasks[t.name].spec.pool or workflow.pool

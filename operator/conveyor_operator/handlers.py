@@ -15,17 +15,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
-from conveyor_engine.api import Engine
-from conveyor_engine.compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid
-from conveyor_engine.health import start_health_server
+from conveyor_engine.api import (
+    CompiledWorkflow,
+    Engine,
+    InvalidInputs,
+    WorkflowInvalid,
+    start_health_server,
+)
+from conveyor_engine.phases import ExecutionPhase
 
 from .diffbase import DigestDiffBaseStorage
 from .follower import ExecutionFollower
 from .kube import Kube, ObjectRef
 from .pools.scaler import PoolScaler
 from .pools.workloads import Workloads
-from .resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
+from .reasons import ConditionReason
+from .resources import (
+    EXECUTIONS,
+    GROUP,
+    VERSION,
+    WORKFLOWS,
+    ExecutionSpec,
+    ExecutionStatus,
+    Metadata,
+    workflow_spec,
+)
 from .settings import OperatorSettings
 from .status import Waiting, execution_status, phase_events, refused_event, workflow_status
 from .waits import install_filter, retry_later
@@ -54,7 +70,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                       pool_exists=lambda name: name in memo.scaler.pools)
     memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")
     memo.workloads = Workloads(memo.kube.api)
-    memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads, keys=memo.engine.keys,
+    memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads,
                              fallback=config.pool_check_seconds,
                              timer_horizon=config.timer_horizon_seconds)
     memo.scaler_task = asyncio.create_task(memo.scaler.run(), name="scaler")
@@ -83,7 +99,7 @@ async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kop
     generation = meta.get("generation")
     try:
         compiled: CompiledWorkflow | None = await engine.register(
-            f"{namespace}/{name}", dict(body["spec"]))
+            f"{namespace}/{name}", workflow_spec(body))
         problem = None
         memo.workflows[(namespace, name)] = (generation, compiled)
     except WorkflowInvalid as exc:
@@ -111,14 +127,23 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     ref = ObjectRef(namespace, name, uid)
     generation = meta.get("generation")
     previous = dict(status)
-    if previous.get("executionId"):
-        follower.track(previous["executionId"], ref, generation, previous)
+    seen = ExecutionStatus.read(previous)
+    if seen.execution_id:
+        follower.track(seen.execution_id, ref, generation, previous)
         return
-    if previous.get("phase") == "Failed":
+    if seen.phase == ExecutionPhase.FAILED:
         return  # failed before submission (invalid inputs): nothing can change that
-    workflow_name = body["spec"]["workflowRef"]["name"]
     now = datetime.now(UTC)
-    workflow, waiting = await _runnable_workflow(memo, namespace, workflow_name)
+    try:
+        spec = ExecutionSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        # The CRD's schema keeps this from happening; an API server without it must not
+        # make the handler retry forever.
+        await _refuse(memo, ref, patch, Waiting(ConditionReason.INVALID_SPEC,
+                                                f"invalid spec: {exc}", final=True),
+                      generation=generation, previous=previous, now=now)
+        return
+    workflow, waiting = await _runnable_workflow(memo, namespace, spec.workflow_ref.name)
     if waiting is not None:
         patch.status.update(execution_status(generation=generation, state=None,
                                              previous=previous, now=now, waiting=waiting))
@@ -126,18 +151,24 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     assert workflow is not None
     engine: Engine = memo.engine
     try:
-        submission = await engine.submit(workflow, dict(body["spec"].get("inputs") or {}),
-                                         idempotency_key=uid)
+        submission = await engine.submit(workflow, dict(spec.inputs), idempotency_key=uid)
     except InvalidInputs as exc:
-        waiting = Waiting("InvalidInputs", str(exc), final=True)
-        patch.status.update(execution_status(generation=generation, state=None,
-                                             previous=previous, now=now, waiting=waiting))
-        # Never started, so only the failure is announced (no Started Event).
-        await memo.kube.post_event(ref, refused_event(str(exc)))
+        await _refuse(memo, ref, patch, Waiting(ConditionReason.INVALID_INPUTS, str(exc),
+                                                final=True),
+                      generation=generation, previous=previous, now=now)
         return
     # The follower writes all status from here on: one writer, so a late handler patch can
     # never overwrite a newer phase.
     follower.track(submission.execution_id, ref, generation, previous)
+
+
+async def _refuse(memo: kopf.Memo, ref: ObjectRef, patch: kopf.Patch, waiting: Waiting, *,
+                  generation: int | None, previous: dict[str, Any], now: datetime) -> None:
+    """Fail an Execution that can never start (``waiting.final``): its status, and one
+    ``Failed`` Event; never started, so no ``Started`` Event before it."""
+    patch.status.update(execution_status(generation=generation, state=None,
+                                         previous=previous, now=now, waiting=waiting))
+    await memo.kube.post_event(ref, refused_event(waiting.message))
 
 
 async def _runnable_workflow(
@@ -152,30 +183,31 @@ async def _runnable_workflow(
     """
     found = await memo.kube.get(namespace, WORKFLOWS, name)
     if found is None:
-        return None, Waiting("WorkflowNotFound",
+        return None, Waiting(ConditionReason.WORKFLOW_NOT_FOUND,
                              f"workflow {name!r} not found in namespace {namespace!r}")
-    generation = found.get("metadata", {}).get("generation")
+    generation = Metadata.model_validate(found.get("metadata") or {"name": name}).generation
     compiled_generation, compiled = memo.workflows.get((namespace, name), (None, None))
     if compiled is None or compiled_generation != generation:
-        return None, Waiting("WorkflowNotReady",
+        return None, Waiting(ConditionReason.WORKFLOW_NOT_READY,
                              f"workflow {name!r} generation {generation} is not compiled yet")
     if not isinstance(compiled, CompiledWorkflow):
-        return None, Waiting("WorkflowNotReady", f"workflow {name!r} is not Ready: {compiled}")
+        return None, Waiting(ConditionReason.WORKFLOW_NOT_READY,
+                             f"workflow {name!r} is not Ready: {compiled}")
     pools = {compiled.pool} | {t.spec.pool for t in compiled.tasks.values() if t.spec.pool}
     missing = sorted(p for p in pools if p not in memo.scaler.pools)
     if missing:
-        return None, Waiting("PoolNotFound",
+        return None, Waiting(ConditionReason.POOL_NOT_FOUND,
                              f"no WorkerPool named {missing[0]!r} (used by workflow {name!r}); "
                              f"create it or name an existing pool")
     for pool in sorted(pools):
         problem = memo.scaler.pools[pool].problem
         # A pool that cannot run workers (invalid spec, missing Secret or namespace) would
-        # leave the work queued with nothing to say why; Redis being briefly unreachable is
-        # not such a problem (the pool keeps its size and its workers).
-        if problem is not None and problem[0] != "RedisUnavailable":
-            return None, Waiting("PoolNotReady",
+        # leave the work queued with nothing to say why; a passing problem (Redis briefly
+        # unreachable) blocks nothing: the pool keeps its size and its workers.
+        if problem is not None and problem.blocks_work:
+            return None, Waiting(ConditionReason.POOL_NOT_READY,
                                  f"WorkerPool {pool!r} (used by workflow {name!r}) is not "
-                                 f"Ready: {problem[0]}: {problem[1]}")
+                                 f"Ready: {problem.reason}: {problem.message}")
     return compiled, None
 
 
@@ -188,12 +220,14 @@ async def execution_deleted(uid: str, name: str, namespace: str, status: kopf.St
     ``status.executionId``: an object deleted right after submission may not carry the id
     yet, since the follower writes status on its next flush.
     """
-    execution_id = status.get("executionId") or await memo.engine.find(uid)
+    seen = ExecutionStatus.read(status)
+    execution_id = seen.execution_id or await memo.engine.find(uid)
     if execution_id:
         memo.follower.forget(execution_id)
         reason = "the Execution resource was deleted"
         if await memo.engine.cancel(execution_id, reason):
             # The follower has let go, so the Cancelled Event is posted here; it outlives
             # the object, for `kubectl get events`.
-            for event in phase_events(status.get("phase") or "Pending", "Cancelled", reason):
+            for event in phase_events(seen.phase or ExecutionPhase.PENDING,
+                                      ExecutionPhase.CANCELLED, reason):
                 await memo.kube.post_event(ObjectRef(namespace, name, uid), event)

@@ -15,9 +15,8 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from .conditions import rfc3339
 from .resources import API_VERSION, GROUP, VERSION
-from .status import PhaseEvent, status_json_patch
+from .status import PhaseEvent, rfc3339, status_json_patch
 
 #: Seconds any one API call may take; a hung connection must not stall a control loop.
 TIMEOUT = 10

@@ -17,10 +17,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .kube import TIMEOUT
-from .resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
+from .resources import EXECUTIONS, GROUP, VERSION, WORKERPOOLS, WORKFLOWS
 
 MERGE = "application/merge-patch+json"
-WORKERPOOLS = "workerpools"
 
 
 def kept_finalizers(finalizers: list[str] | None) -> list[str]:

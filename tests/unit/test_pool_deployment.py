@@ -8,7 +8,7 @@ from conveyor_operator.pools.deployment import (
     deployment_name,
     worker_deployment,
 )
-from conveyor_operator.pools.model import WorkerPoolSpec
+from conveyor_operator.resources import WorkerPoolSpec
 
 
 def render(**spec: object) -> dict:

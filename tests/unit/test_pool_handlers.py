@@ -11,7 +11,6 @@ import kopf
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from conveyor_engine.keys import Keys
 from conveyor_operator.pools.handlers import pool_changed, pool_deleted, pool_event
 from conveyor_operator.pools.scaler import PoolScaler
 from conveyor_operator.pools.workloads import Size
@@ -60,6 +59,13 @@ class FakeWorkloads:
         self.deployments.pop((namespace, name), None)
 
 
+class FakeQueues:
+    """Stands for the engine's pool queue reader; these tests never evaluate a pool."""
+
+    async def close(self) -> None:
+        return None
+
+
 class FakeKube:
     """Records status patches (always accepted)."""
 
@@ -82,11 +88,11 @@ class Pool:
 
     def new_memo(self) -> SimpleNamespace:
         """A memo as after an operator (re)start: a scaler that knows no pools yet."""
-        engine = SimpleNamespace(redis=object())
+        engine = SimpleNamespace(pool_queues=lambda redis_url=None: FakeQueues())
         config = SimpleNamespace(worker_namespace="default", key_prefix="t",
                                  worker_connection_secret=None, redis_url="redis://r",
                                  database_url="postgresql://d", worker_image="img")
-        scaler = PoolScaler(engine, self.kube, self.workloads, keys=Keys("t"))  # type: ignore[arg-type]
+        scaler = PoolScaler(engine, self.kube, self.workloads)  # type: ignore[arg-type]
         follower = SimpleNamespace(refreshes=0)
         follower.refresh_all = lambda: setattr(follower, "refreshes", follower.refreshes + 1)
         return SimpleNamespace(config=config, scaler=scaler, workloads=self.workloads,

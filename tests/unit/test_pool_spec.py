@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from conveyor_operator.pools.model import WorkerPoolSpec
+from conveyor_operator.resources import WorkerPoolSpec
 from conveyor_operator.sandbox.apiserver import validation
 from tests.support.manifests import CRDS
 

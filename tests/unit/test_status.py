@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conveyor_operator.conditions import Condition, merge_conditions, rfc3339
 from conveyor_operator.status import (
+    Condition,
     PhaseEvent,
     Waiting,
     execution_status,
     format_duration,
+    merge_conditions,
     phase_events,
     refused_event,
+    rfc3339,
     status_json_patch,
     status_patch,
 )

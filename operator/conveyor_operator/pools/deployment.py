@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..resources import API_VERSION
-from .model import WorkerPoolSpec
+from ..resources import API_VERSION, WorkerPoolSpec
 
 POOL_LABEL = "conveyor.dev/pool"
 COMPONENT = "worker"

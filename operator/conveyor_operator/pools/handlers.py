@@ -15,15 +15,21 @@ import kopf
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from ..resources import GROUP, VERSION
+from ..reasons import ConditionReason
+from ..resources import (
+    GROUP,
+    VERSION,
+    WORKERPOOLS,
+    WorkerPoolSpec,
+    WorkerPoolStatus,
+    requested_namespace,
+)
 from ..waits import retry_later
 from .deployment import Connection, deployment_name, worker_deployment
-from .model import WorkerPoolSpec
 from .scaler import PoolScaler, PoolState
 from .workloads import Workloads, api_message, namespace_missing
 
 log = logging.getLogger(__name__)
-WORKERPOOLS = "workerpools"
 #: Seconds before a pool whose Deployment or Redis Secret cannot be had yet is tried again.
 RETRY_SECONDS = 10
 
@@ -45,8 +51,7 @@ def deployed_namespace(scaler: PoolScaler, name: str, status: Mapping[str, Any])
     known = scaler.pools.get(name)
     if known is not None:
         return known.namespace
-    namespace, slash, _ = str(status.get("deployment") or "").partition("/")
-    return namespace if slash and namespace else None
+    return WorkerPoolStatus.read(status).deployed_namespace()
 
 
 async def kept_state(scaler: PoolScaler, workloads: Workloads, *, name: str, uid: str,
@@ -96,7 +101,7 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
     workloads: Workloads = memo.workloads
     generation = meta.get("generation")
     raw = dict(body.get("spec") or {})
-    namespace = raw.get("namespace") or config.worker_namespace
+    namespace = requested_namespace(raw, config.worker_namespace)
     dname = deployment_name(name)
     previous = deployed_namespace(scaler, name, status)
     try:
@@ -107,7 +112,8 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
         state, keeping = await kept_state(
             scaler, workloads, name=name, uid=uid, generation=generation,
             namespace=previous or namespace, status=status)
-        await scaler.report_problem(state, "InvalidSpec", _spec_problem(exc) + keeping)
+        await scaler.report_problem(state, ConditionReason.INVALID_SPEC,
+                                    _spec_problem(exc) + keeping)
         return
     step = f"apply Deployment {namespace}/{dname}"
     try:
@@ -141,7 +147,7 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
         try:
             redis_url = await workloads.secret_value(namespace, ref.name, ref.key)
         except (LookupError, ApiException) as exc:
-            await scaler.report_problem(state, "RedisSecretMissing", str(exc))
+            await scaler.report_problem(state, ConditionReason.REDIS_SECRET_MISSING, str(exc))
             raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
     new_pool = name not in scaler.pools
     await scaler.upsert(state, redis_url)
@@ -161,14 +167,14 @@ async def _deployment_failed(scaler: PoolScaler, workloads: Workloads, exc: ApiE
     state, keeping = await kept_state(scaler, workloads, name=name, uid=uid,
                                       generation=generation, namespace=kept, status=status)
     if namespace_missing(exc):
-        reason = "NamespaceNotFound"
+        reason = ConditionReason.NAMESPACE_NOT_FOUND
         message = (f"namespace {namespace} not found; Deployment {deployment_name(name)} is "
                    f"created there once it exists")
     else:
-        reason = "DeploymentFailed"
+        reason = ConditionReason.DEPLOYMENT_FAILED
         message = f"cannot {step}: {api_message(exc)}"
     await scaler.report_problem(state, reason, message + keeping)
-    if reason == "NamespaceNotFound":
+    if reason == ConditionReason.NAMESPACE_NOT_FOUND:
         # The condition says it all; a user has to create the namespace (or fix the spec).
         raise retry_later(reason, message, RETRY_SECONDS) from None
     raise kopf.TemporaryError(f"{reason}: {message}", delay=RETRY_SECONDS) from None
@@ -199,6 +205,6 @@ async def pool_deleted(name: str, body: kopf.Body, status: kopf.Status, memo: ko
     known = deployed_namespace(memo.scaler, name, status)
     await memo.scaler.remove(name)
     memo.follower.refresh_all()  # Executions with tasks on this pool now say it is missing
-    namespace = (body.get("spec") or {}).get("namespace") or memo.config.worker_namespace
+    namespace = requested_namespace(body.get("spec"), memo.config.worker_namespace)
     for where in sorted({namespace, known} - {None}):
         await memo.workloads.delete_deployment(where, deployment_name(name))

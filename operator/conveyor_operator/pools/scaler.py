@@ -19,18 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.asyncio import Redis
+from conveyor_engine.api import Engine, PoolQueues
 
-from conveyor_engine.api import Engine
-from conveyor_engine.keys import Keys
-from conveyor_engine.queue import Queue
-
-from ..conditions import Condition, merge_conditions, rfc3339
 from ..kube import Kube, ObjectRef
-from ..status import PhaseEvent, status_patch
+from ..reasons import ConditionReason, EventReason, EventType, PoolProblem
+from ..resources import WORKERPOOLS, WorkerPoolSpec
+from ..status import PhaseEvent, PoolFacts, pool_status, rfc3339, status_patch
 from . import metrics
 from .deployment import consumer_pod, deployment_name, selector
-from .model import WorkerPoolSpec
 from .scaling import Decision, Load, Policy, Recommendation, decide
 from .workloads import Workloads
 
@@ -49,9 +45,8 @@ class PoolState:
     replicas: int
     status: dict[str, Any] = field(default_factory=dict)
     history: tuple[Recommendation, ...] = ()
-    queue: Queue | None = None
-    redis: Redis | None = None
-    problem: tuple[str, str] | None = None
+    queues: PoolQueues | None = None
+    problem: PoolProblem | None = None
     last_scale_time: str | None = None
     last_scale_reason: str | None = None
     last_status_write: float = 0.0
@@ -73,17 +68,27 @@ class PoolState:
     @property
     def ref(self) -> ObjectRef:
         """The WorkerPool object (cluster-scoped)."""
-        return ObjectRef("", self.name, self.uid, kind="WorkerPool", plural="workerpools",
+        return ObjectRef("", self.name, self.uid, kind="WorkerPool", plural=WORKERPOOLS,
                          event_namespace=self.namespace)
+
+    @property
+    def facts(self) -> PoolFacts:
+        """What the pool's status shows of this state."""
+        return PoolFacts(self.name, self.namespace, self.generation, self.replicas,
+                         self.ready_replicas, self.last_scale_time, self.last_scale_reason,
+                         self.problem)
 
 
 class PoolScaler:
     """Scales every registered pool; ``run()`` until cancelled."""
 
-    def __init__(self, engine: Engine, kube: Kube, workloads: Workloads, *, keys: Keys,
+    def __init__(self, engine: Engine, kube: Kube, workloads: Workloads, *,
                  min_interval: float = 0.2, fallback: float = 5.0,
                  timer_horizon: float = 30.0, status_interval: float = 1.0) -> None:
-        self._engine, self._kube, self._workloads, self._keys = engine, kube, workloads, keys
+        """``min_interval``, ``fallback``, ``timer_horizon`` and ``status_interval`` in
+        seconds: the shortest pause between evaluations, the longest, how far ahead timers
+        count as load, and the least time between two status writes of a pool."""
+        self._engine, self._kube, self._workloads = engine, kube, workloads
         self._min_interval = min_interval
         self._fallback = fallback
         self._horizon = timedelta(seconds=timer_horizon)
@@ -103,23 +108,21 @@ class PoolScaler:
             state.history, state.status = old.history, old.status
             state.last_scale_time, state.last_scale_reason = (
                 old.last_scale_time, old.last_scale_reason)
-            if old.redis is not None and old.redis is not self._engine.redis:
-                await old.redis.aclose()
-        if redis_url is None:
-            state.redis = self._engine.redis
-        else:
-            state.redis = Redis.from_url(redis_url, decode_responses=True,
-                                         socket_connect_timeout=2, socket_timeout=2)
-        state.queue = Queue(state.redis, self._keys)
+            if old.queues is not None:
+                await old.queues.close()
+        state.queues = self._engine.pool_queues(redis_url)
         self._pools[state.name] = state
         self._wake.set()
 
-    async def report_problem(self, state: PoolState, reason: str, message: str) -> None:
+    async def report_problem(self, state: PoolState, reason: ConditionReason,
+                             message: str) -> None:
         """Register a pool that cannot be scaled (bad spec, missing Secret) and say why."""
         old = self._pools.get(state.name)
         if old is not None:
             state.status = old.status
-        state.problem = (reason, message)
+            if old.queues is not None:  # a blocked pool is not looked at: let its Redis go
+                await old.queues.close()
+        state.problem = PoolProblem(reason, message)
         self._pools[state.name] = state
         await self._write_status(state, force=True)
 
@@ -130,8 +133,8 @@ class PoolScaler:
         if known is None or (uid is not None and known.uid != uid):
             return
         state = self._pools.pop(name, None)
-        if state and state.redis is not None and state.redis is not self._engine.redis:
-            await state.redis.aclose()
+        if state and state.queues is not None:
+            await state.queues.close()
 
     async def run(self) -> None:
         """Listen to engine events and evaluate pools until cancelled."""
@@ -173,12 +176,12 @@ class PoolScaler:
 
     async def evaluate(self, state: PoolState) -> Decision | None:
         """Observe one pool, scale it if needed, protect busy pods, write status."""
-        if state.problem is not None and state.problem[0] != "RedisUnavailable":
+        if state.problem is not None and state.problem.blocks_work:
             return None
-        assert state.queue is not None
+        assert state.queues is not None
         try:
-            backlog = await state.queue.backlog(state.name)
-            by_consumer = await state.queue.in_flight_by_consumer(state.name)
+            backlog = await state.queues.backlog(state.name)
+            by_consumer = await state.queues.in_flight_by_consumer(state.name)
         except (OSError, ConnectionError, TimeoutError) as exc:
             await self._redis_down(state, exc)
             return None
@@ -189,7 +192,7 @@ class PoolScaler:
             raise
         if state.problem is not None:
             state.problem = None
-        timers = await self._engine.store.timers_due_before(
+        timers = await self._engine.timers_due_before(
             state.name, datetime.now(UTC) + self._horizon)
         load = Load(backlog.queued, backlog.in_flight, timers)
         decision = decide(state.policy, load, current=state.replicas, history=state.history,
@@ -207,8 +210,9 @@ class PoolScaler:
             direction = "up" if decision.replicas > before else "down"
             metrics.SCALE_EVENTS.labels(state.name, direction).inc()
             log.info("pool %s: %s", state.name, decision.reason)
+            reason = EventReason.SCALED_UP if direction == "up" else EventReason.SCALED_DOWN
             await self._kube.post_event(state.ref, PhaseEvent(
-                "Normal", "ScaledUp" if direction == "up" else "ScaledDown", decision.reason))
+                str(EventType.NORMAL), str(reason), decision.reason))
         metrics.QUEUED.labels(state.name).set(load.queued)
         metrics.IN_FLIGHT.labels(state.name).set(load.in_flight)
         metrics.TIMERS_DUE.labels(state.name).set(load.timers_due)
@@ -220,9 +224,10 @@ class PoolScaler:
         return decision
 
     async def _redis_down(self, state: PoolState, exc: Exception) -> None:
-        state.problem = ("RedisUnavailable",
-                         f"cannot reach the pool's Redis ({type(exc).__name__}: {exc}); "
-                         f"keeping {state.replicas} replica(s)")
+        state.problem = PoolProblem(
+            ConditionReason.REDIS_UNAVAILABLE,
+            f"cannot reach the pool's Redis ({type(exc).__name__}: {exc}); "
+            f"keeping {state.replicas} replica(s)")
         await self._write_status(state, force=False)
 
     async def _protect_busy_pods(self, state: PoolState, by_consumer: dict[str, int]) -> None:
@@ -249,7 +254,8 @@ class PoolScaler:
         now = time.monotonic()
         if not force and now - state.last_status_write < self._status_interval:
             return
-        desired = pool_status(state, load, decision, datetime.now(UTC))
+        desired = pool_status(state.facts, load, decision, previous=state.status,
+                              now=datetime.now(UTC))
         patch = status_patch(state.status, desired)
         if not patch:
             return
@@ -257,30 +263,3 @@ class PoolScaler:
             state.last_status_write = now
             state.status = {k: v for k, v in {**state.status, **patch}.items() if v is not None}
 
-
-def pool_status(state: PoolState, load: Load | None, decision: Decision | None,
-                now: datetime) -> dict[str, Any]:
-    """The WorkerPool status document (pure): load, replicas, last scale, conditions."""
-    if state.problem is not None:
-        reason, message = state.problem
-        conditions = [Condition("Ready", False, reason, message)]
-        if reason != "RedisUnavailable":
-            conditions.append(Condition("Stalled", True, reason, message))
-    else:
-        conditions = [Condition("Ready", True, "Active",
-                                f"{state.replicas} replica(s) of {deployment_name(state.name)}")]
-    status: dict[str, Any] = {
-        "observedGeneration": state.generation,
-        "deployment": f"{state.namespace}/{deployment_name(state.name)}",
-        "currentReplicas": state.replicas,
-        "readyReplicas": state.ready_replicas,
-        "lastScaleTime": state.last_scale_time,
-        "lastScaleReason": state.last_scale_reason,
-        "conditions": merge_conditions(state.status.get("conditions"), conditions,
-                                       generation=state.generation, now=now),
-    }
-    if load is not None:
-        status.update(queued=load.queued, inFlight=load.in_flight, timersDue=load.timers_due)
-    if decision is not None:
-        status["desiredReplicas"] = decision.replicas
-    return status

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..reasons import ConditionType
+
 
 @dataclass(frozen=True, slots=True)
 class Condition:
@@ -23,6 +25,14 @@ class Condition:
     status: bool
     reason: str
     message: str = ""
+
+
+def not_ready(reason: str, message: str, *, stalled: bool) -> list[Condition]:
+    """``Ready=False`` with ``reason``, then ``Stalled=True`` when waiting cannot fix it
+    (``stalled``), else ``Reconciling=True`` (work is still going on)."""
+    second = ConditionType.STALLED if stalled else ConditionType.RECONCILING
+    return [Condition(ConditionType.READY, False, reason, message),
+            Condition(second, True, reason, message)]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -47,9 +57,10 @@ def merge_conditions(
         old = before.get(cond.type)
         since = old.get("lastTransitionTime") if old and old.get("status") == status else None
         item: dict[str, Any] = {
-            "type": cond.type,
+            # Plain strings on the wire, whatever enum the caller used.
+            "type": str(cond.type),
             "status": status,
-            "reason": cond.reason,
+            "reason": str(cond.reason),
             "message": cond.message[:32768],
             "lastTransitionTime": since or rfc3339(now),
         }

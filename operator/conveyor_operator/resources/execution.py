@@ -1,0 +1,64 @@
+"""The ``Execution`` resource: one run of a Workflow with its inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from conveyor_engine.phases import ExecutionPhase, TaskPhase
+
+from .base import GROUP, VERSION, CamelModel, ConditionStatus, Metadata, StatusModel
+
+
+class WorkflowRef(CamelModel):
+    """Reference to a Workflow in the Execution's namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+
+
+class ExecutionSpec(CamelModel):
+    """An Execution's spec: which workflow, with which inputs. Immutable once created."""
+
+    workflow_ref: WorkflowRef
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskSummary(StatusModel):
+    """One task of ``Execution.status.tasks`` (at most 50 are kept; PostgreSQL has all)."""
+
+    name: str
+    phase: TaskPhase
+    attempts: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    message: str | None = Field(None, max_length=256)
+
+
+class ExecutionStatus(StatusModel):
+    """``Execution.status``: the engine's recorded state, mirrored by the operator."""
+
+    observed_generation: int | None = None
+    phase: ExecutionPhase | None = None
+    progress: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration: str | None = None
+    message: str | None = Field(None, max_length=1024)
+    execution_id: str | None = None
+    workflow_hash: str | None = None
+    tasks: list[TaskSummary] = Field(default_factory=list, max_length=50)
+    tasks_omitted: int | None = None
+    conditions: list[ConditionStatus] = Field(default_factory=list, max_length=8)
+
+
+class ExecutionResource(CamelModel):
+    """An ``Execution`` manifest."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = Field(pattern=f"^{GROUP}/{VERSION}$")
+    kind: str = Field(pattern="^Execution$")
+    metadata: Metadata
+    spec: ExecutionSpec
+    status: ExecutionStatus | None = None

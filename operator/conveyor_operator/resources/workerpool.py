@@ -1,0 +1,104 @@
+"""The ``WorkerPool`` resource: a set of engine workers (one Deployment) serving one queue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .base import GROUP, VERSION, CamelModel, ConditionStatus, Metadata, StatusModel
+
+
+class SecretKeyRef(BaseModel):
+    """A key of a Secret in the pool's namespace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    key: str
+
+
+class RedisRef(CamelModel):
+    """Where the pool's Redis URL comes from (default: the operator's own Redis)."""
+
+    url_secret_ref: SecretKeyRef | None = None
+
+
+class WorkerPoolSpec(CamelModel):
+    """``WorkerPool.spec`` with defaults applied; the CRD describes each field.
+
+    ``target_per_replica`` defaults to ``concurrency`` (a worker is "full" when it has as
+    many outstanding tasks as it runs at once). The defaults of ``minReplicas`` (1) and
+    ``maxReplicas`` (10) are repeated in the CRD's validation rule.
+    """
+
+    image: str | None = None
+    image_pull_policy: str | None = None
+    namespace: str | None = Field(None, max_length=63)
+    concurrency: int = Field(32, ge=1, le=10_000)
+    min_replicas: int = Field(1, ge=0, le=1000)
+    max_replicas: int = Field(10, ge=1, le=1000)
+    target_per_replica: int | None = Field(None, ge=1)
+    scale_up_stabilization_seconds: int = Field(0, ge=0, le=3600)
+    scale_down_stabilization_seconds: int = Field(60, ge=0, le=3600)
+    shutdown_grace_seconds: int = Field(25, ge=0, le=3600)
+    service_account_name: str | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    resources: dict[str, Any] = Field(default_factory=dict)
+    env: list[dict[str, Any]] = Field(default_factory=list)
+    redis: RedisRef = Field(default_factory=RedisRef)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> WorkerPoolSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
+
+    @property
+    def target(self) -> int:
+        """Outstanding tasks per replica that the scaler aims for."""
+        return self.target_per_replica or self.concurrency
+
+
+def requested_namespace(spec: Mapping[str, Any] | None, default: str) -> str:
+    """The namespace a pool's raw ``spec`` asks for, else ``default`` (the operator's).
+
+    Read from the raw spec because it is needed even when the spec as a whole is invalid
+    (to clean up, or to say where nothing was applied).
+    """
+    return str((spec or {}).get("namespace") or default)
+
+
+class WorkerPoolStatus(StatusModel):
+    """``WorkerPool.status``: the pool's load, sizes, last scale and ``Ready``."""
+
+    observed_generation: int | None = None
+    queued: int | None = None
+    in_flight: int | None = None
+    timers_due: int | None = None
+    desired_replicas: int | None = None
+    current_replicas: int | None = None
+    ready_replicas: int | None = None
+    last_scale_time: str | None = None
+    last_scale_reason: str | None = Field(None, max_length=1024)
+    deployment: str | None = None
+    conditions: list[ConditionStatus] = Field(default_factory=list, max_length=8)
+
+    def deployed_namespace(self) -> str | None:
+        """The namespace of ``deployment`` (``<namespace>/<name>``), or None when unset."""
+        namespace, slash, _ = (self.deployment or "").partition("/")
+        return namespace if slash and namespace else None
+
+
+class WorkerPoolResource(CamelModel):
+    """A ``WorkerPool`` manifest (cluster-scoped)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = Field(pattern=f"^{GROUP}/{VERSION}$")
+    kind: str = Field(pattern="^WorkerPool$")
+    metadata: Metadata
+    spec: WorkerPoolSpec
+    status: WorkerPoolStatus | None = None

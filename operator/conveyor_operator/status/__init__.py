@@ -1,0 +1,44 @@
+"""Every status the operator writes, built by pure functions of their inputs.
+
+One module per resource (:mod:`.workflow`, :mod:`.execution`, :mod:`.workerpool`), the
+conditions they share (:mod:`.conditions`), the Events announcing phase changes
+(:mod:`.events`) and the patches that write a status (:mod:`.patch`). Nothing here does I/O;
+callers pass ``now`` so results are reproducible. Reasons come from
+:mod:`conveyor_operator.reasons`.
+"""
+
+from .conditions import Condition, merge_conditions, not_ready, rfc3339
+from .events import PhaseEvent, phase_events, refused_event
+from .execution import (
+    MAX_MESSAGE,
+    MAX_TASK_MESSAGE,
+    MAX_TASKS_IN_STATUS,
+    Waiting,
+    execution_status,
+    format_duration,
+)
+from .patch import status_json_patch, status_patch
+from .workerpool import PoolFacts, pool_conditions, pool_status
+from .workflow import workflow_status
+
+__all__ = [
+    "MAX_MESSAGE",
+    "MAX_TASKS_IN_STATUS",
+    "MAX_TASK_MESSAGE",
+    "Condition",
+    "PhaseEvent",
+    "PoolFacts",
+    "Waiting",
+    "execution_status",
+    "format_duration",
+    "merge_conditions",
+    "not_ready",
+    "phase_events",
+    "pool_conditions",
+    "pool_status",
+    "refused_event",
+    "rfc3339",
+    "status_json_patch",
+    "status_patch",
+    "workflow_status",
+]

@@ -1,0 +1,55 @@
+"""The Kubernetes Events the operator posts about Executions (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conveyor_engine.phases import ExecutionPhase
+
+from ..reasons import EventReason, EventType
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEvent:
+    """A Kubernetes Event to post: type Normal|Warning, CamelCase reason, message."""
+
+    type: str
+    reason: str
+    message: str
+
+
+#: The Event each final phase is announced with.
+_FINAL_EVENTS: dict[str, tuple[EventType, EventReason]] = {
+    ExecutionPhase.SUCCEEDED: (EventType.NORMAL, EventReason.SUCCEEDED),
+    ExecutionPhase.FAILED: (EventType.WARNING, EventReason.FAILED),
+    ExecutionPhase.CANCELLED: (EventType.NORMAL, EventReason.CANCELLED),
+}
+#: Phases after which an Execution has run (so it gets a ``Started`` Event first).
+_RAN = frozenset({ExecutionPhase.RUNNING, ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED})
+
+
+def _event(kind: EventType, reason: EventReason, message: str) -> PhaseEvent:
+    return PhaseEvent(str(kind), str(reason), message)
+
+
+def phase_events(before: str | None, after: str | None, message: str) -> list[PhaseEvent]:
+    """The Events announcing a move from phase ``before`` to ``after``, in order.
+
+    ``Started`` once an Execution runs, then ``Succeeded``, ``Failed`` (a Warning) or
+    ``Cancelled``. A run that finished between two looks still gets ``Started`` first,
+    so every run that ran tells both stories; a run cancelled before it started does not.
+    """
+    if after == before or after is None:
+        return []
+    events = []
+    if before in (None, ExecutionPhase.PENDING) and after in _RAN:
+        events.append(_event(EventType.NORMAL, EventReason.STARTED, "execution started"))
+    if after in _FINAL_EVENTS:
+        events.append(_event(*_FINAL_EVENTS[after], message))
+    return events
+
+
+def refused_event(message: str) -> PhaseEvent:
+    """The one Event for an Execution refused before it started (invalid inputs): a
+    ``Failed`` Warning, with no ``Started`` before it since nothing ran."""
+    return _event(*_FINAL_EVENTS[ExecutionPhase.FAILED], message)

@@ -1,0 +1,152 @@
+"""The status of an Execution (pure): the engine's recorded state, bounded for the API.
+
+Status is small and bounded (at most :data:`MAX_TASKS_IN_STATUS` task summaries, short
+messages); the full history lives in PostgreSQL. Every builder takes ``now`` so results are
+reproducible in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from conveyor_engine.phases import EXECUTION_FINAL, ExecutionPhase, TaskPhase
+
+from ..reasons import ConditionReason, ConditionType
+from .conditions import Condition, merge_conditions, not_ready, rfc3339
+
+if TYPE_CHECKING:
+    # For annotations only: the engine's records module pulls in its task types (and so an
+    # HTTP client) at run time, which a pure status builder has no use for.
+    from conveyor_engine.store.records import ExecutionState
+
+#: Task summaries kept on an Execution's status; the CRD's ``maxItems`` says the same.
+MAX_TASKS_IN_STATUS = 50
+#: Longest task message kept on status (the CRD's ``maxLength``).
+MAX_TASK_MESSAGE = 256
+MAX_MESSAGE = 1024
+
+
+def format_duration(seconds: float) -> str:
+    """A Go-style duration for humans: ``850ms``, ``12s``, ``3m4s``, ``1h2m3s``."""
+    if seconds < 1:
+        return f"{max(0, int(seconds * 1000))}ms"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Why an Execution has not been submitted: ``reason`` (CamelCase) and a message.
+
+    ``final`` marks reasons that waiting cannot fix (invalid inputs): the Execution fails.
+    """
+
+    reason: str
+    message: str
+    final: bool = False
+
+
+def _task_summary(state: ExecutionState) -> list[dict[str, Any]]:
+    summary = []
+    for task in state.tasks[:MAX_TASKS_IN_STATUS]:
+        item: dict[str, Any] = {"name": task.name, "phase": task.phase, "attempts": task.attempt}
+        if task.started_at:
+            item["startedAt"] = rfc3339(task.started_at)
+        if task.finished_at:
+            item["finishedAt"] = rfc3339(task.finished_at)
+        message = task.error if task.phase == TaskPhase.FAILED and task.error else task.message
+        if message:
+            item["message"] = _clip(message, MAX_TASK_MESSAGE)
+        summary.append(item)
+    return summary
+
+
+def _execution_conditions(phase: str, message: str) -> list[Condition]:
+    if phase == ExecutionPhase.SUCCEEDED:
+        return [Condition(ConditionType.READY, True, ConditionReason.SUCCEEDED, message)]
+    if phase == ExecutionPhase.FAILED:
+        return [Condition(ConditionType.READY, False, ConditionReason.FAILED, message),
+                Condition(ConditionType.STALLED, True, ConditionReason.TASK_FAILED, message)]
+    if phase == ExecutionPhase.CANCELLED:
+        return not_ready(ConditionReason.CANCELLED, message, stalled=True)
+    # An open run: the reason is its phase (Pending, Running).
+    return not_ready(phase, message, stalled=False)
+
+
+def execution_status(
+    *,
+    generation: int | None,
+    state: ExecutionState | None,
+    previous: dict[str, Any] | None,
+    now: datetime,
+    waiting: Waiting | None = None,
+    missing_pools: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Status of an Execution from the engine's recorded ``state``.
+
+    Without ``state`` (not submitted yet) the Execution is ``Pending`` with the ``waiting``
+    reason, or ``Failed`` when that reason is final. ``missing_pools`` names WorkerPools
+    that open tasks of a submitted execution need and that no longer exist: its phase is
+    still the engine's, but its message and conditions say ``PoolNotFound``, since nothing
+    will run those tasks until the pool is created again. Keys that no longer apply are
+    set to None so a JSON merge patch (RFC 7386) removes them.
+    """
+    previous = previous or {}
+    if state is None:
+        waiting = waiting or Waiting(ConditionReason.SUBMITTING, "submitting to the engine")
+        phase = ExecutionPhase.FAILED if waiting.final else ExecutionPhase.PENDING
+        desired = not_ready(waiting.reason, waiting.message, stalled=waiting.final)
+        return {
+            "observedGeneration": generation,
+            "phase": str(phase),
+            "message": _clip(waiting.message, MAX_MESSAGE),
+            "finishedAt": rfc3339(now) if waiting.final else None,
+            "conditions": merge_conditions(previous.get("conditions"), desired,
+                                           generation=generation, now=now),
+        }
+    done, total = state.tasks_done, state.tasks_total
+    message = state.message or f"{done} of {total} task(s) finished"
+    failed = [t for t in state.tasks if t.phase == TaskPhase.FAILED]
+    if state.phase == ExecutionPhase.FAILED and failed and failed[0].error:
+        message = f"{message}; task {failed[0].name!r}: {failed[0].error}"
+    duration = None
+    if state.started_at:
+        end = state.finished_at or now
+        duration = format_duration((end - state.started_at).total_seconds())
+    conditions = _execution_conditions(state.phase, message)
+    if missing_pools and state.phase not in EXECUTION_FINAL:
+        names = ", ".join(repr(p) for p in missing_pools)
+        message = (f"{message}; no WorkerPool named {names}: its tasks wait until it is "
+                   f"created again")
+        conditions = not_ready(ConditionReason.POOL_NOT_FOUND, message, stalled=False)
+    omitted = max(0, len(state.tasks) - MAX_TASKS_IN_STATUS)
+    return {
+        "observedGeneration": generation,
+        "phase": state.phase,
+        "progress": f"{done}/{total}",
+        "startedAt": rfc3339(state.started_at) if state.started_at else None,
+        "finishedAt": rfc3339(state.finished_at) if state.finished_at else None,
+        "duration": duration,
+        "message": _clip(message, MAX_MESSAGE),
+        "executionId": state.execution_id,
+        "workflowHash": state.workflow_hash,
+        "tasks": _task_summary(state),
+        "tasksOmitted": omitted or None,
+        "conditions": merge_conditions(previous.get("conditions"), conditions,
+                                       generation=generation, now=now),
+    }

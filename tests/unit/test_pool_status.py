@@ -1,0 +1,120 @@
+"""WorkerPool status (pure), as tables: conditions per problem, load and decision, and every
+built status fits both the CRD's schema and the status model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from conveyor_operator.pools.scaling import Decision, Load
+from conveyor_operator.reasons import ConditionReason, PoolProblem
+from conveyor_operator.resources import ExecutionStatus, WorkerPoolStatus, WorkflowStatus
+from conveyor_operator.status import (
+    PoolFacts,
+    Waiting,
+    execution_status,
+    pool_status,
+    workflow_status,
+)
+from tests.support.factories import execution_state
+from tests.support.manifests import schema_errors
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+BEFORE = "2026-03-01T11:00:00Z"
+
+
+def facts(problem: PoolProblem | None = None, **changes: Any) -> PoolFacts:
+    values: dict[str, Any] = {"name": "p", "namespace": "work", "generation": 4, "replicas": 2,
+                              "ready_replicas": 1, **changes}
+    return PoolFacts(problem=problem, **values)
+
+
+def conditions(status: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(c["type"], c["status"], c["reason"]) for c in status["conditions"]]
+
+
+@pytest.mark.parametrize(("problem", "expected"), [
+    pytest.param(None, [("Ready", "True", "Active")], id="healthy"),
+    pytest.param(PoolProblem(ConditionReason.REDIS_UNAVAILABLE, "no answer"),
+                 [("Ready", "False", "RedisUnavailable")], id="redis-down-is-not-stalled"),
+    pytest.param(PoolProblem(ConditionReason.INVALID_SPEC, "spec.x: bad"),
+                 [("Ready", "False", "InvalidSpec"), ("Stalled", "True", "InvalidSpec")],
+                 id="invalid-spec"),
+    pytest.param(PoolProblem(ConditionReason.REDIS_SECRET_MISSING, "no secret"),
+                 [("Ready", "False", "RedisSecretMissing"),
+                  ("Stalled", "True", "RedisSecretMissing")], id="secret-missing"),
+    pytest.param(PoolProblem(ConditionReason.NAMESPACE_NOT_FOUND, "no ns"),
+                 [("Ready", "False", "NamespaceNotFound"),
+                  ("Stalled", "True", "NamespaceNotFound")], id="namespace-missing"),
+    pytest.param(PoolProblem(ConditionReason.DEPLOYMENT_FAILED, "403"),
+                 [("Ready", "False", "DeploymentFailed"),
+                  ("Stalled", "True", "DeploymentFailed")], id="deployment-failed"),
+])
+def test_pool_conditions(problem: PoolProblem | None, expected: list[tuple[str, str, str]]
+                         ) -> None:
+    status = pool_status(facts(problem), None, None, previous=None, now=NOW)
+    assert conditions(status) == expected
+    ready = status["conditions"][0]
+    assert ready["message"] == (problem.message if problem else "2 replica(s) of "
+                                "conveyor-worker-p")
+    assert ready["observedGeneration"] == 4
+    assert ready["lastTransitionTime"] == "2026-03-01T12:00:00Z"
+
+
+@pytest.mark.parametrize(("load", "decision", "expected"), [
+    pytest.param(None, None, {}, id="not-evaluated"),
+    pytest.param(Load(5, 3, 1), Decision(3, 3, "why", ()),
+                 {"queued": 5, "inFlight": 3, "timersDue": 1, "desiredReplicas": 3},
+                 id="evaluated"),
+])
+def test_pool_status_fields(load: Load | None, decision: Decision | None,
+                            expected: dict[str, Any]) -> None:
+    status = pool_status(facts(last_scale_time=BEFORE, last_scale_reason="grew"), load,
+                         decision, previous=None, now=NOW)
+    status.pop("conditions")
+    assert status == {"observedGeneration": 4, "deployment": "work/conveyor-worker-p",
+                      "currentReplicas": 2, "readyReplicas": 1, "lastScaleTime": BEFORE,
+                      "lastScaleReason": "grew", **expected}
+
+
+def test_pool_status_keeps_the_transition_time_while_ready_does_not_change() -> None:
+    previous = {"conditions": [{"type": "Ready", "status": "True", "reason": "Active",
+                                "message": "old", "lastTransitionTime": BEFORE}]}
+    kept = pool_status(facts(), None, None, previous=previous, now=NOW)
+    moved = pool_status(facts(PoolProblem(ConditionReason.INVALID_SPEC, "x")), None, None,
+                        previous=previous, now=NOW)
+    assert kept["conditions"][0]["lastTransitionTime"] == BEFORE
+    assert moved["conditions"][0]["lastTransitionTime"] == "2026-03-01T12:00:00Z"
+
+
+def _clean(status: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if v is not None}
+
+
+BUILT = [
+    ("WorkerPool", WorkerPoolStatus,
+     pool_status(facts(), Load(1, 2, 0), Decision(1, 1, "r", ()), previous=None, now=NOW)),
+    ("WorkerPool", WorkerPoolStatus,
+     pool_status(facts(PoolProblem(ConditionReason.INVALID_SPEC, "x")), None, None,
+                 previous=None, now=NOW)),
+    ("Execution", ExecutionStatus,
+     execution_status(generation=1, state=execution_state(60, "Failed"), previous=None,
+                      now=NOW)),
+    ("Execution", ExecutionStatus,
+     execution_status(generation=1, state=None, previous=None, now=NOW,
+                      waiting=Waiting(ConditionReason.POOL_NOT_READY, "pool p is not Ready"))),
+    ("Workflow", WorkflowStatus,
+     workflow_status(generation=1, workflow=None, problem="bad", previous=None, now=NOW)),
+]
+
+
+@pytest.mark.parametrize(("kind", "model", "status"), BUILT,
+                         ids=[f"{kind}-{i}" for i, (kind, _, _) in enumerate(BUILT)])
+def test_built_status_fits_the_crd_and_the_model(kind: str, model: type, status: dict) -> None:
+    clean = _clean(status)
+    assert schema_errors(kind, clean, part="status") == []
+    assert model.model_validate(clean).model_dump(by_alias=True, exclude_none=True,
+                                                  exclude_defaults=True) == {
+        k: v for k, v in clean.items() if v != []}
