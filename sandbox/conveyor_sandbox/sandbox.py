@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from conveyor_engine.phases import EXECUTION_FINAL
 from conveyor_operator.crdcheck import expected_crds
 from conveyor_operator.resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 
@@ -40,7 +41,6 @@ from .workdir import WorkdirLock
 
 log = logging.getLogger(__name__)
 
-FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 def default_pool(minimum: int, maximum: int) -> dict[str, Any]:
@@ -359,7 +359,7 @@ class Sandbox:
         async def all_final() -> list[dict] | None:
             found = [await self.get(EXECUTIONS, name, ns) for ns, name in names]
             self.check_failed()
-            if all(f and f.get("status", {}).get("phase") in FINAL_PHASES for f in found):
+            if all(f and f.get("status", {}).get("phase") in EXECUTION_FINAL for f in found):
                 return found  # type: ignore[return-value]
             return None
 
