@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
+from conveyor_sandbox.sandbox import Sandbox, SandboxConfig
 
 
 async def wait(probe, what: str, timeout: float = 120.0) -> float:

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.workers import WorkerProcess, worker_env
 
-from conveyor_engine import localservices
 from conveyor_engine.api import Engine
+from conveyor_sandbox import services
 
 
 async def redis_counters(url: str) -> tuple[int, int]:
@@ -111,7 +111,7 @@ async def run(args: argparse.Namespace, redis_url: str, database_url: str) -> No
         for worker in workers:
             worker.terminate()
         await engine.close()
-        localservices.delete_prefixed_keys(redis_url, prefix)
+        services.delete_prefixed_keys(redis_url, prefix)
     print(f"tasks:                      {total} ({executions} executions x {per} tasks)")
     print(f"workers x concurrency:      {args.workers} x {args.concurrency}")
     print(f"submit time:                {submitted - start:.2f} s")
@@ -132,9 +132,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
-    with localservices.redis_server(os.environ.get("CONVEYOR_TEST_REDIS_URL")) as redis_url, \
-            localservices.postgres_server(os.environ.get("CONVEYOR_TEST_DATABASE_URL")) as pg, \
-            localservices.fresh_database_sync(pg, "conveyor_bench") as database_url:
+    with services.redis_server(os.environ.get("CONVEYOR_TEST_REDIS_URL")) as redis_url, \
+            services.postgres_server(os.environ.get("CONVEYOR_TEST_DATABASE_URL")) as pg, \
+            services.fresh_database_sync(pg, "conveyor_bench") as database_url:
         asyncio.run(run(args, redis_url, database_url))
 
 

@@ -1,7 +1,7 @@
 """Session fixtures that give tests real services: Redis, PostgreSQL and httpbin.
 
 Every fixture is lazy: nothing is probed or started until a test asks for it, so unit tests
-start nothing. Servers come from :mod:`conveyor_engine.localservices`: an explicit URL from the
+start nothing. Servers come from :mod:`conveyor_sandbox.services`: an explicit URL from the
 environment, else the standard local port, else a private server started for the session.
 
 Environment:
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conveyor_engine import localservices
+from conveyor_sandbox import services
 
 
 def _env(name: str) -> str | None:
@@ -37,7 +37,7 @@ def redis_url() -> Iterator[str]:
 
     Shared with other sessions; write only keys under :func:`key_prefix`.
     """
-    with localservices.redis_server(_env("CONVEYOR_TEST_REDIS_URL")) as url:
+    with services.redis_server(_env("CONVEYOR_TEST_REDIS_URL")) as url:
         yield url
 
 
@@ -50,7 +50,7 @@ def key_prefix(redis_url: str) -> Iterator[str]:
     """
     prefix = f"ct-{secrets.token_hex(4)}"
     yield prefix
-    localservices.delete_prefixed_keys(redis_url, prefix)
+    services.delete_prefixed_keys(redis_url, prefix)
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +58,9 @@ def postgres_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server's maintenance database, to create databases from.
 
     For tests that need a database of their own (e.g. migrations from scratch), use
-    ``localservices.fresh_database(postgres_server_url, "name")``.
+    ``services.fresh_database(postgres_server_url, "name")``.
     """
-    with localservices.postgres_server(_env("CONVEYOR_TEST_DATABASE_URL")) as url:
+    with services.postgres_server(_env("CONVEYOR_TEST_DATABASE_URL")) as url:
         yield url
 
 
@@ -70,12 +70,12 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
 
     One database for the whole session: tests share it, so they must not assume it is empty.
     """
-    with localservices.fresh_database_sync(postgres_server_url, "conveyor_test") as url:
+    with services.fresh_database_sync(postgres_server_url, "conveyor_test") as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def httpbin_url() -> Iterator[str]:
     """Base URL of a real httpbin in a subprocess, e.g. ``http://127.0.0.1:40123``."""
-    with localservices.httpbin_server() as url:
+    with services.httpbin_server() as url:
         yield url

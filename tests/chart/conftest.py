@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from conveyor_engine import localservices
-from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
+from conveyor_sandbox import services
+from conveyor_sandbox.sandbox import Sandbox, SandboxConfig
 from tests.e2e.conftest import apiserver, kubeconfig, kubectl  # noqa: F401  (fixtures)
 from tests.e2e.kubectl import Kubectl
 from tests.support.manifests import print_logs
@@ -26,7 +26,7 @@ async def chart_sandbox(
     redis_url: str, postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Sandbox]:
     workdir = tmp_path_factory.mktemp("chart-sandbox")
-    async with localservices.fresh_database(postgres_server_url, "conveyor_chart") as database:
+    async with services.fresh_database(postgres_server_url, "conveyor_chart") as database:
         # The GitOps example calls its cluster's httpbin Service by its cluster DNS name.
         config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database,
                                httpbin_hosts=("httpbin.conveyor.test",

@@ -13,7 +13,7 @@ Semantics follow k8s.io/kubernetes/pkg/apis/rbac/v1/evaluation_helpers.go (``Rul
   ClusterRole bound by a ClusterRoleBinding applies everywhere, cluster-scoped objects included.
 
 A request is anything with the attributes of
-:class:`conveyor_operator.sandbox.apiserver.RequestRecord`: ``verb``, ``group``,
+:class:`conveyor_sandbox.apiserver.RequestRecord`: ``verb``, ``group``,
 ``resource``, ``subresource``, ``namespace``, ``name``, ``is_resource``, ``path``.
 """
 

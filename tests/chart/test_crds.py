@@ -15,7 +15,7 @@ from conveyor_operator.crdcheck import (
     crd_version,
     expected_crds,
 )
-from conveyor_operator.sandbox.apiserver import SandboxApiServer
+from conveyor_sandbox.apiserver import SandboxApiServer
 from tests.chart.helmchart import CHART, CRDS, ROOT, chart, render
 
 

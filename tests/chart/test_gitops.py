@@ -9,7 +9,7 @@ import yaml
 
 from conveyor_engine.compiler import compile_workflow
 from conveyor_operator.resources import ExecutionResource, WorkflowResource
-from conveyor_operator.sandbox.sandbox import Sandbox
+from conveyor_sandbox.sandbox import Sandbox
 from tests.chart.helmchart import ROOT, Rendered, validate
 from tests.e2e.kubectl import Kubectl
 

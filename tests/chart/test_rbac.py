@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from conveyor_engine import localservices
-from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
+from conveyor_sandbox import services
+from conveyor_sandbox.sandbox import Sandbox, SandboxConfig
 from tests.chart.helmchart import render
 from tests.chart.rbac import (
     DISCOVERY_RULES,
@@ -221,7 +221,7 @@ async def recorded(
         yield Recorded(values, [r for r in chart_sandbox.api.requests if _by_operator(r)])
         return
     workdir = tmp_path_factory.mktemp("rbac-one-namespace")
-    async with localservices.fresh_database(postgres_server_url, "conveyor_rbac") as database:
+    async with services.fresh_database(postgres_server_url, "conveyor_rbac") as database:
         config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database,
                                operator_env={"CONVEYOR_NAMESPACE": SANDBOX_NAMESPACE})
         async with Sandbox(config) as sandbox:

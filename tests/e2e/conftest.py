@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conveyor_operator.sandbox.apiserver import SandboxApiServer
+from conveyor_sandbox.apiserver import SandboxApiServer
 from tests.e2e.kubectl import Kubectl
 
 

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import kmock
 import pytest
 
-from conveyor_operator.sandbox.apiserver import SandboxApiServer
+from conveyor_sandbox.apiserver import SandboxApiServer
 from tests.e2e.kubectl import Kubectl
 from tests.support.polling import eventually
 
@@ -716,22 +715,32 @@ async def test_deleting_a_crd_deletes_its_instances(
     assert GROUP not in {g["name"] for g in (await call(http, "GET", "/apis"))[1]["groups"]}
 
 
-async def test_kmock_reactions_and_history_remain_available(
+async def test_injected_failures_answer_first_and_every_version_is_kept(
     apiserver: SandboxApiServer, http: aiohttp.ClientSession
 ) -> None:
-    # kmock's DSL still intercepts requests first, e.g. to inject API failures.
-    apiserver.handler["patch", kmock.resource("", "v1", "configmaps")] << 503
+    # A reaction intercepts matching requests before the emulated API: failure injection.
+    reaction = apiserver.react("patch", "", "v1", "configmaps", status=503)
     await call(http, "POST", "/api/v1/namespaces/default/configmaps",
                {"metadata": {"name": "cm"}, "data": {"a": "1"}})
     async with http.patch("/api/v1/namespaces/default/configmaps/cm", json={"data": {"a": "2"}},
                           headers=MERGE) as response:
         assert response.status == 503
+        answer = await response.json()
+    assert (answer["kind"], answer["reason"], answer["code"]) == ("Status", "ServiceUnavailable",
+                                                                  503)
     assert [r.status for r in apiserver.requests if r.verb == "patch"] == [503]
     await call(http, "PUT", "/api/v1/namespaces/default/configmaps/cm",
                {"metadata": {"name": "cm"}, "data": {"a": "3"}})
-    # Every stored version stays in kmock's ObjectsArray.
-    history = apiserver.handler.objects["v1/configmaps", "default", "cm", :]
+    # Every stored version is kept; the refused patch stored none.
+    history = apiserver.history("", "configmaps", "cm", "default")
     assert [version["data"]["a"] for version in history] == ["1", "3"]
+    # Once removed, the reaction no longer answers: the emulated API serves the patch.
+    apiserver.unreact(reaction)
+    status, _ = await call(http, "PATCH", "/api/v1/namespaces/default/configmaps/cm",
+                           {"data": {"a": "4"}}, MERGE)
+    assert status == 200
+    assert [v["data"]["a"] for v in apiserver.history("", "configmaps", "cm", "default")] == [
+        "1", "3", "4"]
 
 
 async def test_openapi_documents(http: aiohttp.ClientSession, kubectl: Kubectl) -> None:

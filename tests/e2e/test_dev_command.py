@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conveyor_engine import localservices
-from conveyor_operator.sandbox.apply import Applier, manifests
+from conveyor_sandbox import services
+from conveyor_sandbox.apply import Applier, manifests
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ async def run_dev(args: list[str], env: dict[str, str], timeout: float = 240) ->
 async def test_dev_applies_the_examples_waits_and_exits_zero(
     redis_url: str, postgres_server_url: str, tmp_path: Path
 ) -> None:
-    async with localservices.fresh_database(postgres_server_url, "conveyor_dev") as database:
+    async with services.fresh_database(postgres_server_url, "conveyor_dev") as database:
         code, out = await run_dev(
             ["--apply", str(ROOT / "examples"), "--wait", "--workdir", str(tmp_path)],
             {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database})
@@ -60,7 +60,7 @@ async def test_dev_exits_non_zero_when_an_execution_fails(
         "{url: 'http://httpbin.conveyor.test/status/404'}}\n---\n"
         "apiVersion: conveyor.dev/v1alpha1\nkind: Execution\nmetadata: {name: doomed-run}\n"
         "spec: {workflowRef: {name: doomed}}\n")
-    async with localservices.fresh_database(postgres_server_url, "conveyor_dev") as database:
+    async with services.fresh_database(postgres_server_url, "conveyor_dev") as database:
         code, out = await run_dev(
             ["--apply", str(manifest), "--wait", "--workdir", str(tmp_path / "work")],
             {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database})
@@ -151,7 +151,7 @@ async def test_a_second_dev_in_the_same_workdir_refuses_and_leaves_the_first_alo
     redis_url: str, postgres_server_url: str, tmp_path: Path
 ) -> None:
     workdir = tmp_path / "work"
-    async with localservices.fresh_database(postgres_server_url, "conveyor_dev") as database:
+    async with services.fresh_database(postgres_server_url, "conveyor_dev") as database:
         env = {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database}
         async with running_dev(["--workdir", str(workdir)], env) as first:
             await first.shows("Sandbox running")
@@ -184,7 +184,7 @@ async def test_dev_restarts_its_operator_when_it_dies_and_keeps_working(
     redis_url: str, postgres_server_url: str, tmp_path: Path
 ) -> None:
     workdir = tmp_path / "work"
-    async with localservices.fresh_database(postgres_server_url, "conveyor_dev") as database:
+    async with services.fresh_database(postgres_server_url, "conveyor_dev") as database:
         env = {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database}
         async with running_dev(["--workdir", str(workdir)], env) as dev:
             await dev.shows("Sandbox running")

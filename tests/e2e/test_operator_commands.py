@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor_operator.sandbox.apiserver import SandboxApiServer
+from conveyor_sandbox.apiserver import SandboxApiServer
 from tests.e2e.kubectl import Kubectl
 
 pytestmark = pytest.mark.e2e

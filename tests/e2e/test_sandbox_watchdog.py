@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conveyor_engine import localservices
-from conveyor_operator.sandbox.processes import ProcessFailed, RestartBudget
-from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
+from conveyor_sandbox import services
+from conveyor_sandbox.processes import ProcessFailed, RestartBudget
+from conveyor_sandbox.sandbox import Sandbox, SandboxConfig
 from tests.support.manifests import print_logs
 from tests.support.polling import eventually
 
@@ -48,7 +48,7 @@ def test_restart_budget_caps_the_delay() -> None:
 async def own_sandbox(redis_url: str, postgres_server_url: str, workdir: Path,
                       **config: object) -> AsyncIterator[tuple[Sandbox, list[str]]]:
     reports: list[str] = []
-    async with localservices.fresh_database(postgres_server_url, "conveyor_watchdog") as db:
+    async with services.fresh_database(postgres_server_url, "conveyor_watchdog") as db:
         cfg = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=db,
                             **config)  # type: ignore[arg-type]
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor_operator.sandbox.workdir import LOCK_NAME, WorkdirBusy, WorkdirLock
+from conveyor_sandbox.workdir import LOCK_NAME, WorkdirBusy, WorkdirLock
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 HOLDER = """\
 import subprocess, sys
 from pathlib import Path
-from conveyor_operator.sandbox.workdir import WorkdirLock
+from conveyor_sandbox.workdir import WorkdirLock
 WorkdirLock(Path(sys.argv[1])).acquire()
 child = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"],
                          stdin=subprocess.DEVNULL)

@@ -16,12 +16,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from conveyor_engine import localservices
 from conveyor_engine.api import Engine
 from conveyor_engine.compiler import WorkflowInvalid
 from conveyor_engine.settings import EngineSettings
 from conveyor_engine.store import Store
 from conveyor_engine.worker.worker import Worker
+from conveyor_sandbox import services
 from tests.integration.test_execution import FINAL, finished
 from tests.support.polling import eventually
 from tests.support.workers import WorkerProcess, worker_env
@@ -196,7 +196,7 @@ async def own_prefix(redis_url: str, database_url: str) -> Iterator[tuple[str, E
                                   key_prefix=prefix)
     yield prefix, client
     await client.close()
-    localservices.delete_prefixed_keys(redis_url, prefix)
+    services.delete_prefixed_keys(redis_url, prefix)
 
 
 def _worker(redis_url: str, database_url: str, prefix: str, pool: str, name: str,
@@ -221,7 +221,7 @@ async def test_redis_flushed_while_a_timer_is_pending_execution_still_finishes(
         submission = await client.submit(workflow)
         await eventually(lambda: client.get(submission.execution_id),
                          until=lambda s: s.task("pause").phase == "Waiting", what="the timer")
-        localservices.delete_prefixed_keys(redis_url, prefix)  # FLUSHALL, for this install
+        services.delete_prefixed_keys(redis_url, prefix)  # FLUSHALL, for this install
         assert await settled(client, submission.execution_id, 20) == "Succeeded"
     finally:
         worker.terminate()
@@ -239,7 +239,7 @@ async def test_redis_flushed_after_a_worker_died_mid_task_execution_still_finish
     await eventually(lambda: client.get(submission.execution_id),
                      until=lambda s: s.task("only").phase == "Running", what="the claim")
     doomed.kill()
-    localservices.delete_prefixed_keys(redis_url, prefix)
+    services.delete_prefixed_keys(redis_url, prefix)
     rescuer = _worker(redis_url, database_url, prefix, pool, "rescuer", lease_seconds=2,
                       dispatch_grace_seconds=1)
     try:

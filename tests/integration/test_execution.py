@@ -244,7 +244,7 @@ async def test_worker_serves_readiness_health_and_metrics(
 ) -> None:
     import httpx
 
-    from conveyor_engine.localservices import find_free_port
+    from conveyor_sandbox.services import find_free_port
 
     port = find_free_port()
     start_workers(1, metrics_port=port)

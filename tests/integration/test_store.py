@@ -10,17 +10,17 @@ import sys
 import asyncpg
 import pytest
 
-from conveyor_engine import localservices
 from conveyor_engine.api import Engine
 from conveyor_engine.events import Event
 from conveyor_engine.store.migrate import available
+from conveyor_sandbox import services
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 
 async def test_migrate_command_creates_the_schema_once(postgres_server_url: str) -> None:
-    async with localservices.fresh_database(postgres_server_url, "conveyor_migrate") as url:
+    async with services.fresh_database(postgres_server_url, "conveyor_migrate") as url:
         env = {**os.environ, "CONVEYOR_DATABASE_URL": url}
         command = [sys.executable, "-m", "conveyor_engine", "migrate"]
         first, second = [
@@ -45,7 +45,7 @@ async def test_migrate_command_creates_the_schema_once(postgres_server_url: str)
 async def test_concurrent_migrations_apply_each_file_once(postgres_server_url: str) -> None:
     from conveyor_engine.store import Store
 
-    async with localservices.fresh_database(postgres_server_url, "conveyor_migrate") as url:
+    async with services.fresh_database(postgres_server_url, "conveyor_migrate") as url:
         stores = await asyncio.gather(*(Store.connect(url, apply_migrations=False)
                                         for _ in range(3)))
         try:

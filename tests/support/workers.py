@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from conveyor_operator.sandbox.processes import ManagedProcess
+from conveyor_sandbox.processes import ManagedProcess
 
 
 class WorkerProcess(ManagedProcess):

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from conveyor_operator.resources import WorkerPoolSpec
-from conveyor_operator.sandbox.apiserver import validation
+from conveyor_sandbox.apiserver import validation
 from tests.support.manifests import CRDS
 
 SCHEMA = yaml.safe_load((CRDS / "workerpools.conveyor.dev.yaml").read_text())[

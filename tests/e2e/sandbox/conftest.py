@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from conveyor_engine import localservices
 from conveyor_engine.api import Engine
-from conveyor_operator.sandbox.sandbox import Sandbox, SandboxConfig
+from conveyor_sandbox import services
+from conveyor_sandbox.sandbox import Sandbox, SandboxConfig
 from tests.e2e.kubectl import Kubectl
 from tests.support.manifests import print_logs
 
@@ -21,7 +21,7 @@ async def sandbox(
 ) -> AsyncIterator[Sandbox]:
     """The whole sandbox on this session's Redis and a fresh database; logs in a temp dir."""
     workdir = tmp_path_factory.mktemp("sandbox")
-    async with localservices.fresh_database(postgres_server_url, "conveyor_e2e") as database:
+    async with services.fresh_database(postgres_server_url, "conveyor_e2e") as database:
         # A long fallback period: pools must scale on the change stream's push alone.
         config = SandboxConfig(workdir=workdir, redis_url=redis_url, database_url=database,
                                workers=1,

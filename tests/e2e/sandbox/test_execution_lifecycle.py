@@ -14,7 +14,7 @@ import pytest
 
 from conveyor_engine.api import Engine
 from conveyor_operator.kube import Kube, ObjectRef
-from conveyor_operator.sandbox.sandbox import Sandbox
+from conveyor_sandbox.sandbox import Sandbox
 from tests.e2e.kubectl import Kubectl
 from tests.support.conditions import ready_condition
 from tests.support.manifests import manifest

@@ -10,7 +10,7 @@ import pytest
 
 from conveyor_engine.api import Engine
 from conveyor_operator.diffbase import DIGESTS_KEY, essence_digest
-from conveyor_operator.sandbox.sandbox import Sandbox
+from conveyor_sandbox.sandbox import Sandbox
 from tests.e2e.kubectl import Kubectl
 from tests.support.manifests import manifest
 from tests.support.polling import eventually

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from conveyor_engine.api import Engine
-from conveyor_operator.sandbox.sandbox import CRD_DIR, Sandbox
+from conveyor_sandbox.sandbox import Sandbox
 from tests.e2e.kubectl import Kubectl
 from tests.support.conditions import ready_condition
-from tests.support.manifests import manifest
+from tests.support.manifests import CRDS, manifest
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -174,7 +174,7 @@ async def test_busy_pod_is_marked_costly_to_delete(sandbox: Sandbox, kubectl: Ku
 async def test_pool_whose_redis_is_unreachable_says_so_and_keeps_its_size(
     sandbox: Sandbox, kubectl: Kubectl
 ) -> None:
-    from conveyor_engine.localservices import find_free_port
+    from conveyor_sandbox.services import find_free_port
 
     url = base64.b64encode(f"redis://127.0.0.1:{find_free_port()}/0".encode()).decode()
     await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
@@ -224,7 +224,7 @@ async def test_min_replicas_above_the_default_max_replicas_is_refused(kubectl: K
     assert found.stdout == ""
 
 
-WORKERPOOL_CRD = CRD_DIR / "workerpools.conveyor.dev.yaml"
+WORKERPOOL_CRD = CRDS / "workerpools.conveyor.dev.yaml"
 
 
 async def test_invalid_spec_keeps_the_deployment_and_status_reports_its_size(

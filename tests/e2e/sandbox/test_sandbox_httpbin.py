@@ -10,8 +10,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from conveyor_operator.sandbox.httpbin import SANDBOX_HOST, refusal
-from conveyor_operator.sandbox.sandbox import Sandbox
+from conveyor_sandbox.sandbox import Sandbox
+from conveyor_sandbox.services.httpbin import SANDBOX_HOST, refusal
 from tests.e2e.kubectl import Kubectl
 from tests.support.manifests import manifest
 

@@ -3,10 +3,12 @@
 It runs, in this process, the Kubernetes API emulation (:mod:`.apiserver`) and a stand-in
 for nodes (:mod:`.kubelet`: worker Deployments become local processes) and, as child
 processes, the real operator and engine workers. The ``default`` WorkerPool is applied at
-start, so workers come and go exactly as the operator scales them. Redis and PostgreSQL
-come from the given
-URLs or local servers (a fresh database and key prefix per sandbox, removed at exit); a
-local httpbin (:mod:`.httpbin`) serves the examples: workers reach it as
+start, so workers come and go exactly as the operator scales them. The CRDs are the ones the
+installed operator expects (:func:`conveyor_operator.crdcheck.expected_crds`: the wheel's copy,
+or the checkout's ``crds/``), so this works from an installed package as from a checkout.
+Redis and PostgreSQL come from the given URLs or local servers (:mod:`.services`; a fresh
+database and key prefix per sandbox, removed at exit); a local httpbin
+(:mod:`.services.httpbin`) serves the examples: workers reach it as
 ``http://httpbin.conveyor.test`` through ``HTTP_PROXY``, so manifests need no local port
 numbers, and any other proxied host is answered ``502 Bad Gateway``. The end-to-end tests
 use the same class.
@@ -18,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,21 +28,19 @@ from typing import Any
 
 import aiohttp
 
-from conveyor_engine import localservices
+from conveyor_engine.phases import EXECUTION_FINAL
+from conveyor_operator.crdcheck import expected_crds
+from conveyor_operator.resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
 
-from ..resources import EXECUTIONS, GROUP, VERSION, WORKFLOWS
+from . import services
 from .apiserver import SandboxApiServer
 from .apply import Applied, Applier, manifests
-from .httpbin import SANDBOX_HOST
 from .kubelet import Kubelet
 from .processes import ManagedProcess, ProcessFailed, RestartBudget, describe_exit
 from .workdir import WorkdirLock
 
 log = logging.getLogger(__name__)
 
-#: Where the project's CRDs live (the single source), relative to the repository root.
-CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
-FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 def default_pool(minimum: int, maximum: int) -> dict[str, Any]:
@@ -77,7 +76,7 @@ class SandboxConfig:
     namespace: str = "default"
     engine_env: dict[str, str] = field(default_factory=dict)
     operator_env: dict[str, str] = field(default_factory=dict)
-    httpbin_hosts: tuple[str, ...] = (SANDBOX_HOST,)
+    httpbin_hosts: tuple[str, ...] = (services.SANDBOX_HOST,)
     operator_restarts: int = 5
     operator_restart_window: float = 60.0
 
@@ -103,7 +102,6 @@ class Sandbox:
         self.redis_url = ""
         self.database_url = ""
         self.httpbin_url = ""
-        self.httpbin: ManagedProcess | None = None
         self.operator: ManagedProcess | None = None
         self.kubelet: Kubelet | None = None
         self._kubelet_task: asyncio.Task | None = None
@@ -138,25 +136,27 @@ class Sandbox:
         # First, so a second sandbox in this directory stops before it touches anything.
         self._sync.enter_context(WorkdirLock(cfg.workdir))
         self.redis_url = await asyncio.to_thread(
-            self._sync.enter_context, localservices.redis_server(cfg.redis_url))
+            self._sync.enter_context, services.redis_server(cfg.redis_url))
         if cfg.database_url:
             self.database_url = cfg.database_url
         else:
             server = await asyncio.to_thread(
-                self._sync.enter_context, localservices.postgres_server(None))
+                self._sync.enter_context, services.postgres_server(None))
             self.database_url = await asyncio.to_thread(
                 self._sync.enter_context,
-                localservices.fresh_database_sync(server, "conveyor_sandbox"))
+                services.fresh_database_sync(server, "conveyor_sandbox"))
         self._session = await self._async.enter_async_context(aiohttp.ClientSession())
-        self.httpbin_url = await self._start_httpbin()
+        self.httpbin_url = await asyncio.to_thread(
+            self._sync.enter_context,
+            services.httpbin_server(cfg.httpbin_hosts, log_path=cfg.workdir / "httpbin.log"))
         self.api = await self._async.enter_async_context(SandboxApiServer())
         self.kubeconfig = self.api.write_kubeconfig(cfg.workdir / "kubeconfig",
                                                     namespace=cfg.namespace)
-        await self.apply([CRD_DIR])
+        await self.apply_objects(expected_crds())
         self.kubelet = Kubelet(self._session, self.api.url, cfg.workdir, {
             # Examples call http://httpbin.conveyor.test: plain-HTTP calls to hosts that are
             # not loopback go to the local httpbin, which serves that one host and answers
-            # 502 Bad Gateway for any other (see .httpbin).
+            # 502 Bad Gateway for any other (see .services.httpbin).
             "HTTP_PROXY": self.httpbin_url,
             "NO_PROXY": "127.0.0.1,localhost,::1",
             **cfg.engine_env,
@@ -181,42 +181,14 @@ class Sandbox:
             await asyncio.gather(self._kubelet_task, return_exceptions=True)
         if self.kubelet is not None:
             await self.kubelet.stop_all()
-        if self.httpbin is not None:
-            await asyncio.to_thread(self.httpbin.stop, 5.0)
         if self.redis_url:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(localservices.delete_prefixed_keys, self.redis_url,
+                await asyncio.to_thread(services.delete_prefixed_keys, self.redis_url,
                                         self.key_prefix)
         await self._async.aclose()
         await asyncio.to_thread(self._sync.close)
 
     # -- processes --------------------------------------------------------------------------------
-
-    async def _start_httpbin(self) -> str:
-        """Start the routing httpbin (:mod:`.httpbin`) on a loopback port; its base URL."""
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(128)
-            port = int(listener.getsockname()[1])
-            self.httpbin = ManagedProcess(
-                "httpbin", "conveyor_operator.sandbox.httpbin",
-                [str(listener.fileno()), *self.config.httpbin_hosts], {},
-                self.config.workdir / "httpbin.log", pass_fds=(listener.fileno(),))
-        finally:
-            listener.close()  # the child holds its own copy
-        url = f"http://127.0.0.1:{port}"
-
-        async def answers() -> bool:
-            assert self._session is not None
-            try:
-                async with self._session.get(f"{url}/get") as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await self.until(answers, timeout=60, what="httpbin", process=self.httpbin)
-        return url
 
     def _engine_env(self) -> dict[str, str]:
         return {
@@ -387,7 +359,7 @@ class Sandbox:
         async def all_final() -> list[dict] | None:
             found = [await self.get(EXECUTIONS, name, ns) for ns, name in names]
             self.check_failed()
-            if all(f and f.get("status", {}).get("phase") in FINAL_PHASES for f in found):
+            if all(f and f.get("status", {}).get("phase") in EXECUTION_FINAL for f in found):
                 return found  # type: ignore[return-value]
             return None
 

@@ -33,10 +33,9 @@ from typing import Any
 
 import cel
 
-from conveyor_engine.inputtypes import json_type
-
 from . import fielderrors
 from .fielderrors import FieldError
+from .jsontypes import json_type
 
 _OLD_SELF = re.compile(r"\boldSelf\b")
 

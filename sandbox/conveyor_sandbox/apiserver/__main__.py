@@ -1,4 +1,4 @@
-"""``python -m conveyor_operator.sandbox.apiserver``: serve until SIGTERM or SIGINT."""
+"""``python -m conveyor_sandbox.apiserver``: serve until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .server import SandboxApiServer
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m conveyor_operator.sandbox.apiserver",
+        prog="python -m conveyor_sandbox.apiserver",
         description="Serve an emulated Kubernetes API on a loopback address.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")

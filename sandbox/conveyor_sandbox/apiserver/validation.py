@@ -32,10 +32,9 @@ import dataclasses
 import re
 from typing import Any
 
-from conveyor_engine.inputtypes import json_type
-
 from . import celrules, fielderrors
 from .fielderrors import FieldError
+from .jsontypes import json_type
 
 _PRUNE = object()  # a walk result meaning "drop this key"
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")

@@ -1,11 +1,12 @@
-"""Which resources the server serves: built-ins from kmock's bundle plus CRD-defined ones.
+"""Which resources the server serves: built-ins from a vendored catalogue plus CRD-defined ones.
 
 Built-in resources (names, kinds, verbs, short names, categories, subresources) come from the
-discovery documents bundled with kmock (``kmock/_internal/resources.json.gz``, captured from a
-real cluster), minus groups that are not part of Kubernetes itself (Gateway API CRDs, the
-metrics aggregated API). Custom resources are registered and unregistered as CRDs come and go
-(see :mod:`.crds`). A resource type is what discovery, OpenAPI, printing, validation and the
-REST handlers need to know about one ``group/plural``.
+discovery documents in ``data/builtin-resources.json.gz`` (captured from a real cluster; its
+source, version and licence are in ``data/README.md``), minus groups that are not part of
+Kubernetes itself (Gateway API CRDs, the metrics aggregated API). Custom resources are
+registered and unregistered as CRDs come and go (see :mod:`.crds`). A resource type is what
+discovery, OpenAPI, printing, validation and the REST handlers need to know about one
+``group/plural``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+#: The built-in resource catalogue, relative to this package (see ``data/README.md``).
+CATALOGUE = ("data", "builtin-resources.json.gz")
 _SKIPPED_GROUPS = frozenset({"gateway.networking.k8s.io", "metrics.k8s.io"})
 # Resources whose only verb is create (reviews, bindings) are answered, never stored.
 _VIRTUAL_VERBS = frozenset({"create"})
@@ -170,7 +173,7 @@ def _scale_for(group: str, plural: str) -> ScaleInfo | None:
 
 @functools.cache
 def _bundled_documents() -> list[dict[str, Any]]:
-    data = importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes()
+    data = importlib.resources.files(__package__).joinpath(*CATALOGUE).read_bytes()
     docs: list[dict[str, Any]] = json.loads(gzip.decompress(data))
     return docs
 

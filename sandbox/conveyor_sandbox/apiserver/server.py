@@ -7,6 +7,11 @@ Usage (tests, the sandbox)::
         # kubectl --kubeconfig=... / kopf with KUBECONFIG=... / raw HTTP to api.url
         api.objects("conveyor.dev", "v1alpha1", "executions", "default")
         [r for r in api.requests if r.verb == "watch"]
+        api.react("patch", "", "v1", "configmaps", status=503)  # inject a failure
+        api.history("", "configmaps", "cm", "default")           # every stored version
+
+Served by aiohttp's low-level server (``aiohttp.web.Server``): the handler sees each request
+as it came, with no routing table, because :mod:`.requestinfo` does the routing.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import kmock
+import aiohttp.web
 
 from . import kubeconfig
 from .handler import SandboxHandler
+from .reactions import Reaction
 from .requestinfo import RequestRecord
 
 
@@ -38,8 +44,8 @@ class SandboxApiServer:
 
     Only loopback addresses are accepted for ``host``: the server has no authentication.
     ``bookmark_interval`` is how often idle watches that allow bookmarks get one (seconds);
-    ``keep_history`` keeps every version of every object in ``handler.objects`` (kmock's
-    :class:`kmock.ObjectsArray`), which tests like and long-running sandboxes may not.
+    ``keep_history`` keeps every stored version of every object (:meth:`history`), which
+    tests like and long-running sandboxes may not.
     """
 
     def __init__(
@@ -56,13 +62,22 @@ class SandboxApiServer:
         self.port = port
         self.handler = SandboxHandler(bookmark_interval=bookmark_interval,
                                       keep_history=keep_history)
-        self._server: kmock.Server | None = None
+        self._runner: aiohttp.web.ServerRunner | None = None
 
     async def __aenter__(self) -> SandboxApiServer:
-        await self.handler.__aenter__()
-        self._server = kmock.Server(self.handler, host=self.host, port=self.port or None)
-        await self._server.__aenter__()
-        self.port = self._server.port
+        # handler_cancellation: a client that hangs up ends its watch handler at once.
+        runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self.handler,
+                                                             handler_cancellation=True),
+                                          shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = aiohttp.web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
         self.handler.server_address = f"{self.host}:{self.port}"
         return self
 
@@ -73,15 +88,14 @@ class SandboxApiServer:
         tb: TracebackType | None,
     ) -> None:
         self.handler.store.close_watches()  # let streaming handlers finish before shutdown
-        if self._server is not None:
-            await self._server.__aexit__(exc_type, exc, tb)
-            self._server = None
-        await self.handler.__aexit__(exc_type, exc, tb)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>`` once started."""
-        if self._server is None:
+        if self._runner is None:
             raise RuntimeError("the sandbox API server is not running")
         return f"http://{self.host}:{self.port}"
 
@@ -106,6 +120,30 @@ class SandboxApiServer:
             raise KeyError(f"{group}/{version}/{plural} is not served")
         items = self.handler.store.list(rtype.storage_key, namespace)
         return [copy.deepcopy(self.handler.api.present(rtype, version, obj)) for obj in items]
+
+    def react(self, verb: str, group: str, version: str, resource: str, *, status: int,
+              reason: str = "", message: str = "") -> Reaction:
+        """Answer requests for ``verb`` on ``group/version/resource`` with ``status`` from now
+        on, before the emulated API sees them (see :mod:`.reactions`); returns the reaction,
+        which :meth:`unreact` removes."""
+        return self.handler.reactions.add(
+            Reaction(verb, group, version, resource, status, reason, message))
+
+    def unreact(self, reaction: Reaction) -> None:
+        """Stop answering with ``reaction``; ``ValueError`` if it is not in force."""
+        self.handler.reactions.active.remove(reaction)
+
+    def history(self, group: str, plural: str, name: str,
+                namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every stored version of one object, oldest first, as stored (in the storage
+        version); empty for an object never stored. ``KeyError`` for a resource not served,
+        ``RuntimeError`` without ``keep_history``.
+        """
+        rtype = self.handler.registry.get(group, plural)
+        if rtype is None:
+            raise KeyError(f"{group}/{plural} is not served")
+        return [copy.deepcopy(version) for version in
+                self.handler.store.history(rtype.storage_key, namespace or "", name)]
 
     @property
     def failures(self) -> list[BaseException]:

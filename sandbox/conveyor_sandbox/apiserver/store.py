@@ -10,9 +10,8 @@ cache ("too old resource version").
 Stored dicts are never mutated after :meth:`Store.put`: writers build new dicts (copy on write),
 so responses and watch events can share them safely.
 
-Every version is also mirrored into a kmock :class:`kmock.ObjectsArray` (``Store.history``) so
-tests can assert on the full history of an object the kmock way, e.g.
-``history['test.conveyor.dev/v1/widgets', 'default', 'w1', :]``.
+With ``keep_history`` every stored version of every object is also kept, in order, so tests
+can assert on what an object went through (:meth:`Store.history`), not only where it ended.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ import collections
 import dataclasses
 from collections.abc import Iterator
 from typing import Any
-
-import kmock
 
 from . import errors
 
@@ -62,7 +59,10 @@ class Store:
         self._log: collections.deque[Change] = collections.deque(maxlen=change_log_size)
         self._compacted_rv = self._rv  # changes up to this revision are no longer in the log
         self._watchers: set[Watcher] = set()
-        self.history: kmock.ObjectsArray | None = kmock.ObjectsArray() if keep_history else None
+        # (storage, namespace, name) -> every version put, oldest first; None: not kept.
+        self._history: dict[tuple[StorageKey, str, str], list[dict[str, Any]]] | None = (
+            collections.defaultdict(list) if keep_history else None
+        )
 
     @property
     def rv(self) -> int:
@@ -98,6 +98,21 @@ class Store:
         self._objects[storage][key] = obj
         self._record(Change(int(meta["resourceVersion"]), storage, "MODIFIED" if old else "ADDED",
                             obj, old))
+        if self._history is not None:
+            self._history[(storage, *key)].append(obj)
+
+    def history(self, storage: StorageKey, namespace: str, name: str) -> list[dict[str, Any]]:
+        """Every version of the object stored under ``(namespace, name)``, oldest first.
+
+        A version is the object as each create or update stored it (stored dicts are never
+        mutated, so these are the versions as they were). Deletions add none; an object
+        created again under the same name continues its list. Empty for a name never
+        stored; ``namespace`` is ``""`` for cluster-scoped objects. Raises ``RuntimeError``
+        when the store was made with ``keep_history=False``.
+        """
+        if self._history is None:
+            raise RuntimeError("this store keeps no history (keep_history=False)")
+        return list(self._history.get((storage, namespace, name), ()))
 
     def remove(self, storage: StorageKey, obj: dict[str, Any], old: dict[str, Any]) -> None:
         """Remove an object; ``obj`` is its final state stamped with the deletion's rv."""
@@ -112,22 +127,6 @@ class Store:
         for watcher in list(self._watchers):
             if watcher.storage == change.storage:
                 watcher.queue.put_nowait(change)
-        self._mirror(change)
-
-    def _mirror(self, change: Change) -> None:
-        if self.history is None:
-            return
-        meta = change.obj["metadata"]
-        group, plural = change.storage
-        version = change.obj.get("apiVersion", "v1").rsplit("/", 1)[-1]
-        key = (kmock.resource(group, version, plural), meta.get("namespace") or None, meta["name"])
-        if change.type == "DELETED":
-            if key in self.history:
-                self.history[key].delete()
-        elif key in self.history:
-            self.history[key].create(change.obj)
-        else:
-            self.history[key] = change.obj
 
     def watch(self, storage: StorageKey, since_rv: int | None) -> tuple[Watcher, list[Change]]:
         """Subscribe; with ``since_rv``, also return the logged changes after it (the backlog).

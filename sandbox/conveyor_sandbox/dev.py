@@ -1,4 +1,4 @@
-"""``conveyor``: the command newcomers run first (``conveyor dev``)."""
+"""``conveyor dev``, the command newcomers run first; :mod:`.cli` is its entry point."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from conveyor_engine.phases import ExecutionPhase
 
 from .apply import ApplyError
 from .processes import ProcessFailed
@@ -91,7 +93,7 @@ async def _dev(config: SandboxConfig, paths: list[Path], wait: bool, timeout: fl
                               f"each Execution stands (see MESSAGE)[/red]")
                 return 1
             console.print(_table(finished))
-            ok = all(f["status"]["phase"] == "Succeeded" for f in finished)
+            ok = all(f["status"]["phase"] == ExecutionPhase.SUCCEEDED for f in finished)
             console.print("[green]all Executions Succeeded[/green]" if ok
                           else "[red]some Executions did not succeed[/red]")
             return 0 if ok else 1
@@ -127,15 +129,11 @@ def _table(executions: list[dict]) -> Table:
         table.add_column(column)
     for item in executions:
         status = item.get("status", {})
-        phase = status.get("phase") or "Pending"
-        style = "green" if phase == "Succeeded" else "red"
+        phase = status.get("phase") or ExecutionPhase.PENDING
+        succeeded = phase == ExecutionPhase.SUCCEEDED
+        style = "green" if succeeded else "red"
         table.add_row(item["metadata"]["namespace"], item["metadata"]["name"],
                       item["spec"]["workflowRef"]["name"], f"[{style}]{phase}[/{style}]",
                       status.get("progress", ""), status.get("duration", ""),
-                      "" if phase == "Succeeded" else (status.get("message") or "")[:100])
+                      "" if succeeded else (status.get("message") or "")[:100])
     return table
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()

@@ -12,9 +12,6 @@ The parsing follows the API server's ``RequestInfoFactory.NewRequestInfo``
 - GET without a name is ``list``, or ``watch`` when the ``watch`` query parameter is true; a
   ``metadata.name=`` field selector then names the object (so RBAC can check resourceNames).
 - DELETE without a name is ``deletecollection``.
-
-kmock's own parser (``kmock._internal.parsing.parse_path``) crashes on ``/api/v1/namespaces``
-and knows no PUT, ``watch=1`` or ``/watch/`` prefix, hence this module.
 """
 
 from __future__ import annotations

@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kmock import KubernetesError
-
 from . import fielderrors
 
 
-class ApiError(KubernetesError):
+class ApiError(Exception):
     """An error that the server answers with a ``Status`` body and the given HTTP code.
 
-    Subclasses kmock's :class:`kmock.KubernetesError` so kmock-aware code can catch both.
+    ``status`` (also ``code``) is the HTTP status, ``reason`` the ``StatusReason`` (``NotFound``,
+    ``Conflict``...), ``details`` the optional ``StatusDetails`` mapping.
     """
 
     def __init__(
@@ -30,7 +29,11 @@ class ApiError(KubernetesError):
         message: str,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(status=code, reason=reason, message=message, details=details)
+        super().__init__(code, reason, message)
+        self.status = code
+        self.reason = reason
+        self.message = message
+        self.details = details
 
     @property
     def code(self) -> int:

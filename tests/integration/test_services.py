@@ -1,4 +1,4 @@
-"""The test fixtures and `conveyor_engine.localservices` give real, isolated services."""
+"""The test fixtures and `conveyor_sandbox.services` give real, isolated services."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from conveyor_engine import localservices
+from conveyor_sandbox import services
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ _PG_TEMPLATE = "postgresql://postgres@127.0.0.1:{port}/postgres"
 def _closed_port(url_template: str) -> str:
     """``url_template`` with ``{port}`` set to a loopback port nothing listens on (it was free
     a moment ago)."""
-    return url_template.format(port=localservices.find_free_port())
+    return url_template.format(port=services.find_free_port())
 
 
 async def test_redis_answers_ping_and_keys_are_namespaced(redis_url: str, key_prefix: str):
@@ -47,7 +47,7 @@ def test_delete_prefixed_keys_removes_only_that_prefix(redis_url: str, key_prefi
         client.set(f"{doomed}:b:c", "1")
         client.set(kept, "1")
 
-        assert localservices.delete_prefixed_keys(redis_url, doomed) == 3
+        assert services.delete_prefixed_keys(redis_url, doomed) == 3
 
         assert client.exists(doomed, f"{doomed}:a", f"{doomed}:b:c") == 0
         assert client.exists(kept) == 1
@@ -58,7 +58,7 @@ def test_delete_prefixed_keys_removes_only_that_prefix(redis_url: str, key_prefi
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not on PATH")
 def test_private_redis_server_starts_when_none_answers():
     probe = _closed_port("redis://127.0.0.1:{port}/0")
-    with localservices.redis_server(None, probe_url=probe) as url:
+    with services.redis_server(None, probe_url=probe) as url:
         assert url != probe
         client = redis.Redis.from_url(url)
         assert client.ping()
@@ -70,13 +70,13 @@ def test_private_redis_server_starts_when_none_answers():
 
 def test_explicit_unreachable_urls_raise_clear_errors():
     with (
-        pytest.raises(localservices.ServerStartError, match="CONVEYOR_TEST_REDIS_URL"),
-        localservices.redis_server(_closed_port("redis://127.0.0.1:{port}/0")),
+        pytest.raises(services.ServerStartError, match="CONVEYOR_TEST_REDIS_URL"),
+        services.redis_server(_closed_port("redis://127.0.0.1:{port}/0")),
     ):
         pass
     with (
-        pytest.raises(localservices.ServerStartError, match="CONVEYOR_TEST_DATABASE_URL"),
-        localservices.postgres_server(_closed_port(_PG_TEMPLATE)),
+        pytest.raises(services.ServerStartError, match="CONVEYOR_TEST_DATABASE_URL"),
+        services.postgres_server(_closed_port(_PG_TEMPLATE)),
     ):
         pass
 
@@ -86,14 +86,14 @@ async def test_private_postgres_server_starts_or_explains_why_not():
     if os.geteuid() == 0:
         # initdb refuses to run as root, so the fallback must say what to do instead.
         with (
-            pytest.raises(localservices.ServerStartError, match="CONVEYOR_TEST_DATABASE_URL"),
-            localservices.postgres_server(None, probe_url=probe),
+            pytest.raises(services.ServerStartError, match="CONVEYOR_TEST_DATABASE_URL"),
+            services.postgres_server(None, probe_url=probe),
         ):
             pass
         return
-    if localservices._find_postgres_bindir() is None:
+    if services.local_postgres._find_postgres_bindir() is None:
         pytest.skip("initdb/pg_ctl not installed")
-    with localservices.postgres_server(None, probe_url=probe) as url:
+    with services.postgres_server(None, probe_url=probe) as url:
         assert url != probe
         conn = await asyncpg.connect(url)
         try:
@@ -119,7 +119,7 @@ async def test_database_fixture_is_a_database_of_this_session(
 async def test_fresh_database_is_empty_and_dropped_on_exit(postgres_server_url: str):
     # The session database is shared by all tests (some create tables), so emptiness is
     # checked on a database made the same way, just for this test.
-    async with localservices.fresh_database(postgres_server_url, "conveyor_test") as url:
+    async with services.fresh_database(postgres_server_url, "conveyor_test") as url:
         conn = await asyncpg.connect(url)
         try:
             name = await conn.fetchval("SELECT current_database()")

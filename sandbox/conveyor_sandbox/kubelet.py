@@ -6,8 +6,8 @@ engine worker processes per Deployment, each with a Pod object in the API (Ready
 worker serves), and on scale-down stops the pods with the lowest
 ``controller.kubernetes.io/pod-deletion-cost`` first, youngest first among equals, as the
 ReplicaSet controller does. A stopping pod gets SIGTERM and the template's
-``terminationGracePeriodSeconds`` before SIGKILL. The image is ignored: pods run this
-checkout's code.
+``terminationGracePeriodSeconds`` before SIGKILL. The image is ignored: pods run the
+code installed beside the sandbox (``python -m conveyor_engine`` with this interpreter).
 """
 
 from __future__ import annotations

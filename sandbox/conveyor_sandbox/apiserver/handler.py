@@ -1,36 +1,25 @@
-"""The HTTP handler: kmock's ``KubernetesEmulator`` with the sandbox's API semantics.
+"""The HTTP handler: every request to the emulated Kubernetes API, served on aiohttp.
 
-What is kmock's and what is ours:
-
-- kmock (0.8) provides the HTTP server (:class:`kmock.Server`), the request log and the DSL of
-  user-defined reactions (``handler['patch', kmock.resource(...)] << 500`` still works and takes
-  precedence, e.g. for fault injection), the versioned object history
-  (:class:`kmock.ObjectsArray`, mirrored by :class:`.store.Store`) and the built-in resource
-  catalogue (used by :mod:`.registry`).
-- Replaced: request parsing (kmock's crashes on ``/api/v1/namespaces`` and knows no PUT,
-  ``watch=1`` or ``/watch/``), and the state handling of ``KubernetesEmulator._handle``, which
-  mutates objects with its own merge rules before any handler runs and so cannot be combined
-  with resourceVersions, status subresources, validation or JSON-patch semantics. Those live in
-  :mod:`.rest`; discovery and OpenAPI in :mod:`.discovery` and :mod:`.openapi`.
+Requests are classified by :mod:`.requestinfo` (as the API server's ``RequestInfoFactory``
+does), answered by an injected failure if a :mod:`.reactions` entry matches, else by the
+resource handlers of :mod:`.rest`, or by discovery and OpenAPI (:mod:`.discovery`,
+:mod:`.openapi`) for non-resource paths.
 
 Every request is recorded as a :class:`.requestinfo.RequestRecord` with its final status.
 Errors are answered as ``Status`` objects; unexpected exceptions become 500 ``InternalError``
-(with the exception in the message, and also kept in ``errors`` for tests to fail on).
+(with the exception in the message, and also kept in ``failures`` for tests to fail on).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 from typing import Any
 
 import aiohttp.web
-import attrs
-import kmock
-from kmock._internal import apps, enums, rendering
 
 from . import discovery, errors, openapi
+from .reactions import Reactions
 from .registry import Registry
 from .requestinfo import RequestInfo, RequestRecord, parse_request_info
 from .rest import ApiRequest, ResourceApi, json_response
@@ -40,28 +29,22 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
 
-@attrs.define(kw_only=True)
-class SandboxHandler(kmock.KubernetesEmulator):
-    """An aiohttp-compatible handler serving the emulated Kubernetes API."""
+class SandboxHandler:
+    """An aiohttp low-level handler (``BaseRequest`` in, response out) serving the API.
 
-    bookmark_interval: float = 5.0
-    keep_history: bool = True
-    registry: Registry = attrs.field(factory=Registry, init=False)
-    store: Store = attrs.field(init=False)
-    api: ResourceApi = attrs.field(init=False)
-    records: list[RequestRecord] = attrs.field(factory=list, init=False)
-    server_address: str = ""
-    failures: list[BaseException] = attrs.field(factory=list, init=False)
+    ``bookmark_interval`` (seconds) is how often idle watches that allow bookmarks get one;
+    ``keep_history`` keeps every stored version of every object (:meth:`.store.Store.history`).
+    """
 
-    def __attrs_post_init__(self) -> None:
-        # Deliberately not calling KubernetesEmulator's: it would register its own fallback
-        # reactions for discovery and CRUD; we route in _handle() instead.
-        self.store = Store(keep_history=self.keep_history)
-        if self.store.history is not None:
-            self.store.history = self._objects  # kmock's own ObjectsArray: handler.objects
-        self.api = ResourceApi(self.registry, self.store,
-                               bookmark_interval=self.bookmark_interval)
+    def __init__(self, *, bookmark_interval: float = 5.0, keep_history: bool = True) -> None:
+        self.registry = Registry()
+        self.store = Store(keep_history=keep_history)
+        self.api = ResourceApi(self.registry, self.store, bookmark_interval=bookmark_interval)
         self.api.seed()
+        self.reactions = Reactions()
+        self.records: list[RequestRecord] = []
+        self.failures: list[BaseException] = []
+        self.server_address = ""
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         query = {key: raw_request.query[key] for key in raw_request.query}
@@ -82,14 +65,9 @@ class SandboxHandler(kmock.KubernetesEmulator):
             record.status = status
 
         try:
-            self._requests.append(self._kmock_request(raw_request, info, query, body))
             response = await self._handle_api(raw_request, info, query, body, started)
         except errors.ApiError as exc:
             response = json_response(exc.to_status(), status=exc.code)
-        except kmock.KubernetesError as exc:  # raised by user-defined kmock reactions
-            status = errors.ApiError(exc.status, exc.reason or "InternalError",
-                                     exc.message or repr(exc), {})
-            response = json_response(status.to_status(), status=exc.status)
         except Exception as exc:  # a bug: answer 500, keep it for tests, log the traceback
             self.failures.append(exc)
             logger.error("Sandbox API server failed on %s %s:\n%s", raw_request.method,
@@ -100,47 +78,13 @@ class SandboxHandler(kmock.KubernetesEmulator):
             record.status = response.status
         return response
 
-    def _kmock_request(self, raw_request: aiohttp.web.BaseRequest, info: RequestInfo,
-                       query: dict[str, str], body: bytes) -> rendering.Request:
-        """The request as kmock's DSL sees it (for user-defined reactions and assertions)."""
-        try:
-            data: Any = json.loads(body) if body else None
-        except ValueError:
-            data = None
-        actions = {
-            "get": enums.action.FETCH, "list": enums.action.LIST, "watch": enums.action.WATCH,
-            "create": enums.action.CREATE, "patch": enums.action.UPDATE,
-            "update": enums.action.UPDATE, "delete": enums.action.DELETE,
-        }
-        resource = kmock.resource(info.group, info.version, info.resource) if (
-            info.is_resource) else None
-        return rendering.Request(
-            id=len(self._requests),
-            raw_request=raw_request,
-            url=raw_request.url,
-            method=raw_request.method,
-            params=query,
-            headers=dict(raw_request.headers),
-            cookies=dict(raw_request.cookies),
-            body=body,
-            text=body.decode("utf-8", errors="replace"),
-            data=data,
-            action=actions.get(info.verb) if info.is_resource else None,
-            resource=resource,
-            namespace=info.namespace or None,
-            name=info.name or None,
-            subresource=info.subresource or None,
-        )
-
     async def _handle_api(self, raw_request: aiohttp.web.BaseRequest, info: RequestInfo,
                           query: dict[str, str], body: bytes,
                           started: Any) -> aiohttp.web.StreamResponse:
-        # User-defined kmock reactions first (only if any were declared).
-        if self._payloads:
-            try:
-                return await apps.RawHandler._handle(self, self._requests[-1])
-            except NotImplementedError:
-                pass  # no reaction matched: serve the emulated API
+        # Injected failures first: they stand for the server failing, whatever was asked.
+        injected = self.reactions.answer(info)
+        if injected is not None:
+            raise injected
         if info.is_resource:
             request = ApiRequest(info=info, query=query, headers=raw_request.headers, body=body,
                                  raw=raw_request, on_start=started)
