@@ -30,6 +30,12 @@ _NAME_RE = re.compile(NAME_PATTERN)
 INPUT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
+#: Most tasks one workflow may have. Compiling is near-linear (``bench/compile.py``), but
+#: every execution writes a row per task and a worker holds the compiled workflow in
+#: memory, so a bound keeps one manifest from exhausting either (issue 9). Refused by the
+#: compiler as ``tasks: a workflow has at most 10000 tasks; this one has N``.
+MAX_TASKS = 10_000
+
 #: Longest backoff, timeout or wait accepted: a week, far past any sane retry and well inside
 #: what timestamps (PostgreSQL, Python) can hold.
 MAX_WAIT = timedelta(days=7)
@@ -142,7 +148,7 @@ class WorkflowSpec(_Model):
     """A workflow definition: named inputs and a DAG of tasks."""
 
     inputs: list[InputSpec] = Field(default_factory=list)
-    tasks: list[TaskSpec] = Field(min_length=1)
+    tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS)
     pool: str = Field("default", pattern=NAME_PATTERN, description="Worker pool to run on.")
 
 

@@ -41,7 +41,8 @@ def test_diamond() -> None:
     assert list(wf.tasks) == ["a", "b", "c", "d"]
     assert wf.roots == ("a",)
     assert wf.pool == "default"
-    facts = {name: (t.depends_on, t.dependents, t.upstream, t.refs) for name, t in wf.tasks.items()}
+    facts = {name: (t.depends_on, t.dependents, wf.upstream(name), t.refs)
+             for name, t in wf.tasks.items()}
     assert facts == {
         "a": ((), ("b", "c"), frozenset(), frozenset()),
         "b": (("a",), ("d",), {"a"}, {"a"}),
@@ -56,6 +57,8 @@ def test_diamond() -> None:
     }
     with pytest.raises(KeyError):
         wf.downstream("nope")
+    with pytest.raises(KeyError):
+        wf.upstream("nope")
     b = wf.tasks["b"]
     assert b.type == "set" and b.spec.name == "b" and b.when is None and b.timeout is None
     assert b.params.render({"tasks": {"a": {"outputs": {"x": 1}, "phase": "Succeeded"}}}) == {
@@ -435,8 +438,52 @@ def test_large_chain_compiles() -> None:
     wf = compile_workflow("chain", spec(*reversed(tasks)))
     assert list(wf.tasks) == names
     assert wf.downstream("t0") == frozenset(names[1:])
-    assert wf.tasks["t299"].upstream == frozenset(names[:-1])
+    assert wf.upstream("t299") == frozenset(names[:-1])
 
+
+
+def test_long_chain_with_references_compiles_with_the_right_facts() -> None:
+    """Issue 9: a long chain compiles without per-task ancestor sets (near-linear; the
+    figures are in ``bench/compile.py``, never asserted here) and gets every fact right."""
+    n = 3000
+    names = [f"t{i}" for i in range(n)]
+    tasks = [task(names[0], params={"v": 0})] + [
+        task(name, prev, params={"v": f"${{{{ tasks.{prev}.outputs.v + 1 }}}}",
+                                 "first": "${{ tasks.t0.outputs.v }}"})
+        for prev, name in itertools.pairwise(names)]
+    wf = compile_workflow("chain", spec(*reversed(tasks)))
+    assert list(wf.tasks) == names and wf.roots == ("t0",)
+    middle = wf.tasks["t1500"]
+    assert (middle.depends_on, middle.dependents, middle.refs) == (
+        ("t1499",), ("t1501",), frozenset({"t1499", "t0"}))
+    assert wf.upstream("t1500") == frozenset(names[:1500])
+    assert wf.downstream("t1500") == frozenset(names[1501:])
+    assert wf.tasks["t2999"].params.render(
+        {"tasks": {"t2998": {"outputs": {"v": 41}}, "t0": {"outputs": {"v": 0}}}}) == {
+        "v": 42, "first": 0}
+
+
+def test_a_reference_down_a_long_chain_is_not_upstream() -> None:
+    names = [f"t{i}" for i in range(2000)]
+    tasks = [task(names[0], params={"v": "${{ tasks.t1999.outputs.v }}"})] + [
+        task(name, prev) for prev, name in itertools.pairwise(names)]
+    with pytest.raises(WorkflowInvalid) as info:
+        compile_workflow("chain", spec(*tasks))
+    assert [str(p) for p in info.value.problems] == [
+        'task "t0": params.v: expression refers to task "t1999", which is not upstream of '
+        '"t0"; add it to dependsOn']
+
+
+def test_more_tasks_than_the_limit_is_refused_naming_count_and_limit() -> None:
+    from conveyor_engine.model import MAX_TASKS
+
+    with pytest.raises(WorkflowInvalid) as info:
+        compile_workflow("huge", spec(*(task(f"t{i}") for i in range(MAX_TASKS + 1))))
+    assert [str(p) for p in info.value.problems] == [
+        f"tasks: a workflow has at most {MAX_TASKS} tasks; this one has {MAX_TASKS + 1} "
+        f"(split the work into several workflows)"]
+    assert len(compile_workflow("at-limit", spec(
+        *(task(f"t{i}") for i in range(MAX_TASKS)))).tasks) == MAX_TASKS
 
 TYPED = [
     {"name": "count", "type": "integer", "default": 3},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from conveyor_engine.compiler import graph
@@ -32,26 +34,64 @@ def test_reverse_edges(deps: dict, expected: dict) -> None:
 
 
 @pytest.mark.parametrize(("deps", "expected"), [
-    ({}, {}),
     (CHAIN, {"a": set(), "b": {"a"}, "c": {"a", "b"}}),
     (DIAMOND, {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"a", "b", "c"}}),
     (FOREST, {"x": set(), "y": set(), "z": {"y"}}),
     # terminates on a cycle: every member reaches every other, itself included
     (CYCLE, {"a": {"a", "b", "c"}, "b": {"a", "b", "c"}, "c": {"a", "b", "c"}, "d": set()}),
 ])
-def test_ancestors(deps: dict, expected: dict) -> None:
-    assert graph.ancestors(deps) == {k: frozenset(v) for k, v in expected.items()}
+def test_reachable_along_deps_is_ancestors(deps: dict, expected: dict) -> None:
+    assert {name: graph.reachable(name, deps) for name in deps} == {
+        k: frozenset(v) for k, v in expected.items()}
 
 
 @pytest.mark.parametrize(("deps", "expected"), [
-    ({}, {}),
     (CHAIN, {"a": {"b", "c"}, "b": {"c"}, "c": set()}),
     (DIAMOND, {"a": {"b", "c", "d"}, "b": {"d"}, "c": {"d"}, "d": set()}),
     (FOREST, {"x": set(), "y": {"z"}, "z": set()}),
 ])
-def test_descendants_invert_ancestors(deps: dict, expected: dict) -> None:
-    assert graph.descendants(graph.ancestors(deps)) == {
+def test_reachable_along_dependents_is_descendants(deps: dict, expected: dict) -> None:
+    dependents = graph.reverse_edges(deps)
+    assert {name: graph.reachable(name, dependents) for name in deps} == {
         k: frozenset(v) for k, v in expected.items()}
+
+
+def masks_as_sets(deps: dict, wanted: str) -> dict[str, set[str]]:
+    """:func:`graph.ancestor_masks` with a bit for each task in ``wanted``, read back as
+    sets of names so the table reads like the ancestors it encodes."""
+    bits = {name: 1 << i for i, name in enumerate(wanted)}
+    masks = graph.ancestor_masks(deps, index_of(deps), bits)
+    return {task: {name for name, bit in bits.items() if mask & bit}
+            for task, mask in masks.items()}
+
+
+@pytest.mark.parametrize(("deps", "wanted", "expected"), [
+    ({}, "", {}),
+    (CHAIN, "abc", {"a": set(), "b": {"a"}, "c": {"a", "b"}}),
+    (DIAMOND, "abcd", {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"a", "b", "c"}}),
+    # only tasks given a bit are reported
+    (DIAMOND, "a", {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"a"}}),
+    (DIAMOND, "", {"a": set(), "b": set(), "c": set(), "d": set()}),
+    (FOREST, "xyz", {"x": set(), "y": set(), "z": {"y"}}),
+    (REVERSED, ["early", "late"], {"late": {"early"}, "early": set()}),
+    # a cycle's members are ancestors of each other and themselves; what hangs below the
+    # cycle sees them all
+    (CYCLE, "abcd", {"a": {"a", "b", "c"}, "b": {"a", "b", "c"}, "c": {"a", "b", "c"},
+                     "d": set()}),
+    (TWO_CYCLES, "abcde", {"a": {"a", "b"}, "b": {"a", "b"}, "c": {"c", "d"},
+                           "d": {"c", "d"}, "e": {"a", "b", "c", "d"}}),
+    # a self-loop is a cycle of one
+    ({"a": ("a",), "b": ("a",)}, "ab", {"a": {"a"}, "b": {"a"}}),
+])
+def test_ancestor_masks(deps: dict, wanted: str, expected: dict) -> None:
+    assert masks_as_sets(deps, wanted) == expected
+
+
+def test_ancestor_masks_on_a_long_chain_needs_no_recursion() -> None:
+    names = [f"t{i}" for i in range(5000)]
+    deps = {names[0]: ()} | {n: (prev,) for prev, n in itertools.pairwise(names)}
+    masks = graph.ancestor_masks(deps, index_of(deps), {"t0": 1, "t4998": 2})
+    assert masks["t4999"] == 3 and masks["t4998"] == 1 and masks["t0"] == 0
 
 
 @pytest.mark.parametrize(("deps", "expected"), [

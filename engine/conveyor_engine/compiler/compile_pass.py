@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -100,6 +101,17 @@ STRICT_ONLY = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What compiling one task's expressions gave (``params`` None after a problem)."""
+
+    params: Template | None
+    when: Condition | None
+    expressions: tuple[Expression, ...]
+    refs: frozenset[str]
+    timeout: timedelta | None
+
+
 class _Compilation:
     """The state of one compile; methods append to ``problems`` and carry on."""
 
@@ -121,10 +133,8 @@ class _Compilation:
         deps = {name: self.dependencies(task) for name, task in self.tasks.items()}
         dependents = graph.reverse_edges(deps)
         self.check_cycles(dependents)
-        upstream = graph.ancestors(deps)
-        compiled_parts = {
-            name: self.compile_task(task, upstream[name]) for name, task in self.tasks.items()
-        }
+        compiled_parts = {name: self.compile_task(task) for name, task in self.tasks.items()}
+        self.check_all_references(deps, compiled_parts)
         if self.problems:
             raise WorkflowInvalid(self.name, self.problems)
 
@@ -132,20 +142,19 @@ class _Compilation:
         position = {name: i for i, name in enumerate(order)}
         tasks = {}
         for name in order:
-            params, when, refs, timeout = compiled_parts[name]
-            assert params is not None  # a template that failed to compile is a problem
+            part = compiled_parts[name]
+            assert part.params is not None  # a template that failed to compile is a problem
             task = self.tasks[name]
             tasks[name] = CompiledTask(
                 name=name,
                 type=task.type,
                 spec=task,
-                params=params,
-                when=when,
+                params=part.params,
+                when=part.when,
                 depends_on=deps[name],
                 dependents=tuple(sorted(dependents[name], key=position.__getitem__)),
-                upstream=upstream[name],
-                refs=refs,
-                timeout=timeout,
+                refs=part.refs,
+                timeout=part.timeout,
             )
         text = canonical_json(self.spec)
         return CompiledWorkflow(
@@ -155,7 +164,6 @@ class _Compilation:
             tasks=tasks,
             roots=tuple(name for name in order if not deps[name]),
             pool=self.spec.pool,
-            _downstream=graph.descendants(upstream),
             _stored=text,
         )
 
@@ -207,10 +215,9 @@ class _Compilation:
             cycle = graph.shortest_cycle(start, dependents, component)
             self.problem(start, "dependsOn", "cycle: " + " -> ".join(cycle))
 
-    def compile_task(
-        self, task: TaskSpec, upstream: frozenset[str]
-    ) -> tuple[Template | None, Condition | None, frozenset[str], timedelta | None]:
-        """Params template, condition, refs and timeout; params is None after a problem."""
+    def compile_task(self, task: TaskSpec) -> _Part:
+        """Params template, condition, expressions, refs and timeout of one task; the
+        part's ``params`` is None after a problem."""
         self.check_params(task)
         expressions: list[Expression] = []
         params = when = None
@@ -226,8 +233,6 @@ class _Compilation:
                 expressions.append(when.expression)
             except ExpressionError as exc:
                 self.problem(task.name, exc.field, exc.message)
-        for expression in expressions:
-            self.check_references(task.name, expression, upstream)
         refs = frozenset().union(*(e.references for e in expressions))
         timeout = duration(task.timeout, "timeout") if task.timeout is not None else None
         if self.strict and timeout is not None and task.type in tasktypes.REGISTRY:
@@ -235,9 +240,26 @@ class _Compilation:
                 self.problem(task.name, "timeout",
                              f'does not apply to a "{task.type}" task, which holds no worker '
                              f"while it waits (remove it)")
-        return params, when, refs, timeout
+        return _Part(params, when, tuple(expressions), refs, timeout)
 
-    def check_references(self, name: str, expression: Expression, upstream: frozenset[str]) -> None:
+    def check_all_references(self, deps: dict[str, tuple[str, ...]],
+                             parts: dict[str, _Part]) -> None:
+        """Check every expression's references; "upstream of" is answered with one bit
+        per referenced task (:func:`graph.ancestor_masks`), never a set per task."""
+        referenced = sorted({ref for part in parts.values() for ref in part.refs
+                             if ref in self.tasks})
+        bits = {name: 1 << i for i, name in enumerate(referenced)}
+        masks = graph.ancestor_masks(deps, self.index, bits)
+        for name, part in parts.items():
+            mask = masks[name]
+            for expression in part.expressions:
+                self.check_references(name, expression, mask, bits)
+
+    def check_references(self, name: str, expression: Expression, upstream: int,
+                         bits: Mapping[str, int]) -> None:
+        """Problems for references to ``name`` itself, to unknown tasks, to tasks not
+        upstream of it (``upstream``: its ancestors as a mask of ``bits``) and to inputs
+        that are not declared."""
         where = expression.field
         for ref in sorted(expression.references):
             if ref == name:
@@ -254,7 +276,7 @@ class _Compilation:
                     f'expression refers to task "{ref}", which does not exist'
                     + did_you_mean(ref, self.tasks),
                 )
-            elif ref not in upstream:
+            elif not upstream & bits[ref]:
                 self.problem(
                     name,
                     where,

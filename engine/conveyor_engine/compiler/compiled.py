@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -19,6 +19,7 @@ from typing import Any
 from ..expressions import Condition, Template
 from ..inputtypes import type_mismatch
 from ..model import TaskSpec, WorkflowSpec, parse_duration
+from . import graph
 from .problems import InvalidInputs, Problem, WorkflowInvalid
 
 
@@ -34,8 +35,11 @@ class CompiledTask:
 
     ``depends_on``: direct dependencies (declaration order, duplicates dropped);
     ``dependents``: tasks that list this one in ``dependsOn`` (topological order);
-    ``upstream``: all transitive dependencies; ``refs``: tasks whose results ``params``
-    or ``when`` read (always a subset of ``upstream``); ``timeout``: limit of one attempt.
+    ``refs``: tasks whose results ``params`` or ``when`` read (always upstream of it:
+    :meth:`CompiledWorkflow.upstream`); ``timeout``: limit of one attempt.
+
+    Transitive up- and downstream sets are not stored per task: on a chain of ``n`` tasks
+    they hold ``n**2 / 2`` names (issue 9); the workflow computes one on demand.
     """
 
     name: str
@@ -45,7 +49,6 @@ class CompiledTask:
     when: Condition | None
     depends_on: tuple[str, ...]
     dependents: tuple[str, ...]
-    upstream: frozenset[str]
     refs: frozenset[str]
     timeout: timedelta | None
 
@@ -88,12 +91,18 @@ class CompiledWorkflow:
     tasks: dict[str, CompiledTask]
     roots: tuple[str, ...]
     pool: str
-    _downstream: dict[str, frozenset[str]] = field(repr=False)
     _stored: str = field(repr=False)
 
     def downstream(self, name: str) -> frozenset[str]:
-        """All tasks that depend on ``name``, directly or not; ``KeyError`` if no such task."""
-        return self._downstream[name]
+        """All tasks that depend on ``name``, directly or not; ``KeyError`` if no such task.
+
+        Computed on each call, breadth-first over ``dependents``: the cost is the size of
+        the answer (the worker asks only when a task fails for good, to skip them)."""
+        return graph.reachable(name, _Edges(self.tasks, "dependents"))
+
+    def upstream(self, name: str) -> frozenset[str]:
+        """All tasks ``name`` depends on, directly or not; ``KeyError`` if no such task."""
+        return graph.reachable(name, _Edges(self.tasks, "depends_on"))
 
     def resolve_inputs(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """The inputs of one execution: ``given`` plus defaults, for every declared input.
@@ -146,3 +155,23 @@ class CompiledWorkflow:
         from .compile_pass import compile_workflow  # the pass builds this type: import late
 
         return compile_workflow(name, data, strict=False)
+
+
+class _Edges(Mapping[str, tuple[str, ...]]):
+    """One edge attribute of compiled tasks (``depends_on`` or ``dependents``) read as a
+    graph mapping for :mod:`.graph`, without copying it."""
+
+    __slots__ = ("_attribute", "_tasks")
+
+    def __init__(self, tasks: Mapping[str, CompiledTask], attribute: str) -> None:
+        self._tasks = tasks
+        self._attribute = attribute
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        return getattr(self._tasks[name], self._attribute)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)

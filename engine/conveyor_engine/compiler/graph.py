@@ -27,28 +27,50 @@ def reverse_edges(deps: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     return dependents
 
 
-def ancestors(deps: Mapping[str, Sequence[str]]) -> dict[str, frozenset[str]]:
-    """Transitive dependencies of every task (breadth-first; terminates on cycles)."""
-    result = {}
-    for name in deps:
-        seen: set[str] = set()
-        queue = deque(deps[name])
-        while queue:
-            dep = queue.popleft()
-            if dep not in seen:
-                seen.add(dep)
-                queue.extend(deps[dep])
-        result[name] = frozenset(seen)
-    return result
+def reachable(start: str, edges: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """Every task reachable from ``start`` along ``edges``, ``start`` itself excluded unless
+    it lies on a cycle. Breadth-first, so the cost is the size of the answer (its tasks and
+    their edges), never the whole graph: with ``deps`` it gives one task's transitive
+    dependencies, with dependents (:func:`reverse_edges`) its transitive dependents.
+    Raises ``KeyError`` when a task named in ``edges`` is not a key of it."""
+    seen: set[str] = set()
+    queue = deque(edges[start])
+    while queue:
+        node = queue.popleft()
+        if node not in seen:
+            seen.add(node)
+            queue.extend(edges[node])
+    return frozenset(seen)
 
 
-def descendants(upstream: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
-    """Transitive dependents of every task, from :func:`ancestors`' result (its inverse)."""
-    found: dict[str, set[str]] = {name: set() for name in upstream}
-    for name, above in upstream.items():
-        for ancestor in above:
-            found[ancestor].add(name)
-    return {name: frozenset(below) for name, below in found.items()}
+def ancestor_masks(
+    deps: Mapping[str, Sequence[str]], index: Mapping[str, int], bits: Mapping[str, int]
+) -> dict[str, int]:
+    """For every task, the bitwise OR of ``bits[a]`` over its transitive dependencies ``a``.
+
+    ``bits`` gives each task of interest a distinct power of two (tasks absent from it
+    count as 0), so ``masks[task] & bits[other]`` answers "is ``other`` upstream of
+    ``task``?" in one operation. Computed once per strongly connected component, in the
+    order Tarjan's algorithm finishes them on ``deps`` (a component after every component
+    it depends on), so the work is one OR per edge: near-linear in the graph, instead of
+    a set of ancestors per task, which is quadratic in time and memory on a long chain
+    (issue 9). Terminates on cycles: members of a cycle are ancestors of each other and of
+    themselves.
+    """
+    masks: dict[str, int] = {}
+    for component in strongly_connected(deps, index):
+        own = 0
+        for member in component:
+            own |= bits.get(member, 0)
+        cyclic = len(component) > 1 or any(m in deps[m] for m in component)
+        mask = own if cyclic else 0
+        for member in component:
+            for dep in deps[member]:
+                if dep not in component:
+                    mask |= masks[dep] | bits.get(dep, 0)
+        for member in component:
+            masks[member] = mask
+    return masks
 
 
 def topological(

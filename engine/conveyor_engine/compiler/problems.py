@@ -110,6 +110,10 @@ def error_message(error: Mapping[str, Any], noun: str = "field") -> str:
         return f"unknown {noun}"
     if kind == "too_short" and loc == ("tasks",):
         return "a workflow needs at least one task"
+    if kind == "too_long" and loc == ("tasks",):
+        context = error.get("ctx") or {}
+        return (f"a workflow has at most {context.get('max_length')} tasks; this one has "
+                f"{context.get('actual_length')} (split the work into several workflows)")
     if kind == "string_pattern_mismatch" and loc[:1] == ("inputs",) and loc[-1] == "name":
         return (
             f"{error.get('input')!r} is not a valid input name: use letters, digits and '_', "
