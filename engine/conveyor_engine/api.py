@@ -9,6 +9,7 @@ re-read (:meth:`Engine.get`) on each notification and periodically
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -59,13 +60,17 @@ class Submission:
 class Engine:
     """A client of the engine's state. Create with :meth:`connect`, end with :meth:`close`."""
 
-    def __init__(self, store: Store, redis: Redis, keys: Keys) -> None:
+    def __init__(self, store: Store, redis: Redis, keys: Keys, *,
+                 settings: EngineSettings | None = None) -> None:
+        # Limits come from ``settings`` (defaults when None, without reading the environment).
+        limits = settings if settings is not None else EngineSettings.model_construct()
         self.store = store
         self.redis = redis
         self.keys = keys
         self.queue = Queue(redis, keys)
         self.cache = Cache(redis, keys)
-        self.catalog = WorkflowCatalog(store, self.cache)
+        self.catalog = WorkflowCatalog(store, self.cache, max_size=limits.workflow_cache_size)
+        self.max_inputs_bytes = limits.max_inputs_bytes
         self._groups: set[str] = set()
 
     @classmethod
@@ -89,7 +94,7 @@ class Engine:
             await store.close()
             await redis.aclose()
             raise
-        return cls(store, redis, Keys(settings.key_prefix))
+        return cls(store, redis, Keys(settings.key_prefix), settings=settings)
 
     async def close(self) -> None:
         """Close both connections."""
@@ -100,9 +105,10 @@ class Engine:
         """Compile ``spec`` and store the version in PostgreSQL and Redis by content hash.
 
         Raises :class:`conveyor_engine.compiler.WorkflowInvalid` naming each task and
-        field at fault.
+        field at fault. Compiles in a thread, so a large workflow never stalls the caller's
+        event loop (the operator's watches, a worker's lease renewal).
         """
-        workflow = compile_workflow(name, spec)
+        workflow = await asyncio.to_thread(compile_workflow, name, spec)
         await self.store.save_workflow(workflow.content_hash, name, workflow.to_json())
         await self.cache.put_workflow(workflow.content_hash, workflow.to_json())
         self.catalog.remember(workflow)
@@ -120,9 +126,10 @@ class Engine:
         With an ``idempotency_key`` (for example a Kubernetes object's uid), a repeated call
         returns the execution the first call created, whatever its state, and starts
         nothing. Raises :class:`conveyor_engine.compiler.InvalidInputs` naming the input at
-        fault.
+        fault, also when the inputs serialised as JSON are larger than
+        ``CONVEYOR_MAX_INPUTS_BYTES`` (they are stored in PostgreSQL and cached in Redis).
         """
-        resolved = workflow.resolve_inputs(inputs)
+        resolved = workflow.resolve_inputs(inputs, max_bytes=self.max_inputs_bytes)
         if idempotency_key is not None:
             existing = await self.store.find_execution_by_key(idempotency_key)
             if existing is not None:

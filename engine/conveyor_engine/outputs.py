@@ -8,6 +8,7 @@ failing the whole batch commit it travels in.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 #: Deepest nesting accepted; orjson's own limit is 254, leave room for the envelope.
@@ -45,3 +46,19 @@ def storable(value: Any, path: str = "outputs", depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [storable(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     raise UnstorableOutput(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON in UTF-8: what it costs stored in PostgreSQL and
+    cached in Redis. Values that are not JSON types count as their ``str()``."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          default=str).encode())
+
+
+def largest_key(value: dict[str, Any]) -> tuple[str, int] | None:
+    """The key of ``value`` whose value is largest as JSON, and that size; None if empty."""
+    if not value:
+        return None
+    sizes = {key: json_size(item) for key, item in value.items()}
+    key = max(sizes, key=sizes.__getitem__)
+    return key, sizes[key]

@@ -62,6 +62,18 @@ class EngineSettings(BaseSettings):
     database_ca_cert: str | None = Field(
         None, description="PEM CA to verify the PostgreSQL server with.", repr=False)
     migrate_on_start: bool = True
+    # -- limits and timeouts (issue 9; docs/guarantees.md "Limits and timeouts") --
+    http_timeout_seconds: float = Field(
+        60.0, gt=0.0, le=7 * 24 * 3600.0,
+        description="Timeout of each network operation (connect, read, write) of an http "
+        "task that sets no timeout of its own; a task's timeout replaces it.")
+    max_inputs_bytes: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+        description="Largest inputs of one execution, serialised as JSON; submit refuses more.")
+    workflow_cache_size: int = Field(
+        256, ge=1, le=100_000,
+        description="Compiled workflow versions kept in process memory (least recently used "
+        "are dropped; Redis and PostgreSQL still hold them).")
 
 
 S = TypeVar("S", bound="EngineSettings")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -454,13 +455,45 @@ async def test_http_cap_is_the_smaller_limit(
     assert (out["text"], out["truncated"]) == (text, truncated)
 
 
-async def test_http_truncated_json_is_text_only(
+async def test_http_truncated_json_fails_naming_the_cap(
     client: httpx.AsyncClient, httpbin_url: str
 ) -> None:
-    out = succeeded(await run_http(client, {"url": f"{httpbin_url}/json", "maxResponseBytes": 20}))
+    """Issue 9: a JSON body cut short used to succeed without ``outputs.json``, which a
+    downstream expression then met as "no such key"; now it fails, not retryable."""
+    outcome = await run_http(client, {"url": f"{httpbin_url}/json", "maxResponseBytes": 20})
+    assert isinstance(outcome, Failed) and outcome.retryable is False
+    assert outcome.error.startswith(
+        f"GET {httpbin_url}/json: the JSON response body (Content-Length ")
+    assert "larger than the cap of 20 bytes (params.maxResponseBytes)" in outcome.error
+    assert "params.allowTruncated: true" in outcome.error
+
+
+async def test_http_truncated_json_names_the_worker_cap_when_it_is_smaller(
+    client: httpx.AsyncClient, httpbin_url: str
+) -> None:
+    outcome = await run_http(client, {"url": f"{httpbin_url}/json", "maxResponseBytes": 100},
+                             max_output_bytes=30)
+    assert isinstance(outcome, Failed)
+    assert "larger than the cap of 30 bytes (CONVEYOR_MAX_OUTPUT_BYTES)" in outcome.error
+
+
+async def test_http_truncated_json_allowed_is_text_only(
+    client: httpx.AsyncClient, httpbin_url: str
+) -> None:
+    out = succeeded(await run_http(client, {"url": f"{httpbin_url}/json",
+                                            "maxResponseBytes": 20, "allowTruncated": True}))
     assert out["truncated"] is True
     assert "json" not in out
     assert len(out["text"]) == 20
+
+
+async def test_http_complete_json_under_the_cap_is_parsed(
+    client: httpx.AsyncClient, httpbin_url: str
+) -> None:
+    body = {"k": "v" * 50}
+    out = succeeded(await run_http(client, {"url": f"{httpbin_url}/anything", "method": "POST",
+                                            "json": body, "maxResponseBytes": 100_000}))
+    assert out["truncated"] is False and out["json"]["json"] == body
 
 
 async def test_http_connection_refused_is_retryable(
@@ -480,6 +513,18 @@ async def test_http_timeout_is_retryable(httpbin_url: str) -> None:
     assert "ReadTimeout" in outcome.error
 
 
+async def test_http_task_timeout_replaces_the_client_timeout(httpbin_url: str) -> None:
+    """Issue 9: the client's timeout (60 s in the worker, 0.3 s here) used to cut a
+    request short even when the task's own ``timeout`` allowed longer."""
+    task = tasktypes.get("http")
+    params = task.Params.model_validate({"url": f"{httpbin_url}/delay/1"})
+    async with httpx.AsyncClient(timeout=0.3) as short_client:
+        ctx = make_ctx(short_client)
+        outcome = await task.run(params, replace(ctx, timeout=timedelta(seconds=10)))
+    assert isinstance(outcome, Succeeded), outcome
+    assert outcome.outputs["statusCode"] == 200
+
+
 # --------------------------------------------------------------------------- set
 
 
@@ -496,6 +541,31 @@ async def test_http_timeout_is_retryable(httpbin_url: str) -> None:
 async def test_set_outputs_are_its_params(params: dict[str, Any]) -> None:
     task = tasktypes.get("set")
     outcome = await task.run(task.Params.model_validate(params), make_ctx())
+    assert outcome == Succeeded(params)
+
+
+@pytest.mark.parametrize(("params", "cap", "error"), [
+    ({"blob": "x" * 2000, "small": 1}, 1024,
+     "outputs are 2021 bytes as JSON, more than the limit of 1024 bytes per task "
+     "(CONVEYOR_MAX_OUTPUT_BYTES); the largest is params.blob (2002 bytes)"),
+    # multi-byte characters count as their UTF-8 bytes, as stored
+    ({"t": "é" * 600}, 1024,
+     "outputs are 1208 bytes as JSON, more than the limit of 1024 bytes per task "
+     "(CONVEYOR_MAX_OUTPUT_BYTES); the largest is params.t (1202 bytes)"),
+])
+async def test_set_outputs_over_the_cap_fail_not_retryable(
+    params: dict[str, Any], cap: int, error: str
+) -> None:
+    task = tasktypes.get("set")
+    outcome = await task.run(task.Params.model_validate(params),
+                             make_ctx(max_output_bytes=cap))
+    assert outcome == Failed(error, retryable=False)
+
+
+async def test_set_outputs_at_the_cap_succeed() -> None:
+    params = {"blob": "x" * (1024 - len('{"blob":""}'))}
+    task = tasktypes.get("set")
+    outcome = await task.run(task.Params.model_validate(params), make_ctx(max_output_bytes=1024))
     assert outcome == Succeeded(params)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from ..expressions import Condition, Template
 from ..inputtypes import type_mismatch
 from ..model import TaskSpec, WorkflowSpec, parse_duration
+from ..outputs import json_size
 from . import graph
 from .problems import InvalidInputs, Problem, WorkflowInvalid
 
@@ -104,12 +105,15 @@ class CompiledWorkflow:
         """All tasks ``name`` depends on, directly or not; ``KeyError`` if no such task."""
         return graph.reachable(name, _Edges(self.tasks, "depends_on"))
 
-    def resolve_inputs(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    def resolve_inputs(self, given: Mapping[str, Any] | None, *,
+                       max_bytes: int | None = None) -> dict[str, Any]:
         """The inputs of one execution: ``given`` plus defaults, for every declared input.
 
         Optional inputs without a default resolve to ``None``, so ``inputs.NAME`` always
         exists in expressions. Raises :class:`InvalidInputs` naming every unknown input,
-        every required input that is missing and every value not of its input's ``type``.
+        every required input that is missing and every value not of its input's ``type``;
+        with ``max_bytes``, also inputs larger than that serialised as compact JSON
+        (UTF-8), naming the size, the limit and the largest input.
         """
         given = {} if given is None else given
         if not isinstance(given, Mapping):
@@ -138,6 +142,10 @@ class CompiledWorkflow:
                 resolved[name] = copy.deepcopy(spec.default)
         if problems:
             raise InvalidInputs(problems)
+        if max_bytes is not None:
+            oversize = inputs_size_problem(resolved, max_bytes)
+            if oversize is not None:
+                raise InvalidInputs([oversize])
         return resolved
 
     def to_json(self) -> str:
@@ -155,6 +163,20 @@ class CompiledWorkflow:
         from .compile_pass import compile_workflow  # the pass builds this type: import late
 
         return compile_workflow(name, data, strict=False)
+
+
+def inputs_size_problem(inputs: Mapping[str, Any], max_bytes: int) -> Problem | None:
+    """A problem when ``inputs`` serialised (:func:`json_size`) exceed ``max_bytes``:
+    ``inputs: 10485779 bytes as JSON, more than the limit of 1048576 bytes
+    (CONVEYOR_MAX_INPUTS_BYTES); the largest is inputs.blob (10485762 bytes)``."""
+    size = json_size(dict(inputs))
+    if size <= max_bytes:
+        return None
+    largest = max(inputs, key=lambda name: json_size(inputs[name]))
+    return Problem(None, "inputs",
+                   f"{size} bytes as JSON, more than the limit of {max_bytes} bytes "
+                   f"(CONVEYOR_MAX_INPUTS_BYTES); the largest is inputs.{largest} "
+                   f"({json_size(inputs[largest])} bytes)")
 
 
 class _Edges(Mapping[str, tuple[str, ...]]):

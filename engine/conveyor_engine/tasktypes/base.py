@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
@@ -24,7 +24,8 @@ class Resources:
     """Long-lived objects shared by all tasks of one worker process."""
 
     http: httpx.AsyncClient
-    #: Upper bound for any response body kept as output, in bytes.
+    #: Upper bound, in bytes, for one task's outputs as JSON and for a response body kept
+    #: as output (``CONVEYOR_MAX_OUTPUT_BYTES``).
     max_output_bytes: int = 1024 * 1024
 
 
@@ -33,7 +34,10 @@ class TaskContext:
     """What a task type may know about the attempt it runs.
 
     ``resumed_from`` is the time a durable timer set by an earlier :class:`Suspended`
-    outcome of this same attempt fell due; ``None`` on a first run.
+    outcome of this same attempt fell due; ``None`` on a first run. ``timeout`` is the
+    task's own limit of one attempt (``None``: it sets none), which the worker enforces
+    around ``run``; a type that waits on the network sizes its own I/O timeouts by it, so
+    no shorter library default cuts the attempt short (issue 9).
     """
 
     execution_id: str
@@ -41,6 +45,7 @@ class TaskContext:
     attempt: int
     resources: Resources
     resumed_from: datetime | None = None
+    timeout: timedelta | None = None
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ class HttpParams(BaseModel):
       (RFC 9110 §15.3). Each is in 100..599.
     - ``maxResponseBytes``: most body bytes kept as output; the worker's
       ``max_output_bytes`` caps it (the smaller wins).
+    - ``allowTruncated``: keep a JSON body longer than the cap as truncated ``text``
+      (``truncated: true``) instead of failing. Default false: a JSON body cut short cannot
+      be parsed, and a downstream ``outputs.json`` would not exist (issue 9).
 
     Invalid values raise pydantic's ``ValidationError`` naming the field.
     """
@@ -69,6 +72,7 @@ class HttpParams(BaseModel):
     body: str | None = None
     expected_status: list[StatusCode] = Field(default_factory=list)
     max_response_bytes: int | None = Field(None, ge=0)
+    allow_truncated: bool = False
 
     @field_validator("url")
     @classmethod
@@ -210,6 +214,21 @@ def is_retryable_status(status: int) -> bool:
     return status >= 500 or status in RETRYABLE_4XX
 
 
+def truncated_json_message(where: str, cap: int, params: HttpParams,
+                           headers: httpx.Headers) -> str:
+    """Why a JSON response longer than ``cap`` failed its task: the request, the size when
+    the server said it (``Content-Length``), the cap and which setting set it, and the
+    two ways out."""
+    length = headers.get("content-length")
+    size = f" (Content-Length {length})" if length and length.isdigit() else ""
+    which = ("params.maxResponseBytes" if params.max_response_bytes is not None
+             and params.max_response_bytes <= cap else "CONVEYOR_MAX_OUTPUT_BYTES")
+    return (f"{where}: the JSON response body{size} is larger than the cap of {cap} bytes "
+            f"({which}); a JSON body cut short cannot be parsed. Raise "
+            f"params.maxResponseBytes (at most CONVEYOR_MAX_OUTPUT_BYTES), or set "
+            f"params.allowTruncated: true to keep the first {cap} bytes as text")
+
+
 async def _read_capped(response: httpx.Response, cap: int) -> bytes:
     """Read at most ``cap + 1`` decoded body bytes: one byte more tells truncation apart
     from a body exactly ``cap`` long, without ever holding a huge body in memory."""
@@ -231,7 +250,13 @@ class HttpTask(TaskType):
     - ``json`` (when the response is JSON, complete and valid) or ``text`` (otherwise).
     - ``truncated``: True when the body was longer than the cap (``maxResponseBytes``,
       at most ``resources.max_output_bytes``); the body is then cut to the cap and kept
-      as ``text`` only.
+      as ``text`` only. A JSON body (:func:`is_json_media_type`) longer than the cap
+      fails the task instead, not retryable, naming the cap, unless ``allowTruncated``.
+
+    Timeouts: with a task ``timeout`` (``ctx.timeout``) every network operation of the
+    request may take that long, and the worker bounds the whole attempt by it; without
+    one, the shared client's timeout applies (``CONVEYOR_HTTP_TIMEOUT_SECONDS``, per
+    operation). Before issue 9 a fixed 60 s client timeout cut longer tasks short.
 
     Failures: a status outside ``expectedStatus`` (any 2xx when empty) gives
     ``Failed("HTTP <status> from <METHOD> <url> (expected <codes>): <first 200 chars of
@@ -262,6 +287,9 @@ class HttpTask(TaskType):
             # already in the URL instead of adding to it.
             url = url.copy_merge_params(params.query)
         where = f"{params.method} {_origin_and_path(url)}"
+        if ctx.timeout is not None:
+            # The task's own limit governs, not the client's default (issue 9).
+            request_kwargs["timeout"] = httpx.Timeout(ctx.timeout.total_seconds())
         try:
             async with ctx.resources.http.stream(
                 params.method,
@@ -293,12 +321,17 @@ class HttpTask(TaskType):
                 retryable=is_retryable_status(status),
             )
 
+        media_type = _content_type(response.headers)
+        if truncated and is_json_media_type(media_type) and not params.allow_truncated:
+            return Failed(truncated_json_message(where, cap, params, response.headers),
+                          retryable=False)
+
         outputs: dict[str, Any] = {
             "statusCode": status,
             "headers": response_headers(response.headers),
         }
         outputs.update(
-            body_outputs(data, _content_type(response.headers), charset, truncated=truncated)
+            body_outputs(data, media_type, charset, truncated=truncated)
         )
         outputs["truncated"] = truncated
         return Succeeded(outputs)

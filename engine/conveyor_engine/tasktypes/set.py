@@ -10,7 +10,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from .base import Outcome, Succeeded, TaskContext, TaskType
+from ..outputs import json_size, largest_key
+from .base import Failed, Outcome, Succeeded, TaskContext, TaskType
 
 
 class SetParams(BaseModel):
@@ -23,12 +24,21 @@ class SetTask(TaskType):
     """Return the params, as rendered, as the task's outputs.
 
     Outputs: a dict with exactly the keys and values given in ``params`` (a deep copy, so
-    later changes to either side do not leak). Never fails: params are already rendered
-    and validated, and there is nothing else to go wrong.
+    later changes to either side do not leak). Fails, not retryable (the same params
+    render the same way), when the outputs serialised as JSON are larger than
+    ``resources.max_output_bytes`` (``CONVEYOR_MAX_OUTPUT_BYTES``): the message names the
+    size, the limit and the largest key.
     """
 
     name: ClassVar[str] = "set"
     Params: ClassVar[type[BaseModel]] = SetParams
 
     async def run(self, params: BaseModel, ctx: TaskContext) -> Outcome:
-        return Succeeded(params.model_dump())
+        outputs = params.model_dump()
+        size, cap = json_size(outputs), ctx.resources.max_output_bytes
+        if size > cap:
+            key, key_size = largest_key(outputs) or ("", 0)
+            return Failed(f"outputs are {size} bytes as JSON, more than the limit of {cap} "
+                          f"bytes per task (CONVEYOR_MAX_OUTPUT_BYTES); the largest is "
+                          f"params.{key} ({key_size} bytes)", retryable=False)
+        return Succeeded(outputs)

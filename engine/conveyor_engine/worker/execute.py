@@ -8,6 +8,7 @@ errors are.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from pydantic import ValidationError
 
@@ -39,6 +40,8 @@ async def execute(
         return Failed(_describe(exc), retryable=False)
     try:
         if task.timeout is not None and task_type.honours_timeout:
+            # The type sees the limit too, to size its own I/O timeouts (http).
+            ctx = dataclasses.replace(ctx, timeout=task.timeout)
             async with asyncio.timeout(task.timeout.total_seconds()):
                 return await task_type.run(params, ctx)
         return await task_type.run(params, ctx)

@@ -112,7 +112,8 @@ class Worker:
     async def run(self) -> None:
         """Serve the pool until :meth:`stop`; then shut down gracefully and return."""
         await self.queue.ensure_group(self.pool)
-        self._http = httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0))
+        self._http = httpx.AsyncClient(  # a task's own timeout replaces this per request
+            follow_redirects=True, timeout=httpx.Timeout(self.settings.http_timeout_seconds))
         self._resources = Resources(http=self._http,
                                     max_output_bytes=self.settings.max_output_bytes)
         background = [
