@@ -27,6 +27,7 @@ from .keys import Keys
 from .model import WorkflowSpec
 from .phases import ExecutionPhase, TaskPhase
 from .queue import Backlog, Queue
+from .redis_policy import check_eviction_policy
 from .settings import EngineSettings
 from .store import AttemptState, ExecutionHeader, ExecutionState, Store, TaskState
 from .workflows import WorkflowCatalog
@@ -79,6 +80,8 @@ class Engine:
 
         ``overrides`` replace settings fields (``redis_url=...``, ``key_prefix=...``).
         Raises asyncpg / redis-py connection errors when a server cannot be reached.
+        Checks Redis's ``maxmemory-policy`` once and warns when it can evict Conveyor's
+        keys (:mod:`conveyor_engine.redis_policy`).
         """
         if settings is None:
             settings = EngineSettings(**overrides)  # type: ignore[arg-type]
@@ -94,6 +97,7 @@ class Engine:
             await store.close()
             await redis.aclose()
             raise
+        await check_eviction_policy(redis, where="the engine's Redis")
         return cls(store, redis, Keys(settings.key_prefix), settings=settings)
 
     async def close(self) -> None:

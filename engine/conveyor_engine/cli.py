@@ -13,6 +13,7 @@ import signal
 import typer
 
 from .connections import database_ssl, redis_client
+from .redis_policy import check_eviction_policy
 from .settings import EngineSettings, SettingsError
 from .settings import load_settings as _load_settings
 from .store import Store
@@ -47,6 +48,7 @@ async def _work(settings) -> None:
     redis = redis_client(settings, max_connections=settings.concurrency + 16)
     try:
         await redis.ping()
+        await check_eviction_policy(redis, where="the dispatch Redis")
         worker = Worker(settings, store, redis)
         if settings.metrics_port:
             start_health_server(settings.metrics_port, worker.is_ready)

@@ -5,7 +5,7 @@ Label values are task types, outcomes and cache layers: small fixed sets, never 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TASK_ATTEMPTS = Counter(
     "conveyor_task_attempts_total",
@@ -31,4 +31,10 @@ CACHE_REQUESTS = Counter(
 )
 DEAD_LETTERS = Counter(
     "conveyor_dead_letters_total", "Task attempts given up after too many deliveries."
+)
+REDIS_EVICTION_POLICY_OK = Gauge(
+    "conveyor_redis_eviction_policy_ok",
+    "Whether Redis's maxmemory-policy keeps Conveyor's keys (1: noeviction), may evict them "
+    "(0) or could not be read (-1: CONFIG GET renamed or forbidden), by policy.",
+    ["policy"],
 )
