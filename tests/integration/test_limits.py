@@ -6,11 +6,14 @@ these tests as the checks of its promises.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 
 import pytest
 
-from conveyor_engine.api import Engine, InvalidInputs
+from conveyor_engine import api as api_module
+from conveyor_engine.api import CompiledWorkflow, Engine, InvalidInputs
 from conveyor_engine.settings import EngineSettings
 from tests.integration.test_execution import finished
 
@@ -132,3 +135,52 @@ async def test_truncated_json_body_fails_visibly_unless_allowed(
     assert state.task("use").phase == "Skipped"
     assert state.task("lenient").phase == "Succeeded"
     assert state.task("check").outputs == {"cut": True, "n": 1024}
+
+
+async def _ticks_while(awaitable, interval: float = 0.05) -> tuple[object, int]:
+    """Run ``awaitable`` while a ticker counts how often the event loop let it run."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(interval)
+            ticks += 1
+
+    counting = asyncio.create_task(ticker())
+    try:
+        result = await awaitable
+    finally:
+        counting.cancel()
+    return result, ticks
+
+
+async def test_compiling_never_blocks_the_event_loop(
+    engine: Engine, pool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: workers and the operator compiled on the event loop, so a worker compiling
+    a large workflow stopped renewing its leases. A compile made to take 1 s (patched)
+    must leave the loop free: a 50 ms ticker keeps ticking through it."""
+    small = Engine(engine.store, engine.redis, engine.keys,
+                   settings=EngineSettings.model_construct(workflow_cache_size=1))
+    spec = {"pool": pool, "tasks": [{"name": "a", "type": "set",
+                                     "params": {"salt": secrets.token_hex(4)}}]}
+    first = await small.register("slow-compile-a", spec)
+    await small.register("slow-compile-b", {**spec, "pool": pool + "b"})
+    assert first.content_hash not in small.catalog
+
+    def slowly(original):
+        def compile_slowly(*args, **kwargs):
+            time.sleep(1.0)  # a blocking compile, as a 10,000-task one would be
+            return original(*args, **kwargs)
+        return compile_slowly
+
+    monkeypatch.setattr(CompiledWorkflow, "from_json",
+                        staticmethod(slowly(CompiledWorkflow.from_json)))
+    loaded, ticks = await _ticks_while(small.workflow(first.content_hash, "slow-compile-a"))
+    assert loaded.content_hash == first.content_hash
+    assert ticks >= 10, f"the event loop ran only {ticks} times in a 1 s worker-side compile"
+
+    monkeypatch.setattr(api_module, "compile_workflow", slowly(api_module.compile_workflow))
+    _, ticks = await _ticks_while(small.register("slow-compile-c", {**spec, "pool": pool}))
+    assert ticks >= 10, f"the event loop ran only {ticks} times in a 1 s register"
