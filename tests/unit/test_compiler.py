@@ -583,3 +583,17 @@ def test_stored_versions_load_although_a_new_spec_like_them_is_refused(name: str
     stored = json.dumps(raw)
     loaded = CompiledWorkflow.from_json("w", stored)
     assert loaded.content_hash == compile_workflow("w", raw, strict=False).content_hash
+
+
+def test_did_you_mean_is_offered_for_the_first_twenty_unknown_task_names_only() -> None:
+    """Each suggestion scans every task name: thousands of wrong names in one spec must
+    not make compiling quadratic."""
+    from conveyor_engine.compiler.compile_pass import MAX_SUGGESTIONS
+
+    tasks = [task(f"step-{i:02d}", f"stpe-{i:02d}") for i in range(30)]
+    with pytest.raises(WorkflowInvalid) as info:
+        compile_workflow("typos", spec(*tasks))
+    messages = [p.message for p in info.value.problems]
+    assert len(messages) == 30
+    assert sum("did you mean" in m for m in messages) == MAX_SUGGESTIONS == 20
+    assert messages[0] == 'no task named "stpe-00"; did you mean "step-00"?'

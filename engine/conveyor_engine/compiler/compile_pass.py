@@ -101,6 +101,10 @@ STRICT_ONLY = (
 )
 
 
+#: Unknown task names that get a "did you mean" suggestion in one compile.
+MAX_SUGGESTIONS = 20
+
+
 @dataclass(frozen=True, slots=True)
 class _Part:
     """What compiling one task's expressions gave (``params`` None after a problem)."""
@@ -123,6 +127,17 @@ class _Compilation:
         self.tasks: dict[str, TaskSpec] = {}
         self.index: dict[str, int] = {}
         self.inputs: set[str] = set()
+        self.suggestions = 0
+
+    def suggest_task(self, name: str) -> str:
+        """:func:`did_you_mean` among the task names, for the first
+        :data:`MAX_SUGGESTIONS` unknown names only: each costs a scan of every name
+        (difflib), so a spec with thousands of wrong names would compile in quadratic
+        time."""
+        self.suggestions += 1
+        if self.suggestions > MAX_SUGGESTIONS:
+            return ""
+        return did_you_mean(name, self.tasks)
 
     def problem(self, task: str | None, path: str, message: str) -> None:
         """Record a problem at ``path`` of ``task`` (None: the workflow) and carry on."""
@@ -201,7 +216,7 @@ class _Compilation:
             elif dep not in self.tasks:
                 self.problem(
                     task.name, f"dependsOn[{j}]",
-                    f'no task named "{dep}"' + did_you_mean(dep, self.tasks),
+                    f'no task named "{dep}"' + self.suggest_task(dep),
                 )
             elif dep not in found:
                 found.append(dep)
@@ -274,7 +289,7 @@ class _Compilation:
                     name,
                     where,
                     f'expression refers to task "{ref}", which does not exist'
-                    + did_you_mean(ref, self.tasks),
+                    + self.suggest_task(ref),
                 )
             elif not upstream & bits[ref]:
                 self.problem(
