@@ -5,7 +5,7 @@ Label values are task types, outcomes and cache layers: small fixed sets, never 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TASK_ATTEMPTS = Counter(
     "conveyor_task_attempts_total",
@@ -31,4 +31,10 @@ CACHE_REQUESTS = Counter(
 )
 DEAD_LETTERS = Counter(
     "conveyor_dead_letters_total", "Task attempts given up after too many deliveries."
+)
+DEPENDENCY_UP = Gauge(
+    "conveyor_dependency_up",
+    "1 while a dependency of this worker answers, 0 during an outage (dependency: redis, "
+    "postgres); see conveyor_engine.dependencies.",
+    ["dependency"],
 )
