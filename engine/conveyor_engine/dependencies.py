@@ -217,6 +217,37 @@ def log_failure(tracker: DependencyTracker | None, logger: logging.Logger, exc: 
     logger.error(message, *args, exc_info=exc)
 
 
+class OutageFilter(logging.Filter):
+    """A logging filter for a client library's own logger (asyncpg's pool logs a traceback
+    each time it fails to reconnect its minimum of connections): a record carrying a
+    dependency outage goes to the tracker instead of the log."""
+
+    def __init__(self, tracker: DependencyTracker) -> None:
+        super().__init__()
+        self._tracker = tracker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False (drop the record) when it carries an outage the tracker absorbs."""
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not self._tracker.absorb(exc)
+
+
+#: Loggers of client libraries that log outages themselves, with tracebacks.
+LIBRARY_LOGGERS = ("asyncpg.pool",)
+
+
+def install(tracker: DependencyTracker) -> None:
+    """Make ``tracker`` this process's tracker (:data:`current`) and put an
+    :class:`OutageFilter` on each of :data:`LIBRARY_LOGGERS` (replacing an earlier one)."""
+    global current
+    current = tracker
+    for name in LIBRARY_LOGGERS:
+        library_log = logging.getLogger(name)
+        for old in [f for f in library_log.filters if isinstance(f, OutageFilter)]:
+            library_log.removeFilter(old)
+        library_log.addFilter(OutageFilter(tracker))
+
+
 #: The tracker of this process (a worker sets it at start); loops report outages to it.
 current: DependencyTracker | None = None
 

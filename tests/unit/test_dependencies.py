@@ -128,3 +128,15 @@ def test_a_bug_keeps_its_traceback(caplog) -> None:
     except ValueError as exc:
         log_failure(tracker, logging.getLogger("test.loop"), exc, "pass failed")
     assert caplog.records[-1].exc_info is not None and tracker.up()
+
+
+def test_outage_filter_moves_a_library_traceback_to_the_tracker() -> None:
+    from conveyor_engine.dependencies import OutageFilter
+
+    tracker = DependencyTracker(quiet=1.0, clock=lambda: 0.0)
+    outage = asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+    record = logging.LogRecord("asyncpg.pool", logging.WARNING, __file__, 1, "floor", (),
+                               (type(outage), outage, None))
+    assert OutageFilter(tracker).filter(record) is False and tracker.down() == ["postgres"]
+    plain = logging.LogRecord("asyncpg.pool", logging.WARNING, __file__, 1, "x", (), None)
+    assert OutageFilter(tracker).filter(plain) is True

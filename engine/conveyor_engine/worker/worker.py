@@ -97,7 +97,7 @@ class Worker:
         # traceback per retry; readiness and conveyor_dependency_up follow it.
         self.dependencies = dependencies.DependencyTracker(
             quiet=settings.dependency_check_seconds, clock=time.monotonic, gauge=DEPENDENCY_UP)
-        dependencies.current = self.dependencies
+        dependencies.install(self.dependencies)
 
     # -- public --------------------------------------------------------------------------
 
