@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from .cache import Cache
 from .compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid, compile_workflow
 from .connections import database_ssl, redis_client
-from .events import Event, add_publish, subscribe
+from .events import Event, add_message, add_publish, subscribe
 from .health import start_health_server
 from .keys import Keys
 from .model import WorkflowSpec
@@ -184,8 +184,8 @@ class Engine:
         if cancelled is None:
             return False
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.publish(self.keys.control(),
-                         orjson.dumps({"cancel": execution_id, "reason": reason}))
+            add_message(pipe, self.keys.control(),
+                        orjson.dumps({"cancel": execution_id, "reason": reason}))
             add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.CANCELLED)] + [
                 Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled])
             await pipe.execute()

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from conveyor_engine.api import Engine
@@ -117,7 +118,7 @@ async def test_postgres_restart_mid_run_is_survived_by_reconnecting(
                              what="the first attempt to be recorded")  # mid-run
             await asyncio.to_thread(restartable_postgres.restart)  # every session dropped
             more = [(await engine.submit(workflow)).execution_id
-                    for _ in range(3)] if await _reconnected(engine) else []
+                    for _ in range(3)] if await _reconnected(database_url) else []
             phases = await all_final(engine, ids + more, timeout=60)
             assert set(phases.values()) == {"Succeeded"}, phases
             await assert_each_task_recorded_once(engine, ids + more, 4)
@@ -134,12 +135,13 @@ async def test_postgres_restart_mid_run_is_survived_by_reconnecting(
             await engine.close()
 
 
-async def _reconnected(engine: Engine, timeout: float = 30.0) -> bool:
-    """Poll until the test's own client reaches PostgreSQL again (its pool reconnects)."""
+async def _reconnected(database_url: str, timeout: float = 30.0) -> bool:
+    """Poll until PostgreSQL accepts connections again after the restart."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            await engine.store.ping(2.0)
+            conn = await asyncpg.connect(database_url, timeout=2)
+            await conn.close()
             return True
         except Exception:
             await asyncio.sleep(0.1)
