@@ -122,12 +122,57 @@ async def test_postgres_restart_mid_run_is_survived_by_reconnecting(
             phases = await all_final(engine, ids + more, timeout=60)
             assert set(phases.values()) == {"Succeeded"}, phases
             await assert_each_task_recorded_once(engine, ids + more, 4)
-            status, metrics = await probe(port)
-            assert status == 200 and dependency_up(metrics, "postgres") == 1.0
+            _, metrics = await eventually(
+                lambda: probe(port), until=lambda r: r[0] == 200, timeout=30,
+                what="/readyz to answer 200 after the restart")
+            assert dependency_up(metrics, "postgres") == 1.0
             log = worker.log()
             # Each outage seen is reported once when it starts and once when it ends.
             assert log.count("postgres is unreachable") == log.count(
                 "postgres is reachable again"), log[-4000:]
+            assert "Traceback" not in log, log[-4000:]
+        finally:
+            worker.terminate()
+            print(worker.log()[-3000:])
+            await engine.close()
+
+
+async def test_postgres_outage_logs_one_line_down_and_one_up_and_readiness_follows(
+    restartable_postgres: PrivatePostgres, redis_url: str, key_prefix: str, pool: str,
+) -> None:
+    """A PostgreSQL cut (stopped for a few seconds, then started): one line each way, no
+    traceback per retry (the issue counted 106 in a 20 s cut), readiness and the gauge
+    follow, and work submitted before the cut finishes after it."""
+    with fresh_database_sync(restartable_postgres.url, "conveyor_cut") as database_url:
+        engine = await Engine.connect(redis_url=redis_url, database_url=database_url,
+                                      key_prefix=key_prefix)
+        port = find_free_port()
+        worker = start_worker(
+            "w-pgcut", redis_url=redis_url, database_url=database_url, key_prefix=key_prefix,
+            pool=pool, metrics_port=port, database_timeout_seconds=2,
+            dependency_check_seconds=0.5, lease_seconds=3, dispatch_grace_seconds=1)
+        try:
+            workflow = await engine.register("cut", {"pool": pool, "tasks": [
+                {"name": "t0", "type": "wait", "params": {"duration": "2s"}},
+                {"name": "t1", "type": "set", "dependsOn": ["t0"], "params": {"v": 1}},
+            ]})
+            ids = [(await engine.submit(workflow)).execution_id for _ in range(3)]
+            await asyncio.to_thread(restartable_postgres.stop)
+            try:
+                await eventually(lambda: probe(port), until=lambda r: r[0] == 503, timeout=20,
+                                 what="/readyz to answer 503 while PostgreSQL is down")
+                assert dependency_up((await probe(port))[1], "postgres") == 0.0
+                await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
+            finally:
+                await asyncio.to_thread(restartable_postgres.start)
+            await eventually(lambda: probe(port), until=lambda r: r[0] == 200, timeout=30,
+                             what="/readyz to answer 200 after PostgreSQL is back")
+            assert await _reconnected(database_url)
+            phases = await all_final(engine, ids, timeout=60)
+            assert set(phases.values()) == {"Succeeded"}, phases
+            log = worker.log()
+            assert log.count("postgres is unreachable") == 1, log[-4000:]
+            assert log.count("postgres is reachable again") == 1, log[-4000:]
             assert "Traceback" not in log, log[-4000:]
         finally:
             worker.terminate()
