@@ -224,8 +224,9 @@ class Engine:
         if redis_url is None:
             return PoolQueues(self.redis, self.keys, owned=False)
         # Short timeouts: a pool's Redis that stops answering must not stall the scaler.
-        redis = Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=2,
-                               socket_timeout=2)
+        # Any form of CONVEYOR_REDIS_URL (one server, Sentinel, Cluster) is accepted here.
+        redis = redis_client(EngineSettings.model_construct(redis_ca_cert=None), redis_url,
+                             socket_connect_timeout=2, socket_timeout=2)
         return PoolQueues(redis, self.keys, owned=True)
 
 
