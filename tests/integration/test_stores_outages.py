@@ -180,6 +180,48 @@ async def test_postgres_outage_logs_one_line_down_and_one_up_and_readiness_follo
             await engine.close()
 
 
+async def test_black_holed_postgres_is_noticed_by_the_statement_timeout(
+    restartable_postgres: PrivatePostgres, redis_url: str, key_prefix: str, pool: str,
+) -> None:
+    """Every PostgreSQL process SIGSTOPped: no error ever arrives by itself, so only the
+    statement and connect timeouts reveal the outage; one line each way, readiness follows,
+    and the work waiting across the outage finishes after it."""
+    with fresh_database_sync(restartable_postgres.url, "conveyor_hole") as database_url:
+        engine = await Engine.connect(redis_url=redis_url, database_url=database_url,
+                                      key_prefix=key_prefix)
+        port = find_free_port()
+        worker = start_worker(
+            "w-pghole", redis_url=redis_url, database_url=database_url, key_prefix=key_prefix,
+            pool=pool, metrics_port=port, database_timeout_seconds=2,
+            dependency_check_seconds=0.5, lease_seconds=3, dispatch_grace_seconds=1)
+        try:
+            workflow = await engine.register("hole", {"pool": pool, "tasks": [
+                {"name": "t0", "type": "wait", "params": {"duration": "1s"}},
+                {"name": "t1", "type": "set", "dependsOn": ["t0"], "params": {"v": 1}},
+            ]})
+            ids = [(await engine.submit(workflow)).execution_id for _ in range(3)]
+            restartable_postgres.pause()
+            try:
+                await eventually(lambda: probe(port), until=lambda r: r[0] == 503, timeout=20,
+                                 what="/readyz to answer 503 while PostgreSQL is black-holed")
+                assert dependency_up((await probe(port))[1], "postgres") == 0.0
+                await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
+            finally:
+                restartable_postgres.resume()
+            await eventually(lambda: probe(port), until=lambda r: r[0] == 200, timeout=30,
+                             what="/readyz to answer 200 after the black hole")
+            phases = await all_final(engine, ids, timeout=60)
+            assert set(phases.values()) == {"Succeeded"}, phases
+            log = worker.log()
+            assert log.count("postgres is unreachable") == 1, log[-4000:]
+            assert log.count("postgres is reachable again") == 1, log[-4000:]
+            assert "Traceback" not in log, log[-4000:]
+        finally:
+            worker.terminate()
+            print(worker.log()[-3000:])
+            await engine.close()
+
+
 async def _reconnected(database_url: str, timeout: float = 30.0) -> bool:
     """Poll until PostgreSQL accepts connections again after the restart."""
     deadline = time.monotonic() + timeout

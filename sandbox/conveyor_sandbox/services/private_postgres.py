@@ -11,6 +11,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,32 @@ class PrivatePostgres:
         """``pg_ctl stop -m <mode>``: ``fast`` ends every session (what a failover or a
         restart does to clients), ``immediate`` is a crash."""
         self._pg_ctl("-m", mode, "stop")
+
+    def _processes(self) -> list[int]:
+        """The postmaster's pid (from ``postmaster.pid``) and its children's, children first."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [*children, postmaster]
+
+    def pause(self) -> None:
+        """``SIGSTOP`` the server and every backend: connections stay open, nothing answers
+        (a black hole, as a network partition looks to a client). Linux only (``/proc``)."""
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """``SIGCONT`` after :meth:`pause` (the postmaster first)."""
+        for pid in reversed(self._processes()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every connection is dropped, then the server is back."""
