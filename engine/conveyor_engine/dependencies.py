@@ -37,7 +37,10 @@ DEPENDENCIES = (REDIS, POSTGRES)
 # master without its replicas (MASTERDOWN), a cluster without a slot's owner (CLUSTERDOWN,
 # TRYAGAIN), Sentinel not knowing the master. asyncpg: SQLSTATE classes 08 (connection
 # exception) and 57 (operator intervention: admin shutdown, crash shutdown, cannot connect
-# now), a dropped connection, and 25006 (a read-only standby after a failover).
+# now), a dropped connection, 25006 (a read-only standby after a failover), and the
+# client's InternalClientError, which asyncpg raises when the server closes a connection in
+# the middle of an operation (seen during a fast shutdown: "cannot switch to state 12;
+# another operation (2) is in progress").
 _OUTAGE_CLASSES = {
     "redis": {
         "ConnectionError", "TimeoutError", "ReadOnlyError", "BusyLoadingError",
@@ -46,7 +49,7 @@ _OUTAGE_CLASSES = {
     },
     "asyncpg": {
         "PostgresConnectionError", "OperatorInterventionError", "ConnectionDoesNotExistError",
-        "ReadOnlySQLTransactionError", "TooManyConnectionsError",
+        "ReadOnlySQLTransactionError", "TooManyConnectionsError", "InternalClientError",
     },
 }
 _NAMES = {"redis": REDIS, "asyncpg": POSTGRES}

@@ -66,6 +66,8 @@ def _raised_in_module(module: str, exc: BaseException) -> BaseException:
     (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
      "postgres"),
     (asyncpg.exceptions.InterfaceError("connection is closed"), "postgres"),
+    (asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"), "postgres"),
     (asyncpg.exceptions.UniqueViolationError("duplicate"), None),
     (ValueError("a bug"), None),
     (ConnectionRefusedError("refused"), None),  # raised by nobody we know
