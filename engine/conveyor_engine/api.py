@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from .cache import Cache
 from .compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid, compile_workflow
 from .connections import database_ssl, redis_client
-from .events import Event, add_publish, subscribe
+from .events import Event, add_message, add_publish, subscribe
 from .health import start_health_server
 from .keys import Keys
 from .model import WorkflowSpec
@@ -195,8 +195,8 @@ class Engine:
         if cancelled is None:
             return False
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.publish(self.keys.control(),
-                         orjson.dumps({"cancel": execution_id, "reason": reason}))
+            add_message(pipe, self.keys.control(),
+                        orjson.dumps({"cancel": execution_id, "reason": reason}))
             add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.CANCELLED)] + [
                 Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled])
             await pipe.execute()
@@ -235,8 +235,9 @@ class Engine:
         if redis_url is None:
             return PoolQueues(self.redis, self.keys, owned=False)
         # Short timeouts: a pool's Redis that stops answering must not stall the scaler.
-        redis = Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=2,
-                               socket_timeout=2)
+        # Any form of CONVEYOR_REDIS_URL (one server, Sentinel, Cluster) is accepted here.
+        redis = redis_client(EngineSettings.model_construct(redis_ca_cert=None), redis_url,
+                             socket_connect_timeout=2, socket_timeout=2)
         return PoolQueues(redis, self.keys, owned=True)
 
 

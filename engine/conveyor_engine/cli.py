@@ -12,7 +12,7 @@ import signal
 
 import typer
 
-from .connections import database_ssl, redis_client
+from .connections import RedisUrlError, database_pool_options, database_ssl, redis_client
 from .redis_policy import check_eviction_policy
 from .settings import EngineSettings, SettingsError
 from .settings import load_settings as _load_settings
@@ -41,11 +41,17 @@ async def _work(settings) -> None:
     from .health import start_health_server
     from .worker.worker import Worker
 
-    store = await Store.connect(settings.database_url,
-                                apply_migrations=settings.migrate_on_start,
+    try:
+        redis = redis_client(settings, max_connections=settings.concurrency + 16)
+    except RedisUrlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if settings.migrate_on_start:  # on a connection of its own: migrations have no timeout
+        await _apply_migrations(settings)
+    # Every statement of the worker's pool times out (a black-holed PostgreSQL is noticed).
+    store = await Store.connect(settings.database_url, apply_migrations=False,
                                 max_size=max(4, min(20, settings.concurrency // 8 + 4)),
-                                ssl=database_ssl(settings))
-    redis = redis_client(settings, max_connections=settings.concurrency + 16)
+                                ssl=database_ssl(settings), **database_pool_options(settings))
     try:
         await redis.ping()
         await check_eviction_policy(redis, where="the dispatch Redis")
@@ -61,20 +67,20 @@ async def _work(settings) -> None:
         await redis.aclose()
 
 
+async def _apply_migrations(settings: EngineSettings) -> list[int]:
+    store = await Store.connect(settings.database_url, apply_migrations=False, max_size=1,
+                                ssl=database_ssl(settings))
+    try:
+        return await store.migrate()
+    finally:
+        await store.close()
+
+
 @app.command()
 def migrate() -> None:
     """Apply pending PostgreSQL migrations to CONVEYOR_DATABASE_URL and exit."""
     settings = load_settings()
-
-    async def run() -> list[int]:
-        store = await Store.connect(settings.database_url, apply_migrations=False,
-                                    ssl=database_ssl(settings))
-        try:
-            return await store.migrate()
-        finally:
-            await store.close()
-
-    applied = asyncio.run(run())
+    applied = asyncio.run(_apply_migrations(settings))
     typer.echo(f"applied migrations: {applied or 'none (schema up to date)'}")
 
 

@@ -30,7 +30,17 @@ class Event:
 def add_publish(pipe: Pipeline, keys: Keys, events: list[Event]) -> None:
     """Queue one ``PUBLISH`` of ``events`` (if any) in ``pipe``."""
     if events:
-        pipe.publish(keys.events(), orjson.dumps([asdict(e) for e in events]))
+        add_message(pipe, keys.events(), orjson.dumps([asdict(e) for e in events]))
+
+
+def add_message(pipe: Pipeline, channel: str, payload: bytes | str) -> None:
+    """Queue ``PUBLISH channel payload`` in ``pipe``, a plain or a Redis Cluster pipeline.
+
+    Sent with ``execute_command``: redis-py's cluster pipeline refuses its ``publish()``
+    method, though a cluster delivers a ``PUBLISH`` sent to any node to subscribers on
+    every node (Redis Cluster specification, "Pub/Sub").
+    """
+    pipe.execute_command("PUBLISH", channel, payload)
 
 
 async def subscribe(redis: Redis, keys: Keys) -> AsyncIterator[list[Event]]:

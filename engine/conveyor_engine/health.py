@@ -1,8 +1,9 @@
 """The worker's HTTP endpoint: ``/metrics`` (Prometheus), ``/readyz`` and ``/healthz``.
 
 Runs in a daemon thread (``wsgiref``) so a busy event loop cannot make the probes time out
-falsely. ``/readyz`` answers 200 while the worker claims work and 503 once it is stopping,
-so a Service or a readiness gate stops counting it during its grace period.
+falsely. ``/readyz`` answers 200 while the worker claims work and 503 once it is stopping
+or while Redis or PostgreSQL is unreachable (:mod:`conveyor_engine.dependencies`), so a
+Service or a readiness gate stops counting it during its grace period or an outage.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def start_health_server(port: int, ready: Callable[[], bool], host: str = "0.0.0
             ok = ready()
             start_response("200 OK" if ok else "503 Service Unavailable",
                            [("Content-Type", "text/plain")])
-            return [b"ready\n" if ok else b"stopping\n"]
+            return [b"ready\n" if ok else b"not ready\n"]
         return metrics(environ, start_response)
 
     server = make_server(host, port, app, handler_class=_QuietHandler)

@@ -2,6 +2,13 @@
 
 All keys start with the installation's prefix (``CONVEYOR_KEY_PREFIX``), so several
 installations or test sessions can share one Redis server without seeing each other.
+
+Keys that belong together carry a Redis Cluster hash tag (the part between ``{`` and ``}``,
+which alone decides the key's slot; Redis Cluster specification, "Hash tags"): every key of
+one pool shares the tag ``{<prefix>/pool/<name>}`` and every key of one execution the tag
+``{<prefix>/exec/<id>}``. A pipeline, ``MULTI`` block or Lua script over one pool's keys (or
+one execution's) therefore stays in one slot, as Redis Cluster requires. On a single Redis
+server a tag is just part of the name.
 """
 
 from __future__ import annotations
@@ -15,9 +22,17 @@ class Keys:
 
     prefix: str
 
+    def pool_tag(self, pool: str) -> str:
+        """The hash tag shared by every key of ``pool`` (one slot in Redis Cluster)."""
+        return f"{{{self.prefix}/pool/{pool}}}"
+
+    def execution_tag(self, execution_id: str) -> str:
+        """The hash tag shared by every key of one execution."""
+        return f"{{{self.prefix}/exec/{execution_id}}}"
+
     def stream(self, pool: str) -> str:
         """The dispatch stream of a worker pool (Redis Streams, one consumer group)."""
-        return f"{self.prefix}:pool:{pool}:tasks"
+        return f"{self.prefix}:{self.pool_tag(pool)}:tasks"
 
     def group(self, pool: str) -> str:
         """The consumer group name that a pool's workers share on its stream."""
@@ -25,7 +40,7 @@ class Keys:
 
     def dead_letter(self, pool: str) -> str:
         """Stream of messages given up on after too many deliveries."""
-        return f"{self.prefix}:pool:{pool}:dead"
+        return f"{self.prefix}:{self.pool_tag(pool)}:dead"
 
     def workflow(self, content_hash: str) -> str:
         """Cached compiled workflow spec (JSON) by content hash."""
@@ -33,11 +48,11 @@ class Keys:
 
     def execution(self, execution_id: str) -> str:
         """Cached execution header (hash: workflow hash, inputs JSON, cancelled flag)."""
-        return f"{self.prefix}:exec:{execution_id}"
+        return f"{self.prefix}:{self.execution_tag(execution_id)}"
 
     def outputs(self, execution_id: str) -> str:
         """Cached task outputs of one execution (hash: task name -> JSON)."""
-        return f"{self.prefix}:exec:{execution_id}:outputs"
+        return f"{self.prefix}:{self.execution_tag(execution_id)}:outputs"
 
     def events(self) -> str:
         """Pub/sub channel of state changes (JSON batches)."""
@@ -49,4 +64,4 @@ class Keys:
 
     def dispatcher_lock(self, pool: str) -> str:
         """Lock held by the one worker of a pool that runs the dispatcher loop."""
-        return f"{self.prefix}:pool:{pool}:dispatcher"
+        return f"{self.prefix}:{self.pool_tag(pool)}:dispatcher"

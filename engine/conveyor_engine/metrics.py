@@ -38,3 +38,9 @@ REDIS_EVICTION_POLICY_OK = Gauge(
     "(0) or could not be read (-1: CONFIG GET renamed or forbidden), by policy.",
     ["policy"],
 )
+DEPENDENCY_UP = Gauge(
+    "conveyor_dependency_up",
+    "1 while a dependency of this worker answers, 0 during an outage (dependency: redis, "
+    "postgres); see conveyor_engine.dependencies.",
+    ["dependency"],
+)

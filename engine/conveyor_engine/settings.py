@@ -28,7 +28,11 @@ class EngineSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", pattern=r"^rediss?://")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", pattern=r"^rediss?(\+sentinel|\+cluster)?://",
+        description="redis[s]://host:port/db, redis[s]+sentinel://h1:26379,h2:26379/master/db "
+                    "or redis[s]+cluster://h1:6379,h2:6379 (see conveyor_engine.connections).",
+    )
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/conveyor", pattern=r"^postgres(ql)?://"
     )
@@ -74,6 +78,18 @@ class EngineSettings(BaseSettings):
         256, ge=1, le=100_000,
         description="Compiled workflow versions kept in process memory (least recently used "
         "are dropped; Redis and PostgreSQL still hold them).")
+    redis_timeout_seconds: float = Field(
+        10.0, ge=2.0, le=600.0,
+        description="Socket timeout of Redis calls (above the 1 s blocking read), so a "
+                    "black-holed Redis is noticed; also the connect timeout.")
+    database_timeout_seconds: float = Field(
+        30.0, ge=1.0, le=3600.0,
+        description="Timeout of one PostgreSQL statement (asyncpg command_timeout) and of "
+                    "connecting, so a black-holed PostgreSQL is noticed.")
+    dependency_check_seconds: float = Field(
+        2.0, gt=0.0, le=300.0,
+        description="How often Redis and PostgreSQL are probed; an outage ends when a probe "
+                    "answers and no call failed for this long.")
 
 
 S = TypeVar("S", bound="EngineSettings")

@@ -27,3 +27,18 @@ def test_every_key_carries_the_prefix() -> None:
              keys.dispatcher_lock("p")]
     assert all(n.startswith("inst-a:") for n in names)
     assert len(set(names)) == len(names)
+
+
+def test_each_pools_keys_and_each_executions_keys_share_one_cluster_slot() -> None:
+    """Redis Cluster hashes only the ``{tag}``: a pool's stream, dead letters and dispatcher
+    lock land in one slot, as do an execution's header and outputs (Cluster spec, "Hash
+    tags"); all keys keep the installation's prefix first."""
+    from redis.crc import key_slot
+
+    keys = Keys("inst")
+    pool_keys = [keys.stream("p1"), keys.dead_letter("p1"), keys.dispatcher_lock("p1")]
+    assert len({key_slot(k.encode()) for k in pool_keys}) == 1
+    exec_keys = [keys.execution("e-1"), keys.outputs("e-1")]
+    assert len({key_slot(k.encode()) for k in exec_keys}) == 1
+    assert all(k.startswith("inst:") for k in pool_keys + exec_keys)
+    assert keys.stream("p1") == "inst:{inst/pool/p1}:tasks"

@@ -47,14 +47,15 @@ class Store(ExecutionQueries, ClaimQueries, OutcomeQueries, TimerQueries):
     @classmethod
     async def connect(
         cls, dsn: str, *, min_size: int = 1, max_size: int = 10, apply_migrations: bool = True,
-        ssl: Any = None,
+        ssl: Any = None, **pool_options: Any,
     ) -> Store:
         """Open a connection pool to ``dsn`` and (by default) apply pending migrations.
 
         ``ssl`` is an ``ssl.SSLContext`` (see :mod:`conveyor_engine.connections`) or None
-        to follow the URL's ``sslmode``.
+        to follow the URL's ``sslmode``. ``pool_options`` go to ``asyncpg.create_pool``
+        (``command_timeout``, ``timeout``: see :mod:`conveyor_engine.connections`).
         """
-        extra = {"ssl": ssl} if ssl is not None else {}
+        extra = {"ssl": ssl, **pool_options} if ssl is not None else dict(pool_options)
         pool = await asyncpg.create_pool(
             dsn, min_size=min_size, max_size=max_size, init=_init_connection, **extra
         )
@@ -62,6 +63,11 @@ class Store(ExecutionQueries, ClaimQueries, OutcomeQueries, TimerQueries):
         if apply_migrations:
             await store.migrate()
         return store
+
+    async def ping(self, timeout: float) -> None:
+        """``SELECT 1`` on a pooled connection within ``timeout`` seconds (a liveness probe);
+        raises asyncpg's errors or ``TimeoutError``."""
+        await self._pool.fetchval("SELECT 1", timeout=timeout)
 
     async def close(self) -> None:
         """Close every connection of the pool."""

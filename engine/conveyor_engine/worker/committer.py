@@ -19,6 +19,7 @@ import asyncpg
 import orjson
 from redis.asyncio import Redis
 
+from .. import dependencies
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
@@ -93,9 +94,9 @@ class Committer:
                 # One record the database cannot take must not hold back the others.
                 result = await self._commit_one_by_one(records)
                 break
-            except Exception:
-                log.exception("committing %d outcomes failed; retrying in %.1fs",
-                              len(records), delay)
+            except Exception as exc:
+                dependencies.report(log, exc, "committing %d outcomes failed; retrying in %.1fs",
+                                    len(records), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         COMMIT_BATCH.observe(len(records))
@@ -104,8 +105,9 @@ class Committer:
             try:
                 await self._after_commit(batch, result)
                 break
-            except Exception:
-                log.exception("publishing a committed batch to Redis failed; retrying")
+            except Exception as exc:
+                dependencies.report(log, exc, "publishing a committed batch to Redis failed; "
+                                    "retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._on_acked([item.message_id for item in batch])

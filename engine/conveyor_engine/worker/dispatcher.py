@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
+from .. import dependencies
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..phases import TaskPhase
@@ -58,8 +59,8 @@ class Dispatcher:
                 try:
                     if await self._hold_lock():
                         sleep = await self.pass_once()
-                except Exception:
-                    log.exception("dispatcher pass failed")
+                except Exception as exc:
+                    dependencies.report(log, exc, "dispatcher pass failed")
                 await asyncio.sleep(sleep)
         finally:
             try:

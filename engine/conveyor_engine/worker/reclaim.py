@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from .. import dependencies
 from ..metrics import DEAD_LETTERS
 from ..queue import Delivery, Queue
 from ..store import Store
@@ -84,8 +85,8 @@ class Reclaimer:
                 await self.reclaim_once(lease_ms)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("reclaiming expired work failed")
+            except Exception as exc:
+                dependencies.report(log, exc, "reclaiming expired work failed")
 
     async def reclaim_once(self, lease_ms: int) -> int:
         """Take over entries whose lease expired; return how many were taken over."""

@@ -32,10 +32,11 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
+from .. import dependencies
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
-from ..metrics import TASK_ATTEMPTS, TASK_DURATION
+from ..metrics import DEPENDENCY_UP, TASK_ATTEMPTS, TASK_DURATION
 from ..outputs import UnstorableOutput, storable
 from ..phases import ExecutionPhase, TaskPhase
 from ..queue import Delivery, Queue
@@ -92,6 +93,11 @@ class Worker:
         self._http: httpx.AsyncClient | None = None
         self._serving = False
         self._resources: Resources | None = None
+        # One state per dependency: loops report outages to it instead of logging a
+        # traceback per retry; readiness and conveyor_dependency_up follow it.
+        self.dependencies = dependencies.DependencyTracker(
+            quiet=settings.dependency_check_seconds, clock=time.monotonic, gauge=DEPENDENCY_UP)
+        dependencies.install(self.dependencies)
 
     # -- public --------------------------------------------------------------------------
 
@@ -101,8 +107,9 @@ class Worker:
         return len(self.inflight)
 
     def is_ready(self) -> bool:
-        """True while the worker is serving and not stopping (the readiness probe)."""
-        return self._serving and not self._stopping.is_set()
+        """True while the worker is serving, not stopping, and reaches Redis and PostgreSQL
+        (the readiness probe)."""
+        return self._serving and not self._stopping.is_set() and self.dependencies.up()
 
     def stop(self) -> None:
         """Begin a graceful shutdown (safe to call from a signal handler, more than once)."""
@@ -121,6 +128,7 @@ class Worker:
             asyncio.create_task(self._lease_loop(), name="lease"),
             asyncio.create_task(self.dispatcher.run(self._closing), name="dispatcher"),
             asyncio.create_task(self._control_loop(), name="control"),
+            asyncio.create_task(self._probe_loop(), name="probe"),
         ]
         takers = [
             asyncio.create_task(self._fetch_loop(), name="fetch"),
@@ -170,8 +178,8 @@ class Worker:
                     await self._start(deliveries)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("fetching work failed; retrying in 1s")
+            except Exception as exc:
+                dependencies.report(log, exc, "fetching work failed; retrying in 1s")
                 await asyncio.sleep(1.0)
 
     async def _start(self, deliveries: list[Delivery],
@@ -206,9 +214,9 @@ class Worker:
         message_of = {claim.ref: delivery.message_id for delivery, claim in accepted}
         try:
             jobs, failures = await self.loader.load([claim for _, claim in accepted])
-        except Exception:
-            log.exception("loading the context of %d claimed task(s) failed; handing them "
-                          "back", len(accepted))
+        except Exception as exc:
+            dependencies.report(log, exc, "loading the context of %d claimed task(s) failed; "
+                                "handing them back", len(accepted))
             await self._hand_back([d for d, _ in accepted])
             return
         for failure in failures:
@@ -298,8 +306,33 @@ class Worker:
                         until=_now() + timedelta(seconds=self.settings.lease_seconds))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("renewing leases failed")
+            except Exception as exc:
+                dependencies.report(log, exc, "renewing leases failed")
+
+    # -- dependencies ---------------------------------------------------------------------------
+
+    async def _probe_loop(self) -> None:
+        """Probe Redis (``PING``) and PostgreSQL (``SELECT 1``) every
+        ``dependency_check_seconds``, each bounded by its timeout, so an outage is seen
+        (and its end) even while no work flows."""
+        checks = {
+            dependencies.REDIS: (self.redis.ping, self.settings.redis_timeout_seconds),
+            dependencies.POSTGRES: (
+                lambda: self.store.ping(self.settings.database_timeout_seconds),
+                self.settings.database_timeout_seconds),
+        }
+        while not self._closing.is_set():
+            for name, (call, timeout) in checks.items():
+                try:
+                    await asyncio.wait_for(call(), timeout)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.dependencies.record(name, ok=False,
+                                             reason=f"{type(exc).__name__}: {exc}"[:200])
+                else:
+                    self.dependencies.record(name, ok=True)
+            await asyncio.sleep(self.settings.dependency_check_seconds)
 
     # -- cancellation ---------------------------------------------------------------------------
 
@@ -314,8 +347,8 @@ class Worker:
                         self._on_control(orjson.loads(message["data"]))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("control channel failed; resubscribing")
+            except Exception as exc:
+                dependencies.report(log, exc, "control channel failed; resubscribing")
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
@@ -360,8 +393,8 @@ class Worker:
                                                if ref in handed])
                 self.queue.add_ack(pipe, self.pool, ids)
                 await pipe.execute()
-        except Exception:
-            log.exception("handing back failed; the leases will lapse instead")
+        except Exception as exc:
+            dependencies.report(log, exc, "handing back failed; the leases will lapse instead")
         self.inflight.abandon(ids)
 
 
