@@ -32,3 +32,11 @@ CACHE_REQUESTS = Counter(
 DEAD_LETTERS = Counter(
     "conveyor_dead_letters_total", "Task attempts given up after too many deliveries."
 )
+OUTCOMES_REFUSED = Counter(
+    "conveyor_outcomes_refused_total",
+    "Attempt outcomes refused at commit because their claim had been taken over (fencing).",
+)
+LOST_ATTEMPTS = Counter(
+    "conveyor_lost_attempts_total",
+    "Attempts recorded as lost after their worker stopped renewing the claim's lease.",
+)
