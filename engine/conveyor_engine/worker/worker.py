@@ -292,10 +292,12 @@ class Worker:
     # -- leases ----------------------------------------------------------------------------------
 
     async def _renew_loop(self, store: str, renew: Callable[[], Awaitable[None]]) -> None:
-        """Call ``renew`` every third of a lease, each call bounded by that time; after a
-        failure retry within half a second. Outcomes are reported to :attr:`contact`, which
-        lets takeovers wait until both stores have been reachable for a whole lease."""
+        """Call ``renew`` every third of a lease, each call bounded by half a lease (a renewal
+        slower than that cannot keep the lease anyway); after a failure retry within half a
+        second. Outcomes are reported to :attr:`contact`, which lets takeovers wait until
+        both stores have been reachable for a whole lease."""
         interval = self.settings.lease_seconds / 3
+        bound = self.settings.lease_seconds / 2
         delay = interval
         while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
@@ -303,7 +305,7 @@ class Worker:
             if self._closing.is_set():
                 return
             try:
-                await asyncio.wait_for(renew(), interval)
+                await asyncio.wait_for(renew(), bound)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
