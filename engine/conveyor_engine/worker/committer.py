@@ -23,7 +23,7 @@ from redis.asyncio.client import Pipeline
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
-from ..metrics import COMMIT_BATCH, OUTCOMES_REFUSED
+from ..metrics import COMMIT_BATCH, DEAD_LETTERS, LOST_ATTEMPTS, OUTCOMES_REFUSED
 from ..phases import SATISFIES_DEPENDENTS, TaskPhase
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
@@ -144,6 +144,7 @@ class Committer:
             if item.takeover and id(item.record) not in applied:
                 continue  # its worker renewed: the entry is still that worker's
             by_pool[item.pool].append(item.message_id)
+        _count_takeovers(batch, applied)
         async with self._redis.pipeline(transaction=False) as pipe:
             add_commit_effects(pipe, result, cache=self._cache, queue=self._queue,
                                keys=self._keys)
@@ -180,6 +181,17 @@ def add_commit_effects(pipe: Pipeline, result: CommitResult, *, cache: Cache, qu
         cache.add_outputs(pipe, eid, values)
     queue.add_dispatch(pipe, result.ready)
     add_publish(pipe, keys, events)
+
+
+def _count_takeovers(batch: list[Finished], applied: set[int]) -> None:
+    """Log and count the takeovers of lost claims that this commit applied."""
+    for item in batch:
+        if item.takeover and item.record is not None and id(item.record) in applied:
+            LOST_ATTEMPTS.inc()
+            if item.dead_letter:
+                DEAD_LETTERS.inc()
+            log.warning("took over %s: its attempt %d is recorded as lost (%s)",
+                        item.record.ref, item.record.ref.attempt, item.record.transition.phase)
 
 
 def _log_refused(refused: list[OutcomeRecord]) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from ..compiler import CompiledWorkflow
-from ..metrics import DEAD_LETTERS, LOST_ATTEMPTS
+from ..metrics import DEAD_LETTERS
 from ..queue import Delivery, Queue
 from ..store import HeldClaim, Store
 from ..workflows import WorkflowCatalog
@@ -162,8 +162,8 @@ class Reclaimer:
         now = datetime.now(UTC)
         record = lost_record(held, error=reason, now=now, lease_before=now,
                              workflow=await workflow_of(self._catalog, held), retryable=not dead)
-        log.warning("taking over %s: %s", held.ref, reason)
-        LOST_ATTEMPTS.inc()
+        log.info("taking over %s unless its worker renews the PostgreSQL lease: %s",
+                 held.ref, reason)
         self._inflight.hold_unrun(delivery.message_id)
         self._committer.submit(Finished(self._pool, delivery.message_id, record, takeover=True,
                                         dead_letter=reason if dead else None))
