@@ -10,6 +10,7 @@ re-read (:meth:`Engine.get`) on each notification and periodically
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from .cache import Cache
 from .compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid, compile_workflow
@@ -29,7 +31,7 @@ from .phases import ExecutionPhase, TaskPhase
 from .queue import Backlog, Queue
 from .redis_policy import check_eviction_policy
 from .settings import EngineSettings
-from .store import AttemptState, ExecutionHeader, ExecutionState, Store, TaskState
+from .store import AttemptState, ExecutionHeader, ExecutionState, ReadyTask, Store, TaskState
 from .workflows import WorkflowCatalog
 
 #: What callers outside the engine (the operator) may use: the client, its results and
@@ -48,6 +50,13 @@ __all__ = [
     "WorkflowInvalid",
     "start_health_server",
 ]
+
+
+log = logging.getLogger(__name__)
+
+#: Longest wait, in seconds, for the dispatch of a committed execution to Redis before
+#: :meth:`Engine.submit` returns anyway (the dispatcher then recovers it from PostgreSQL).
+DISPATCH_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +141,14 @@ class Engine:
         nothing. Raises :class:`conveyor_engine.compiler.InvalidInputs` naming the input at
         fault, also when the inputs serialised as JSON are larger than
         ``CONVEYOR_MAX_INPUTS_BYTES`` (they are stored in PostgreSQL and cached in Redis).
+
+        Once the execution is committed to PostgreSQL this returns it, whatever Redis does:
+        if the dispatch to the stream fails (Redis down, or slower than
+        :data:`DISPATCH_TIMEOUT_SECONDS`), the workers' dispatcher re-dispatches the ready
+        tasks from PostgreSQL after ``CONVEYOR_DISPATCH_GRACE_SECONDS``. So an exception
+        always means nothing was created (PostgreSQL or, before the commit, Redis failed),
+        and retrying cannot start a second run; use an idempotency key to make a retry
+        after an *unknown* result (a lost reply, a crash of the caller) safe too.
         """
         resolved = workflow.resolve_inputs(inputs, max_bytes=self.max_inputs_bytes)
         if idempotency_key is not None:
@@ -156,13 +173,25 @@ class Engine:
         if created:
             header = ExecutionHeader(execution_id, workflow.name, workflow.content_hash,
                                      workflow.pool, resolved, ExecutionPhase.PENDING)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self.cache.add_header(pipe, header)
-                self.cache.add_workflow(pipe, workflow.content_hash, workflow.to_json())
-                self.queue.add_dispatch(pipe, ready)
-                add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.PENDING)])
-                await pipe.execute()
+            try:
+                await asyncio.wait_for(self._dispatch_created(header, workflow, ready),
+                                       DISPATCH_TIMEOUT_SECONDS)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("execution %s is committed but its dispatch to Redis failed "
+                            "(%s: %s); the dispatcher re-dispatches it from PostgreSQL",
+                            execution_id, type(exc).__name__, exc)
         return Submission(execution_id, created)
+
+    async def _dispatch_created(self, header: ExecutionHeader, workflow: CompiledWorkflow,
+                                ready: list[ReadyTask]) -> None:
+        """Cache a new execution's header and workflow, add its ready tasks to the stream and
+        announce it, in one pipelined round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.cache.add_header(pipe, header)
+            self.cache.add_workflow(pipe, workflow.content_hash, workflow.to_json())
+            self.queue.add_dispatch(pipe, ready)
+            add_publish(pipe, self.keys, [Event(header.execution_id, ExecutionPhase.PENDING)])
+            await pipe.execute()
 
     async def get(self, execution_id: str) -> ExecutionState | None:
         """The recorded state of an execution, tasks in workflow (topological) order."""

@@ -44,3 +44,11 @@ DEPENDENCY_UP = Gauge(
     "postgres); see conveyor_engine.dependencies.",
     ["dependency"],
 )
+OUTCOMES_REFUSED = Counter(
+    "conveyor_outcomes_refused_total",
+    "Attempt outcomes refused at commit because their claim had been taken over (fencing).",
+)
+LOST_ATTEMPTS = Counter(
+    "conveyor_lost_attempts_total",
+    "Attempts recorded as lost after their worker stopped renewing the claim's lease.",
+)

@@ -7,7 +7,8 @@ conditions) and the Kubernetes convention that ``status.phase`` is a CamelCase w
   ``Succeeded`` | ``Failed`` | ``Skipped``; ``Waiting`` holds a durable timer (a retry's
   backoff or a ``wait``); ``Cancelled`` when the execution is cancelled.
 * execution: ``Pending`` -> ``Running`` -> ``Succeeded`` | ``Failed`` | ``Cancelled``.
-* attempt outcome (one row per attempt): ``Succeeded`` | ``Failed`` | ``Skipped``.
+* attempt outcome (one row per attempt): ``Succeeded`` | ``Failed`` | ``Skipped`` | ``Lost``
+  (its worker stopped renewing the claim's lease and the claim was taken over).
 
 The members are :class:`enum.StrEnum`, so they compare equal to the plain strings stored in
 PostgreSQL and Redis and in the resources' status, and pass to asyncpg as ``text`` parameters.
@@ -48,6 +49,9 @@ class AttemptOutcome(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     SKIPPED = "Skipped"
+    #: The claim was taken over after its worker stopped renewing the lease (reason
+    #: ``WorkerLost``); counts against the task's ``retry.limit`` like a failure.
+    LOST = "Lost"
 
 
 #: Task phases that never change again.

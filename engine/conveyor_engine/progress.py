@@ -20,6 +20,10 @@ from .tasktypes.base import Failed, Outcome, Succeeded, Suspended
 #: Longest error text kept per attempt; full detail rarely helps past this and rows stay small.
 MAX_ERROR_CHARS = 4000
 
+#: The reason of a lost attempt, and of a task that failed because its last attempt was lost
+#: (CamelCase, as Kubernetes reasons are).
+WORKER_LOST = "WorkerLost"
+
 
 @dataclass(frozen=True, slots=True)
 class SkippedByCondition:
@@ -29,12 +33,27 @@ class SkippedByCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class LostAttempt:
+    """Outcome recorded for an attempt whose worker stopped renewing the claim's lease
+    (killed, partitioned, frozen) once another worker or the dispatcher took it over.
+
+    ``error`` says who lost it and how it was found. A lost attempt counts against the
+    task's ``retry.limit`` like a retryable failure (as Argo Workflows counts a deleted pod
+    as a failed attempt); ``retryable=False`` fails the task at once (a dead letter).
+    """
+
+    error: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Transition:
     """What one attempt's outcome does to its task row.
 
     ``attempt_outcome`` is the value recorded in ``attempts.outcome`` (None when the attempt
     is not over, i.e. suspended on a timer). ``due_at``/``timer_kind`` are set for
-    ``Waiting``.
+    ``Waiting``. ``reason`` is a CamelCase reason (``WorkerLost``) recorded on the task and
+    the attempt, or None.
     """
 
     phase: TaskPhase
@@ -44,6 +63,7 @@ class Transition:
     message: str | None = None
     due_at: datetime | None = None
     timer_kind: str | None = None
+    reason: str | None = None
 
     @property
     def final(self) -> bool:
@@ -56,7 +76,7 @@ def transition_for(
     retry_limit: int,
     backoff_seconds: float,
     attempt: int,
-    outcome: Outcome | SkippedByCondition,
+    outcome: Outcome | SkippedByCondition | LostAttempt,
     now: datetime,
 ) -> Transition:
     """Decide the task's next state from one attempt's ``outcome``.
@@ -64,7 +84,8 @@ def transition_for(
     ``attempt`` is 1-based; a retryable failure is retried while ``attempt <= retry_limit``
     (so ``limit: 2`` allows three attempts in all), after ``backoff_seconds`` (the caller
     computes it from the retry policy for this retry number). Non-retryable failures end the
-    task at once.
+    task at once. A :class:`LostAttempt` is recorded as ``Lost`` with reason ``WorkerLost``
+    and retried under the same rule; with no retries left the task fails with that reason.
     """
     if isinstance(outcome, Succeeded):
         return Transition(TaskPhase.SUCCEEDED, AttemptOutcome.SUCCEEDED, outputs=outcome.outputs)
@@ -96,7 +117,25 @@ def transition_for(
             TaskPhase.FAILED, AttemptOutcome.FAILED, error=error,
             message=f"failed after {attempt} attempt(s){why}: {error[:200]}",
         )
+    if isinstance(outcome, LostAttempt):
+        return _lost(retry_limit, backoff_seconds, attempt, outcome, now)
     raise TypeError(f"unknown outcome {outcome!r}")
+
+
+def _lost(retry_limit: int, backoff_seconds: float, attempt: int, outcome: LostAttempt,
+          now: datetime) -> Transition:
+    error = f"{WORKER_LOST}: {outcome.error}"[:MAX_ERROR_CHARS]
+    if outcome.retryable and attempt <= retry_limit:
+        return Transition(
+            TaskPhase.WAITING, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,
+            due_at=now + timedelta(seconds=backoff_seconds), timer_kind="retry",
+            message=(f"attempt {attempt} lost, retry {attempt} of {retry_limit} "
+                     f"in {backoff_seconds:g}s: {error[:200]}"),
+        )
+    return Transition(
+        TaskPhase.FAILED, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,
+        message=f"failed after {attempt} attempt(s), the last lost: {error[:200]}",
+    )
 
 
 def execution_phase(*, tasks_open: int, tasks_failed: int, started: bool) -> ExecutionPhase:

@@ -166,10 +166,16 @@ class Queue:
     async def dead_letter(self, pool: str, message_id: str, ref: TaskRef, reason: str) -> None:
         """Copy an entry to the pool's dead-letter stream with ``reason``, then ack it."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(self._keys.dead_letter(pool), {**encode(ref), "reason": reason,
-                                                      "id": message_id})
+            self.add_dead_letter(pipe, pool, message_id, ref, reason)
             self.add_ack(pipe, pool, [message_id])
             await pipe.execute()
+
+    def add_dead_letter(self, pipe: Pipeline, pool: str, message_id: str, ref: TaskRef,
+                        reason: str) -> None:
+        """Queue the copy of entry ``message_id`` (carrying ``ref``) to the pool's
+        dead-letter stream with ``reason`` in ``pipe`` (no ack)."""
+        pipe.xadd(self._keys.dead_letter(pool), {**encode(ref), "reason": reason,
+                                                  "id": message_id})
 
     async def backlog(self, pool: str) -> Backlog:
         """Queued (undelivered) and in-flight (pending) entry counts of ``pool``."""

@@ -233,7 +233,8 @@ async def test_redis_flushed_after_a_worker_died_mid_task_execution_still_finish
 ) -> None:
     prefix, client = own_prefix
     workflow = await client.register("orphan", one(pool, {
-        "type": "http", "params": {"url": f"{httpbin_url}/delay/3"}}))
+        "type": "http", "params": {"url": f"{httpbin_url}/delay/3"},
+        "retry": {"limit": 1, "backoff": "100ms"}}))
     doomed = _worker(redis_url, database_url, prefix, pool, "doomed", lease_seconds=2)
     submission = await client.submit(workflow)
     await eventually(lambda: client.get(submission.execution_id),
@@ -246,6 +247,12 @@ async def test_redis_flushed_after_a_worker_died_mid_task_execution_still_finish
         assert await settled(client, submission.execution_id, 25) == "Succeeded"
     finally:
         rescuer.terminate()
+    # Found abandoned in PostgreSQL (Redis lost its entry): the attempt is recorded as lost
+    # and counts against retry.limit; the retry is attempt 2.
+    attempts = await client.attempts(submission.execution_id)
+    assert [(a.attempt, a.outcome, a.reason) for a in attempts] == [
+        (1, "Lost", "WorkerLost"), (2, "Succeeded", None)]
+    assert "recorded 1 attempt(s) as lost" in rescuer.log()
 
 
 # -- reclaim takes over work a live worker is running ---------------------------------------------

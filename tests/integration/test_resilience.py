@@ -25,24 +25,6 @@ async def running_on(engine: Engine, execution_id: str) -> str:
     return state.execution_id
 
 
-async def test_killed_worker_task_is_taken_over_after_its_lease_and_recorded_once(
-    engine: Engine, start_workers, httpbin_url: str, pool: str
-) -> None:
-    workflow = await engine.register("crashy", one_task(pool, {"url": f"{httpbin_url}/delay/2"}))
-    (doomed,) = start_workers(1, lease_seconds=2)
-    submission = await engine.submit(workflow)
-    await running_on(engine, submission.execution_id)
-    doomed.kill()  # SIGKILL: no hand-back, no ack; only the lease can recover the work
-
-    (rescuer,) = start_workers(1, lease_seconds=2)
-    state = await finished(engine, submission.execution_id)
-    assert state.phase == "Succeeded"
-    attempts = await engine.attempts(submission.execution_id)
-    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "Succeeded")]
-    assert attempts[0].worker.startswith("w1-"), attempts[0].worker
-    assert "taking over 1 task(s)" in rescuer.log()
-
-
 async def test_sigterm_lets_the_running_task_finish_then_exits_cleanly(
     engine: Engine, start_workers, httpbin_url: str, pool: str
 ) -> None:

@@ -50,7 +50,7 @@ async def generic_plan(conn: asyncpg.Connection, sql: str, types: str, args: str
 @pytest.mark.parametrize(("sql", "types", "args", "index"), [
     (timers._FIRE_TIMERS, _BATCH_TYPES, _BATCH_ARGS, "tasks_waiting"),
     (timers._REARM_LOST, _BATCH_TYPES, _BATCH_ARGS, "tasks_ready"),
-    (claims._REARM_ABANDONED, _BATCH_TYPES, _BATCH_ARGS, "tasks_running_lease"),
+    (claims._ABANDONED, "text, timestamptz, int", "'p', now(), 10", "tasks_running_lease"),
     (claims._RENEW, "text, timestamptz", "'w', now()", "tasks_running_worker"),
     (timers._NEXT_TIMER, "text", "'p'", "tasks_waiting"),
     (timers._TIMERS_DUE_BEFORE, "text, timestamptz", "'p', now()", "tasks_waiting"),

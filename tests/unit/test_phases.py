@@ -23,8 +23,14 @@ MIGRATIONS = Path(__file__).parents[2] / "engine/conveyor_engine/store/migration
 
 
 def _checked_words(table: str, column: str) -> set[str]:
-    """The words a migration's ``CHECK (column IN (...))`` allows in ``table``."""
+    """The words the migrations' ``CHECK (column IN (...))`` allows in ``table``: the last
+    ``ALTER TABLE ... ADD CONSTRAINT`` replacing it, else the one in ``CREATE TABLE``."""
     sql = "\n".join(p.read_text() for p in sorted(MIGRATIONS.glob("*.sql")))
+    replaced = re.findall(
+        rf"ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_check\s+"
+        rf"CHECK \({column} IN \(([^)]*)\)\)", sql)
+    if replaced:
+        return set(re.findall(r"'(\w+)'", replaced[-1]))
     block = re.search(rf"CREATE TABLE {table} \((.*?)\n\);", sql, re.S)
     assert block, f"no CREATE TABLE {table} in the migrations"
     check = re.search(rf"{column}\s.*?CHECK \({column} IN \(([^)]*)\)\)", block.group(1), re.S)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conveyor_engine.progress import (
+    WORKER_LOST,
+    LostAttempt,
     SkippedByCondition,
     Transition,
     execution_phase,
@@ -122,3 +124,23 @@ def test_too_deep_output_is_refused() -> None:
         deep = [deep]
     with pytest.raises(UnstorableOutput, match="nested deeper than 200 levels"):
         storable({"d": deep})
+
+
+# -- lost attempts (issue 9, item 2): they count against retry.limit -------------------------
+
+
+@pytest.mark.parametrize(("limit", "attempt", "retryable", "phase", "due", "timer"), [
+    (0, 1, True, "Failed", None, None),           # no retries: the task fails WorkerLost
+    (1, 1, True, "Waiting", NOW + timedelta(seconds=1.5), "retry"),  # attempt 2 follows
+    (1, 2, True, "Failed", None, None),           # the retry was lost too: no more left
+    (3, 1, False, "Failed", None, None),          # a dead letter fails at once
+])
+def test_lost_attempt_table(limit: int, attempt: int, retryable: bool, phase: str,
+                            due: datetime | None, timer: str | None) -> None:
+    t = transition_for(retry_limit=limit, backoff_seconds=1.5, attempt=attempt,
+                       outcome=LostAttempt("worker w stopped renewing", retryable), now=NOW)
+    assert (t.phase, t.attempt_outcome, t.reason, t.due_at, t.timer_kind) == (
+        phase, "Lost", WORKER_LOST, due, timer)
+    assert t.error == "WorkerLost: worker w stopped renewing"
+    assert t.message.startswith(f"attempt {attempt} lost, retry" if phase == "Waiting"
+                                else f"failed after {attempt} attempt(s), the last lost")

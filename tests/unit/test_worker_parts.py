@@ -11,10 +11,16 @@ from conveyor_engine.compiler import compile_workflow
 from conveyor_engine.phases import AttemptOutcome, TaskPhase
 from conveyor_engine.progress import SkippedByCondition
 from conveyor_engine.queue import Delivery
-from conveyor_engine.store import TaskRef
+from conveyor_engine.store import HeldClaim, TaskRef
 from conveyor_engine.tasktypes.base import Failed, Succeeded
+from conveyor_engine.worker.contact import Contact, takeover_allowed
 from conveyor_engine.worker.inflight import InFlight, Stop
-from conveyor_engine.worker.outcome import failed_for_good, outcome_label, outcome_record
+from conveyor_engine.worker.outcome import (
+    failed_for_good,
+    lost_record,
+    outcome_label,
+    outcome_record,
+)
 from conveyor_engine.worker.reclaim import dead_letter_reason, split_dead
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -160,3 +166,44 @@ def test_failed_for_good_keeps_everything_but_the_outcome() -> None:
         ok.ref, ok.worker, ok.dependents, ok.downstream)
     assert (failed.transition.phase, failed.transition.error) == (
         TaskPhase.FAILED, "outcome cannot be stored: boom")
+
+
+# -- takeovers wait for steady contact with both stores (issue 9, item 1) ---------------------
+
+
+@pytest.mark.parametrize(("down", "steady", "lease", "allowed"), [
+    (False, 30.0, 30.0, True),    # both stores answered for a whole lease
+    (False, 29.9, 30.0, False),   # just back: live owners have not renewed yet
+    (True, 100.0, 30.0, False),   # a store is down: nothing may be taken over
+    (False, 0.0, 1.0, False),     # a worker that just started
+])
+def test_takeover_allowed(down: bool, steady: float, lease: float, allowed: bool) -> None:
+    assert takeover_allowed(down=down, steady_seconds=steady, lease_seconds=lease) is allowed
+
+
+def test_contact_counts_steady_time_from_the_last_recovery() -> None:
+    now = [100.0]
+    contact = Contact(clock=lambda: now[0])
+    assert not contact.takeover_allowed(10)  # start counts as a recovery
+    now[0] = 110.0
+    assert contact.takeover_allowed(10)
+    assert contact.failed("redis") and not contact.failed("redis")  # True once per outage
+    assert contact.down == {"redis"} and not contact.takeover_allowed(10)
+    now[0] = 150.0
+    assert contact.ok("redis") and not contact.ok("redis")
+    assert not contact.takeover_allowed(10)
+    now[0] = 160.0
+    assert contact.takeover_allowed(10)
+
+
+def test_lost_record_takes_over_the_held_claim() -> None:
+    held = HeldClaim(TaskRef("e", "a", 1), "w0", 7, NOW - timedelta(seconds=9),
+                     NOW - timedelta(seconds=2), "sha256:x", "w")
+    record = lost_record(held, error="gone", now=NOW, lease_before=NOW, workflow=WORKFLOW)
+    assert (record.worker, record.claim, record.lease_before, record.started_at) == (
+        "w0", 7, NOW, NOW - timedelta(seconds=9))
+    assert (record.transition.phase, record.transition.attempt_outcome,
+            record.transition.reason) == (TaskPhase.WAITING, AttemptOutcome.LOST, "WorkerLost")
+    dead = lost_record(held, error="gone", now=NOW, lease_before=NOW, workflow=None,
+                       retryable=False)
+    assert dead.transition.phase == TaskPhase.FAILED and dead.downstream == ()

@@ -4,33 +4,51 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..phases import ExecutionPhase, TaskPhase
-from .base import StoreBase, phase_literal, pick_and_update_sql, sid
-from .records import Claimed, ReadyTask, TaskRef
+import asyncpg
 
+from ..phases import ExecutionPhase, TaskPhase
+from .base import StoreBase, phase_literal, sid
+from .records import Claimed, HeldClaim, TaskRef
+
+# Only a Ready task at that attempt is claimed; each claim takes the next claim number (the
+# fencing token the outcome commit checks, see outcomes._MOVE_TASKS).
 _CLAIM = """
     WITH claimed AS (
         UPDATE tasks t
-        SET phase = $8, worker = $4, started_at = COALESCE(t.started_at, $5),
-            message = NULL, lease_until = $7
-        FROM unnest($1::uuid[], $2::text[], $3::int[], $6::text[]) AS c(eid, name, attempt, owner)
+        SET phase = $6, worker = $4, started_at = COALESCE(t.started_at, $5), claimed_at = $5,
+            claim = t.claim + 1, message = NULL, reason = NULL, lease_until = $7
+        FROM unnest($1::uuid[], $2::text[], $3::int[]) AS c(eid, name, attempt)
         WHERE t.execution_id = c.eid AND t.name = c.name AND t.attempt = c.attempt
-          AND (t.phase = $9 OR (t.phase = $8 AND t.worker = c.owner))
-        RETURNING t.execution_id, t.name, t.attempt, t.resume_from),
+          AND t.phase = $8
+        RETURNING t.execution_id, t.name, t.attempt, t.resume_from, t.claim),
     started AS (
-        UPDATE executions e SET phase = $10, started_at = $5, updated_at = $5
-        WHERE e.id IN (SELECT execution_id FROM claimed) AND e.phase = $11
+        UPDATE executions e SET phase = $9, started_at = $5, updated_at = $5
+        WHERE e.id IN (SELECT execution_id FROM claimed) AND e.phase = $10
         RETURNING e.id)
     SELECT c.*, c.execution_id IN (SELECT id FROM started) AS started FROM claimed c"""
+
+_HELD_COLUMNS = """t.execution_id, t.name, t.attempt, t.worker, t.claim, t.claimed_at,
+                   t.lease_until, e.workflow_hash, e.workflow_name"""
+
+# The claims held on the given attempts (read only: the takeover itself is an outcome
+# commit, fenced by the claim and re-checking the lease).
+_HELD = f"""
+    SELECT {_HELD_COLUMNS}
+    FROM unnest($1::uuid[], $2::text[], $3::int[]) AS c(eid, name, attempt)
+    JOIN tasks t ON t.execution_id = c.eid AND t.name = c.name AND t.attempt = c.attempt
+    JOIN executions e ON e.id = t.execution_id
+    WHERE t.phase = $4"""
+
+# Served by the partial index tasks_running_lease: the phase is a literal (see base.py).
+_ABANDONED = f"""
+    SELECT {_HELD_COLUMNS}
+    FROM tasks t JOIN executions e ON e.id = t.execution_id
+    WHERE t.pool = $1 AND t.phase = {phase_literal(TaskPhase.RUNNING)} AND t.lease_until < $2
+    ORDER BY t.lease_until LIMIT $3"""
 
 # Served by the partial index tasks_running_worker: the phase is a literal (see base.py).
 _RENEW = (f"UPDATE tasks SET lease_until = $2 "
           f"WHERE worker = $1 AND phase = {phase_literal(TaskPhase.RUNNING)}")
-
-_REARM_ABANDONED = pick_and_update_sql(
-    phase=TaskPhase.RUNNING, column="lease_until", inclusive=False,
-    set_sql="worker = NULL, due_at = $2, lease_until = NULL, "
-            "message = 'its worker stopped renewing the lease'")
 
 _HAND_BACK = """
     UPDATE tasks t SET phase = $6, worker = NULL, due_at = $5,
@@ -46,49 +64,65 @@ class ClaimQueries(StoreBase):
 
     async def claim(
         self, refs: list[TaskRef], *, worker: str, now: datetime, lease: timedelta,
-        owners: list[str | None] | None = None,
     ) -> list[Claimed]:
         """Move the given task attempts to ``Running`` for ``worker``; return those accepted.
 
-        A claim is accepted while the task is ``Ready`` at that attempt, or ``Running`` at
-        that attempt for the worker named in ``owners`` (the consumer whose lease expired:
-        taking over work from a dead worker, never from another one). Duplicates, cancelled
-        tasks and finished attempts are refused, which is how a message delivered twice
-        runs once. The claim carries a lease in PostgreSQL until ``now + lease``.
-        Executions still ``Pending`` become ``Running``.
+        A claim is accepted only while the task is ``Ready`` at that attempt: duplicates,
+        cancelled tasks, finished attempts and attempts another worker runs are refused,
+        which is how a message delivered twice runs once. Each accepted claim takes the
+        task's next claim number (its fencing token, :attr:`Claimed.claim`) and carries a
+        lease in PostgreSQL until ``now + lease``. Executions still ``Pending`` become
+        ``Running``. A task ``Running`` for a worker that stopped renewing is not claimed
+        here: it is taken over by committing its attempt as lost (:meth:`held_claims`).
         """
         if not refs:
             return []
-        owners = owners if owners is not None else [None] * len(refs)
         rows = await self._pool.fetch(
             _CLAIM,
             [r.execution_id for r in refs], [r.task for r in refs], [r.attempt for r in refs],
-            worker, now, owners, now + lease, TaskPhase.RUNNING, TaskPhase.READY,
+            worker, now, TaskPhase.RUNNING, now + lease, TaskPhase.READY,
             ExecutionPhase.RUNNING, ExecutionPhase.PENDING,
         )
         return [
             Claimed(TaskRef(sid(r["execution_id"]), r["name"], r["attempt"]), r["resume_from"],
-                    r["started"])
+                    r["started"], r["claim"])
             for r in rows
         ]
+
+    async def held_claims(self, refs: list[TaskRef]) -> list[HeldClaim]:
+        """The claims held on ``refs`` (tasks ``Running`` at that attempt, by any worker),
+        with their workers, fencing tokens and leases; refs not running are absent.
+
+        Read only: a takeover then commits the attempt as lost, fenced by the token and
+        re-checking the lease, so reading a live worker's claim here takes nothing from it.
+        """
+        if not refs:
+            return []
+        rows = await self._pool.fetch(
+            _HELD,
+            [r.execution_id for r in refs], [r.task for r in refs], [r.attempt for r in refs],
+            TaskPhase.RUNNING,
+        )
+        return [_held(r) for r in rows]
 
     async def renew_leases(self, worker: str, *, until: datetime) -> int:
         """Extend the PostgreSQL lease of every task ``worker`` runs; return how many."""
         result = await self._pool.execute(_RENEW, worker, until)
         return int(result.split()[-1])
 
-    async def rearm_abandoned(
-        self, pool: str, *, now: datetime, expired_for: timedelta, limit: int
-    ) -> list[ReadyTask]:
-        """``Running`` tasks whose lease ran out ``expired_for`` ago: back to ``Ready``.
+    async def abandoned_claims(
+        self, pool: str, *, lease_before: datetime, limit: int
+    ) -> list[HeldClaim]:
+        """``Running`` tasks of ``pool`` whose PostgreSQL lease ran out before
+        ``lease_before``, oldest lease first, at most ``limit``.
 
-        The Redis stream's own lease takeover normally recovers such work first; this is
-        for when Redis lost its pending entries. The old entry, if it ever resurfaces, is
-        refused at claim time because the task no longer belongs to its worker.
+        Read only. The stream's lease takeover normally recovers such work first; this is
+        for when Redis lost its pending entries. The caller commits each as a lost attempt,
+        fenced by its token and re-checking the lease inside the UPDATE, so a worker that
+        renewed in the meantime keeps its task.
         """
-        return await self._pick_and_update(
-            _REARM_ABANDONED, pool, now=now, cutoff=now - expired_for, limit=limit,
-            to=TaskPhase.READY)
+        rows = await self._pool.fetch(_ABANDONED, pool, lease_before, limit)
+        return [_held(r) for r in rows]
 
     async def hand_back(self, refs: list[TaskRef], *, worker: str, now: datetime) -> list[TaskRef]:
         """Return running attempts of ``worker`` to ``Ready`` (graceful shutdown).
@@ -103,3 +137,9 @@ class ClaimQueries(StoreBase):
             worker, now, TaskPhase.READY, TaskPhase.RUNNING,
         )
         return [TaskRef(sid(r["execution_id"]), r["name"], r["attempt"]) for r in rows]
+
+
+def _held(row: asyncpg.Record) -> HeldClaim:
+    return HeldClaim(TaskRef(sid(row["execution_id"]), row["name"], row["attempt"]),
+                     row["worker"], row["claim"], row["claimed_at"], row["lease_until"],
+                     row["workflow_hash"], row["workflow_name"])

@@ -146,7 +146,7 @@ class ExecutionQueries(StoreBase):
                 return None
             tasks = await conn.fetch(
                 """SELECT name, type, phase, attempt, outputs, error, message, started_at,
-                          finished_at, due_at
+                          finished_at, due_at, reason
                    FROM tasks WHERE execution_id = $1 ORDER BY name""",
                 execution_id,
             )
@@ -172,7 +172,7 @@ class ExecutionQueries(StoreBase):
         """Every recorded attempt of an execution, by task then attempt number."""
         rows = await self._pool.fetch(
             """SELECT task_name AS task, attempt, outcome, outputs, error, worker, started_at,
-                      finished_at
+                      finished_at, reason
                FROM attempts WHERE execution_id = $1 ORDER BY task_name, attempt""",
             execution_id,
         )

@@ -16,25 +16,39 @@ from .decisions import CommitPlan, execution_finish, plan_commit, released
 from .records import CommitResult, OutcomeRecord, ReadyTask, TaskRef
 
 # Guarded by the phase and attempt: only a task Running at that attempt moves, which is what
-# makes a repeated or late delivery of the same attempt harmless.
+# makes a repeated or late delivery of the same attempt harmless. Fenced by the claim: only
+# while the claim the outcome belongs to is still the task's current one ($13, NULL: not
+# checked), and for a takeover only while the lease ran out before $14 (re-checked here,
+# under the row lock, so a worker that renewed in the meantime keeps its task).
 _MOVE_TASKS = """
     UPDATE tasks t
     SET phase = u.phase, outputs = u.outputs, error = u.error, message = u.message,
-        due_at = u.due_at, timer_kind = u.timer_kind, resume_from = NULL, lease_until = NULL,
+        reason = u.reason, due_at = u.due_at, timer_kind = u.timer_kind, resume_from = NULL,
+        lease_until = NULL,
         finished_at = CASE WHEN u.phase = ANY($12::text[]) THEN u.finished_at END
     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::text[],
-                $7::text[], $8::timestamptz[], $9::text[], $10::timestamptz[])
+                $7::text[], $8::timestamptz[], $9::text[], $10::timestamptz[], $13::bigint[],
+                $14::timestamptz[], $15::text[])
          AS u(eid, name, attempt, phase, outputs, error, message, due_at, timer_kind,
-              finished_at)
+              finished_at, claim, lease_before, reason)
     WHERE t.execution_id = u.eid AND t.name = u.name AND t.attempt = u.attempt
       AND t.phase = $11
+      AND (u.claim IS NULL OR t.claim = u.claim)
+      AND (u.lease_before IS NULL OR t.lease_until < u.lease_before)
     RETURNING t.execution_id, t.name"""
+
+# The current claim of tasks whose outcome did not apply: was it refused by the fence?
+_CURRENT_CLAIMS = """
+    SELECT t.execution_id, t.name, t.claim FROM tasks t
+    JOIN unnest($1::uuid[], $2::text[]) AS k(eid, name)
+      ON t.execution_id = k.eid AND t.name = k.name"""
 
 _RECORD_ATTEMPTS = """
     INSERT INTO attempts (execution_id, task_name, attempt, outcome, outputs, error, worker,
-                          started_at, finished_at)
+                          started_at, finished_at, reason)
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
-                         $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+                         $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
+                         $10::text[])
     ON CONFLICT DO NOTHING"""
 
 _SKIP = """
@@ -78,7 +92,8 @@ class OutcomeQueries(StoreBase):
     async def commit_outcomes(self, records: list[OutcomeRecord], *, now: datetime) -> CommitResult:
         """Record a batch of attempt outcomes and everything they cause, in one transaction.
 
-        In order: task rows move (guarded: only a task ``Running`` at that attempt moves);
+        In order: task rows move (guarded: only a task ``Running`` at that attempt, under
+        the record's claim when it names one, moves; see :class:`OutcomeRecord`);
         attempt rows are inserted; tasks downstream of a final failure are ``Skipped``;
         dependents of tasks that Succeeded or were Skipped count down and become ``Ready``
         at zero; execution counters drop and finished executions get their final phase
@@ -100,6 +115,8 @@ async def _commit(
 ) -> CommitResult:
     result = CommitResult()
     result.applied = await _move_tasks(conn, records)
+    if len(result.applied) < len(records):
+        result.refused = await _superseded(conn, records, result.applied)
     if not result.applied:
         return result
     await _record_attempts(conn, [r for r in result.applied if r.transition.attempt_outcome])
@@ -128,9 +145,30 @@ async def _move_tasks(
         [r.finished_at for r in records],
         TaskPhase.RUNNING,
         _TASK_FINAL,
+        [r.claim for r in records],
+        [r.lease_before for r in records],
+        [r.transition.reason for r in records],
     )
     moved_keys = {(sid(m["execution_id"]), m["name"]) for m in moved}
     return [r for r in records if (r.ref.execution_id, r.ref.task) in moved_keys]
+
+
+async def _superseded(conn: asyncpg.Connection, records: list[OutcomeRecord],
+                      applied: list[OutcomeRecord]) -> list[OutcomeRecord]:
+    """The records not applied because another claim took the task since theirs (fencing).
+
+    Only records that carry a claim can be told apart; a duplicate of an attempt already
+    recorded, or an outcome of a cancelled task, is not a fencing refusal.
+    """
+    moved = {id(r) for r in applied}
+    fenced = [r for r in records if id(r) not in moved and r.claim is not None]
+    if not fenced:
+        return []
+    rows = await conn.fetch(_CURRENT_CLAIMS, [r.ref.execution_id for r in fenced],
+                            [r.ref.task for r in fenced])
+    current = {(sid(row["execution_id"]), row["name"]): row["claim"] for row in rows}
+    return [r for r in fenced
+            if current.get((r.ref.execution_id, r.ref.task), r.claim) != r.claim]
 
 
 async def _record_attempts(conn: asyncpg.Connection, finished: list[OutcomeRecord]) -> None:
@@ -148,6 +186,7 @@ async def _record_attempts(conn: asyncpg.Connection, finished: list[OutcomeRecor
         [r.worker for r in finished],
         [r.started_at for r in finished],
         [r.finished_at for r in finished],
+        [r.transition.reason for r in finished],
     )
 
 

@@ -32,11 +32,32 @@ class Claimed:
 
     ``resume_from`` is set when a durable timer of this same attempt fired;
     ``execution_started`` is True when this claim moved the execution to ``Running``.
+    ``claim`` is the claim's fencing token: the task's claim number, one more than the
+    previous claim's; the attempt's outcome is committed only while it is still current.
     """
 
     ref: TaskRef
     resume_from: datetime | None
     execution_started: bool
+    claim: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HeldClaim:
+    """A task ``Running`` under a claim of one worker, as read back for a takeover.
+
+    ``claim`` is its fencing token, ``claimed_at`` when that claim began and
+    ``lease_until`` its PostgreSQL lease; ``workflow_hash``/``workflow_name`` locate the
+    compiled workflow (for the retry policy and the tasks downstream).
+    """
+
+    ref: TaskRef
+    worker: str
+    claim: int
+    claimed_at: datetime | None
+    lease_until: datetime | None
+    workflow_hash: str
+    workflow_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +67,11 @@ class OutcomeRecord:
     ``dependents`` are the task's direct dependents (their dependency count drops when the
     task Succeeded or was Skipped); ``downstream`` are all transitive dependents (skipped
     when the task fails for good).
+
+    Fencing: with ``claim`` set the task row moves only while its claim number is still
+    ``claim``; with ``lease_before`` set, only while its lease ran out before that time
+    (how a takeover re-checks, inside the UPDATE, that the lost claim is really abandoned).
+    None means no such check (tests of the store only; every worker record has a claim).
     """
 
     ref: TaskRef
@@ -55,6 +81,8 @@ class OutcomeRecord:
     worker: str
     dependents: tuple[str, ...] = ()
     downstream: tuple[str, ...] = ()
+    claim: int | None = None
+    lease_before: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +93,9 @@ class CommitResult:
     ready: list[ReadyTask] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     finished: dict[str, str] = field(default_factory=dict)
+    #: Records refused because the task was claimed again since their claim (fencing: the
+    #: claim is no longer current); nothing of them was recorded.
+    refused: list[OutcomeRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +124,7 @@ class TaskState:
     started_at: datetime | None
     finished_at: datetime | None
     due_at: datetime | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +139,7 @@ class AttemptState:
     worker: str | None
     started_at: datetime | None
     finished_at: datetime
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from .. import dependencies
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
-from ..metrics import COMMIT_BATCH
+from ..metrics import COMMIT_BATCH, DEAD_LETTERS, LOST_ATTEMPTS, OUTCOMES_REFUSED
 from ..phases import SATISFIES_DEPENDENTS, TaskPhase
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
@@ -38,11 +39,19 @@ _PERMANENT = (asyncpg.DataError, orjson.JSONEncodeError, TypeError, ValueError)
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """A stream entry done with: its outcome to commit (None: nothing to record, just ack)."""
+    """A stream entry done with: its outcome to commit (None: nothing to record, just ack).
+
+    ``takeover``: the record takes over a lost claim; if the commit refuses it (the claim's
+    worker renewed after all), the entry is not acknowledged: it still belongs to that
+    worker. ``dead_letter``: once the record is committed, the entry is also copied to the
+    pool's dead-letter stream with this reason.
+    """
 
     pool: str
     message_id: str
     record: OutcomeRecord | None
+    takeover: bool = False
+    dead_letter: str | None = None
 
 
 class Committer:
@@ -100,6 +109,7 @@ class Committer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         COMMIT_BATCH.observe(len(records))
+        _log_refused(result.refused)
         delay = 0.1
         while True:
             try:
@@ -126,33 +136,72 @@ class Committer:
             merged.ready += part.ready
             merged.skipped += part.skipped
             merged.finished.update(part.finished)
+            merged.refused += part.refused
         return merged
 
     async def _after_commit(self, batch: list[Finished], result: CommitResult) -> None:
+        applied = {id(record) for record in result.applied}
         by_pool: dict[str, list[str]] = defaultdict(list)
         for item in batch:
+            if item.takeover and id(item.record) not in applied:
+                continue  # its worker renewed: the entry is still that worker's
             by_pool[item.pool].append(item.message_id)
-        outputs: dict[str, dict[str, tuple[str, object]]] = defaultdict(dict)
-        events: list[Event] = []
-        for record in result.applied:
-            ref, transition = record.ref, record.transition
-            events.append(Event(ref.execution_id, transition.phase, ref.task, ref.attempt))
-            if transition.phase in SATISFIES_DEPENDENTS:
-                outputs[ref.execution_id][ref.task] = (transition.phase, transition.outputs)
-        for eid, name in result.skipped:
-            events.append(Event(eid, TaskPhase.SKIPPED, name))
-            outputs[eid][name] = (TaskPhase.SKIPPED, None)
-        for ready in result.ready:
-            events.append(Event(ready.ref.execution_id, TaskPhase.READY, ready.ref.task, 1))
-        for eid, phase in result.finished.items():
-            events.append(Event(eid, phase))
+        _count_takeovers(batch, applied)
         async with self._redis.pipeline(transaction=False) as pipe:
-            # Outputs first: a dependent dispatched below may be claimed at once and must
-            # find its upstream outputs in the cache.
-            for eid, values in outputs.items():
-                self._cache.add_outputs(pipe, eid, values)
-            self._queue.add_dispatch(pipe, result.ready)
+            add_commit_effects(pipe, result, cache=self._cache, queue=self._queue,
+                               keys=self._keys)
+            for item in batch:
+                if item.dead_letter and item.record is not None and id(item.record) in applied:
+                    self._queue.add_dead_letter(pipe, item.pool, item.message_id,
+                                                item.record.ref, item.dead_letter)
             for pool, ids in by_pool.items():
                 self._queue.add_ack(pipe, pool, ids)
-            add_publish(pipe, self._keys, events)
             await pipe.execute()
+
+
+def add_commit_effects(pipe: Pipeline, result: CommitResult, *, cache: Cache, queue: Queue,
+                       keys: Keys) -> None:
+    """Queue in ``pipe`` what a commit causes in Redis: outputs of tasks that satisfy their
+    dependents (and skipped ones) cached, newly ready tasks dispatched, events published."""
+    outputs: dict[str, dict[str, tuple[str, object]]] = defaultdict(dict)
+    events: list[Event] = []
+    for record in result.applied:
+        ref, transition = record.ref, record.transition
+        events.append(Event(ref.execution_id, transition.phase, ref.task, ref.attempt))
+        if transition.phase in SATISFIES_DEPENDENTS:
+            outputs[ref.execution_id][ref.task] = (transition.phase, transition.outputs)
+    for eid, name in result.skipped:
+        events.append(Event(eid, TaskPhase.SKIPPED, name))
+        outputs[eid][name] = (TaskPhase.SKIPPED, None)
+    for ready in result.ready:
+        events.append(Event(ready.ref.execution_id, TaskPhase.READY, ready.ref.task, 1))
+    for eid, phase in result.finished.items():
+        events.append(Event(eid, phase))
+    # Outputs first: a dependent dispatched below may be claimed at once and must find its
+    # upstream outputs in the cache.
+    for eid, values in outputs.items():
+        cache.add_outputs(pipe, eid, values)
+    queue.add_dispatch(pipe, result.ready)
+    add_publish(pipe, keys, events)
+
+
+def _count_takeovers(batch: list[Finished], applied: set[int]) -> None:
+    """Log and count the takeovers of lost claims that this commit applied."""
+    for item in batch:
+        if item.takeover and item.record is not None and id(item.record) in applied:
+            LOST_ATTEMPTS.inc()
+            if item.dead_letter:
+                DEAD_LETTERS.inc()
+            log.warning("took over %s: its attempt %d is recorded as lost (%s)",
+                        item.record.ref, item.record.ref.attempt, item.record.transition.phase)
+
+
+def _log_refused(refused: list[OutcomeRecord]) -> None:
+    """Say which outcomes the fence refused (their attempts were recorded as lost)."""
+    if not refused:
+        return
+    OUTCOMES_REFUSED.inc(len(refused))
+    for record in refused:
+        log.warning("refused the outcome (%s) of %s from claim %s: the task was taken over "
+                    "since (its attempt is recorded as lost)", record.transition.phase,
+                    record.ref, record.claim)

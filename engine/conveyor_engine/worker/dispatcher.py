@@ -1,4 +1,5 @@
-"""The dispatcher: fires due durable timers and re-dispatches ready tasks that were lost.
+"""The dispatcher: fires due durable timers, re-dispatches ready tasks that were lost, and
+records as lost the attempts of running tasks whose worker stopped renewing their lease.
 
 One worker per pool runs it at a time, under a Redis lock (redis-py's ``Lock``: a key with
 a random token and a TTL, released or extended only by its holder). If that worker dies,
@@ -14,11 +15,18 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from .. import dependencies
+from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
+from ..metrics import LOST_ATTEMPTS
 from ..phases import TaskPhase
 from ..queue import Queue
-from ..store import ReadyTask, Store
+from ..store import HeldClaim, ReadyTask, Store
+from ..workflows import WorkflowCatalog
+from .committer import add_commit_effects
+from .contact import Contact
+from .outcome import lost_record
+from .reclaim import workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +39,25 @@ class Dispatcher:
 
     ``interval`` (seconds) bounds how late a timer fires; ``grace`` is how long a ``Ready``
     task may stay unclaimed before it counts as lost; a ``Running`` task whose lease has
-    been expired for another ``lease`` seconds counts as abandoned. While entries are still
-    queued in the stream, an old ready task is most likely just behind them, so lost work is
-    only looked for when the stream has no undelivered entries, or at least every
-    ``10 * grace``.
+    been expired for another ``lease`` seconds counts as abandoned: its attempt is committed
+    as lost (fenced by its claim, the lease re-checked inside the UPDATE), and only once
+    ``contact`` says this worker has reached both stores for a whole lease, so a worker that
+    is alive and renewing after an outage keeps its tasks. While entries are still queued in
+    the stream, an old ready task is most likely just behind them, so lost work is only
+    looked for when the stream has no undelivered entries, or at least every ``10 * grace``.
+    ``catalog`` gives the retry policy of a lost attempt's task.
     """
 
     def __init__(
         self, *, store: Store, redis: Redis, keys: Keys, queue: Queue, pool: str,
         interval: float, grace: float, lease: float = 30.0,
+        catalog: WorkflowCatalog | None = None, cache: Cache | None = None,
+        contact: Contact | None = None,
     ) -> None:
         self._store, self._redis, self._keys, self._queue = store, redis, keys, queue
+        self._cache = cache or Cache(redis, keys)
+        self._catalog = catalog or WorkflowCatalog(store, self._cache)
+        self._contact = contact or Contact(clock=lambda: float("inf"))
         self._pool = pool
         self._interval = interval
         self._grace = timedelta(seconds=grace)
@@ -87,8 +103,8 @@ class Dispatcher:
                 self._pool, now=now, older_than=self._grace, limit=_BATCH)
             # Running tasks whose PostgreSQL lease ran out a whole lease ago: their worker
             # died and Redis no longer holds their entries (else takeover would have won).
-            lost += await self._store.rearm_abandoned(
-                self._pool, now=now, expired_for=self._lease, limit=_BATCH)
+            if self._contact.takeover_allowed(self._lease.total_seconds()):
+                await self._record_abandoned(now)
             if lost:
                 log.warning("re-dispatching %d ready task(s) not claimed for %s",
                             len(lost), self._grace)
@@ -106,3 +122,33 @@ class Dispatcher:
         if upcoming is None:
             return self._interval
         return max(0.0, min(self._interval, (upcoming - datetime.now(UTC)).total_seconds()))
+
+    async def _record_abandoned(self, now: datetime) -> None:
+        """Commit as lost the attempts of running tasks whose lease ran out a whole lease
+        ago; publish what that changed (retries wait on their timers; failures skip)."""
+        lease_before = now - self._lease
+        held = await self._store.abandoned_claims(self._pool, lease_before=lease_before,
+                                                  limit=_BATCH)
+        if not held:
+            return
+        records = [lost_record(h, error=_abandoned_reason(h, self._lease), now=now,
+                               lease_before=lease_before,
+                               workflow=await workflow_of(self._catalog, h))
+                   for h in held]
+        result = await self._store.commit_outcomes(records, now=now)
+        if not result.applied:
+            return
+        LOST_ATTEMPTS.inc(len(result.applied))
+        log.warning("recorded %d attempt(s) as lost: their worker stopped renewing the lease "
+                    "and no stream entry was left to take over", len(result.applied))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            add_commit_effects(pipe, result, cache=self._cache, queue=self._queue,
+                               keys=self._keys)
+            await pipe.execute()
+
+
+def _abandoned_reason(held: HeldClaim, lease: timedelta) -> str:
+    """The error recorded on an attempt found abandoned in PostgreSQL."""
+    until = held.lease_until.isoformat() if held.lease_until else "never"
+    return (f"worker {held.worker} stopped renewing the lease of its claim (it ran out at "
+            f"{until}, more than {lease.total_seconds():g}s ago)")

@@ -32,13 +32,15 @@ class Running:
     """One claimed entry: its delivery, its asyncio task once started, and any stop.
 
     ``task`` is None while the attempt's context is still loading; ``reason`` is the
-    cancellation's reason when ``stop`` is :attr:`Stop.CANCELLED`.
+    cancellation's reason when ``stop`` is :attr:`Stop.CANCELLED`; ``claim`` is the fencing
+    token PostgreSQL gave the claim (None until claimed), which its outcome carries.
     """
 
     delivery: Delivery
     task: asyncio.Task | None = None
     stop: Stop | None = None
     reason: str | None = None
+    claim: int | None = None
 
     def cancel(self, reason: str) -> None:
         """Stop the attempt because its execution was cancelled (no-op on the task if the

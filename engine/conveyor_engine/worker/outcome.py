@@ -6,14 +6,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..compiler import CompiledTask, CompiledWorkflow
-from ..progress import SkippedByCondition, transition_for
-from ..store import OutcomeRecord, TaskRef
+from ..progress import LostAttempt, SkippedByCondition, transition_for
+from ..store import HeldClaim, OutcomeRecord, TaskRef
 from ..tasktypes.base import Failed, Outcome
 
 
 def outcome_record(
     ref: TaskRef,
-    outcome: Outcome | SkippedByCondition,
+    outcome: Outcome | SkippedByCondition | LostAttempt,
     *,
     worker: str,
     started: datetime,
@@ -21,13 +21,17 @@ def outcome_record(
     workflow: CompiledWorkflow | None,
     task: CompiledTask | None,
     retries: bool = True,
+    claim: int | None = None,
+    lease_before: datetime | None = None,
 ) -> OutcomeRecord:
     """The record of attempt ``ref`` ending with ``outcome`` at ``finished``.
 
     The task's retry policy decides whether a retryable failure is retried, unless
     ``retries`` is False or ``task`` is None (the task cannot be found: nothing to retry);
     then every failure is final. ``workflow`` and ``task`` give the dependents and the
-    downstream tasks the commit needs (empty when unknown). Raises what
+    downstream tasks the commit needs (empty when unknown). ``claim`` is the fencing token
+    of the claim the attempt ran under and ``lease_before`` the lease check of a takeover
+    (see :class:`~conveyor_engine.store.OutcomeRecord`). Raises what
     :meth:`CompiledTask.backoff` raises for a malformed retry policy.
     """
     if retries and task is not None:
@@ -44,7 +48,27 @@ def outcome_record(
         dependents=task.dependents if task is not None else (),
         downstream=(tuple(workflow.downstream(task.name))
                     if task is not None and workflow is not None else ()),
+        claim=claim,
+        lease_before=lease_before,
     )
+
+
+def lost_record(
+    held: HeldClaim, *, error: str, now: datetime, lease_before: datetime,
+    workflow: CompiledWorkflow | None, retryable: bool = True,
+) -> OutcomeRecord:
+    """The record that takes over ``held``: its attempt ``Lost`` (reason ``WorkerLost``),
+    from the claim's start to ``now``, under its worker's name.
+
+    Fenced by the held claim's token and committed only while the task's lease ran out
+    before ``lease_before``. Retried under the task's retry policy (a lost attempt counts
+    against ``retry.limit``) unless ``retryable`` is False (a dead letter).
+    """
+    task = workflow.tasks.get(held.ref.task) if workflow is not None else None
+    return outcome_record(
+        held.ref, LostAttempt(error, retryable=retryable), worker=held.worker,
+        started=held.claimed_at or now, finished=now, workflow=workflow, task=task,
+        claim=held.claim, lease_before=lease_before)
 
 
 def failed_for_good(record: OutcomeRecord, error: str) -> OutcomeRecord:
@@ -59,4 +83,6 @@ def outcome_label(outcome: object) -> str:
     """The ``outcome`` label of the attempts metric: ``succeeded``, ``failed``, ...."""
     if isinstance(outcome, SkippedByCondition):
         return "skipped"
+    if isinstance(outcome, LostAttempt):
+        return "lost"
     return type(outcome).__name__.lower()

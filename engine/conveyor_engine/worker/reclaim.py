@@ -3,11 +3,22 @@ delivered too often.
 
 A worker renews the stream lease of every entry it holds (:class:`~.inflight.InFlight`);
 an entry idle for a whole lease belongs to a worker that stopped. Such entries are claimed
-again here (``XCLAIM`` re-checks the idle time, so a live worker never loses its entry) and
-started like fresh deliveries, claimed in PostgreSQL only from the dead consumer. An entry
-delivered ``max_deliveries`` times without an outcome is a poison message: it is copied to
-the dead-letter stream and its attempt fails for good, so one bad task cannot crash-loop a
-pool (the same rule as a RabbitMQ delivery limit or an SQS redrive policy).
+again here (``XCLAIM`` re-checks the idle time), then, by what PostgreSQL says of the task:
+
+* still ``Running`` at that attempt under another worker's claim: the attempt is lost. It
+  is committed as ``Lost`` (reason ``WorkerLost``), fenced by that claim's token and only
+  if the task's PostgreSQL lease ran out too (re-checked inside the UPDATE), so a worker
+  that is alive and renewing keeps its task. The lost attempt counts against the task's
+  retry policy: a retry is a new attempt after the backoff, and with no retries left the
+  task fails with reason ``WorkerLost``;
+* otherwise (still ``Ready``: its reader died before claiming it) it is started like a
+  fresh delivery.
+
+Takeovers wait until this worker has been in steady contact with both stores for a whole
+lease (:mod:`.contact`). An entry delivered ``max_deliveries`` times without an outcome is a
+poison message: it is copied to the dead-letter stream and its attempt fails for good, so
+one bad task cannot crash-loop a pool (the same rule as a RabbitMQ delivery limit or an SQS
+redrive policy).
 """
 
 from __future__ import annotations
@@ -19,17 +30,21 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from .. import dependencies
+from ..compiler import CompiledWorkflow
 from ..metrics import DEAD_LETTERS
 from ..queue import Delivery, Queue
-from ..store import Store
+from ..store import HeldClaim, Store
+from ..workflows import WorkflowCatalog
 from .committer import Committer, Finished
+from .contact import Contact
 from .context import ContextLoader, LoadFailure
 from .inflight import InFlight
+from .outcome import lost_record
 
 log = logging.getLogger(__name__)
 
-#: Starts deliveries taken over: ``(deliveries, {entry id: consumer it was taken from})``.
-Start = Callable[[list[Delivery], dict[str, str]], Awaitable[None]]
+#: Claims and starts deliveries taken over whose task is still ``Ready``.
+Start = Callable[[list[Delivery]], Awaitable[None]]
 #: Records a claimed attempt that cannot run as failed: ``(entry id, why)``.
 Fail = Callable[[str, LoadFailure], None]
 
@@ -44,6 +59,20 @@ def split_dead(
     return alive, dead
 
 
+def lost_reason(worker: str, by: str) -> str:
+    """The error recorded on an attempt whose stream entry ``by`` took over from ``worker``."""
+    return f"worker {worker} stopped renewing the lease of its claim; taken over by {by}"
+
+
+async def workflow_of(catalog: WorkflowCatalog, held: HeldClaim) -> CompiledWorkflow | None:
+    """The compiled workflow of a held claim's execution, or None if no store has it (the
+    lost attempt is then recorded without retries: there is no policy to follow)."""
+    try:
+        return await catalog.get(held.workflow_hash, held.workflow_name)
+    except LookupError:
+        return None
+
+
 def dead_letter_reason(deliveries: int, max_deliveries: int) -> str:
     """The error recorded on an attempt given up after ``deliveries`` deliveries."""
     return (f"delivered {deliveries} times without an outcome (limit "
@@ -55,18 +84,23 @@ class Reclaimer:
 
     ``slots`` is the worker's concurrency; ``lease_seconds`` both the stream lease (an entry
     idle that long is expired) and the PostgreSQL lease given to dead-lettered claims.
+    ``contact`` gates takeovers (see :mod:`.contact`); ``catalog`` gives the retry policy
+    of a lost attempt's task.
     """
 
     def __init__(
         self, *, store: Store, queue: Queue, loader: ContextLoader, committer: Committer,
         inflight: InFlight, pool: str, consumer: str, slots: int, lease_seconds: float,
-        max_deliveries: int, start: Start, fail: Fail,
+        max_deliveries: int, start: Start, fail: Fail, catalog: WorkflowCatalog,
+        contact: Contact | None = None,
     ) -> None:
         self._store, self._queue, self._loader = store, queue, loader
         self._committer, self._inflight = committer, inflight
         self._pool, self._consumer, self._slots = pool, consumer, slots
         self._lease_seconds, self._max_deliveries = lease_seconds, max_deliveries
         self._start, self._fail = start, fail
+        self._catalog = catalog
+        self._contact = contact or Contact(clock=lambda: float("inf"))
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Every half lease, reclaim expired entries while slots are free, until ``stopping``.
@@ -80,6 +114,8 @@ class Reclaimer:
             if stopping.is_set():
                 return
             if self._inflight.free(self._slots) <= 0:
+                continue
+            if not self._contact.takeover_allowed(self._lease_seconds):
                 continue
             try:
                 await self.reclaim_once(lease_ms)
@@ -99,24 +135,48 @@ class Reclaimer:
         for message_id in malformed:
             self._inflight.hold_unrun(message_id)
             self._committer.submit(Finished(self._pool, message_id, None))
-        owners = {m: consumer for m, consumer, _ in expired}
         times = {m: n for m, _, n in expired}
-        alive, dead = split_dead(deliveries, times, self._max_deliveries)
+        held = {h.ref: h for h in await self._store.held_claims([d.ref for d in deliveries])}
+        lost = [d for d in deliveries if d.ref in held]
+        alive, dead = split_dead([d for d in deliveries if d.ref not in held], times,
+                                 self._max_deliveries)
         if alive:
-            log.warning("taking over %d task(s) whose worker stopped renewing", len(alive))
-            await self._start(alive, owners)
+            log.warning("taking over %d task(s) whose reader stopped before claiming them",
+                        len(alive))
+            await self._start(alive)
         for delivery in dead:
-            await self._dead_letter(delivery, times[delivery.message_id],
-                                    owners[delivery.message_id])
+            await self._dead_letter(delivery, times[delivery.message_id])
+        for delivery in lost:
+            await self._take_over_lost(delivery, held[delivery.ref],
+                                       times.get(delivery.message_id, 0))
         return len(deliveries)
 
-    async def _dead_letter(self, delivery: Delivery, deliveries: int, owner: str) -> None:
-        """Move one entry to the dead-letter stream and fail its attempt for good."""
+    async def _take_over_lost(self, delivery: Delivery, held: HeldClaim, deliveries: int
+                              ) -> None:
+        """Commit ``held``'s attempt as lost (fenced, lease re-checked); its retry, if the
+        policy allows one, is a new attempt after the backoff."""
+        if held.worker == self._consumer:
+            return  # our own entry, idle through an outage: our renewal takes it back
+        dead = deliveries >= self._max_deliveries
+        reason = (dead_letter_reason(deliveries, self._max_deliveries) if dead
+                  else lost_reason(held.worker, self._consumer))
+        now = datetime.now(UTC)
+        record = lost_record(held, error=reason, now=now, lease_before=now,
+                             workflow=await workflow_of(self._catalog, held), retryable=not dead)
+        log.info("taking over %s unless its worker renews the PostgreSQL lease: %s",
+                 held.ref, reason)
+        self._inflight.hold_unrun(delivery.message_id)
+        self._committer.submit(Finished(self._pool, delivery.message_id, record, takeover=True,
+                                        dead_letter=reason if dead else None))
+
+    async def _dead_letter(self, delivery: Delivery, deliveries: int) -> None:
+        """Move one entry to the dead-letter stream and fail its attempt for good (when its
+        task was still ``Ready``: claimed here only to record the failure)."""
         reason = dead_letter_reason(deliveries, self._max_deliveries)
         DEAD_LETTERS.inc()
         claims = await self._store.claim(
             [delivery.ref], worker=self._consumer, now=datetime.now(UTC),
-            lease=timedelta(seconds=self._lease_seconds), owners=[owner])
+            lease=timedelta(seconds=self._lease_seconds))
         await self._queue.dead_letter(self._pool, delivery.message_id, delivery.ref, reason)
         if claims:
             jobs, failures = await self._loader.load(claims)

@@ -6,7 +6,11 @@ Loops, all in one asyncio event loop:
   (one statement per batch), load their context, start one asyncio task each;
 * committer: batches outcomes into transactions, then acks and dispatches (see
   :mod:`.committer`);
-* lease: renews the lease of every unacknowledged entry this worker holds;
+* leases: two independent loops renew the stream lease of every unacknowledged entry
+  (``XCLAIM ... JUSTID``) and the PostgreSQL lease of every running claim; neither waits on
+  or is skipped by the other's failure, each call is bounded by a timeout, and after a
+  failure each retries within half a second so leases are renewed as soon as a store is
+  back (:mod:`.contact` keeps takeovers off until then);
 * reclaim: takes over entries whose lease expired (their worker died), dead-lettering those
   delivered too often (see :mod:`.reclaim`);
 * dispatcher: durable timers and lost-dispatch recovery (one worker per pool at a time);
@@ -25,6 +29,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +50,7 @@ from ..store import Claimed, ReadyTask, Store
 from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
 from ..workflows import WorkflowCatalog
 from .committer import Committer, Finished
+from .contact import Contact
 from .context import ContextLoader, Job, LoadFailure
 from .dispatcher import Dispatcher
 from .execute import execute
@@ -74,10 +80,12 @@ class Worker:
             batch_size=settings.batch_size, on_acked=self._acked,
         )
         self.inflight = InFlight()
+        self.contact = Contact()
         self.dispatcher = Dispatcher(
             store=store, redis=redis, keys=self.keys, queue=self.queue, pool=self.pool,
             interval=settings.dispatch_interval_seconds,
             grace=settings.dispatch_grace_seconds, lease=settings.lease_seconds,
+            catalog=self.catalog, cache=self.cache, contact=self.contact,
         )
         self._stopping = asyncio.Event()
         self.reclaimer = Reclaimer(
@@ -85,7 +93,7 @@ class Worker:
             inflight=self.inflight, pool=self.pool, consumer=self.consumer,
             slots=settings.concurrency, lease_seconds=settings.lease_seconds,
             max_deliveries=settings.max_deliveries, start=self._start,
-            fail=self._finish_failed_load,
+            fail=self._finish_failed_load, catalog=self.catalog, contact=self.contact,
         )
         # Set when the background loops must end. They also check it themselves: redis-py
         # can swallow a cancellation that lands inside a command (redis/redis-py#2028).
@@ -125,7 +133,9 @@ class Worker:
                                     max_output_bytes=self.settings.max_output_bytes)
         background = [
             asyncio.create_task(self.committer.run(), name="committer"),
-            asyncio.create_task(self._lease_loop(), name="lease"),
+            asyncio.create_task(self._renew_loop("redis", self._renew_stream), name="lease"),
+            asyncio.create_task(self._renew_loop("postgresql", self._renew_database),
+                                name="lease-db"),
             asyncio.create_task(self.dispatcher.run(self._closing), name="dispatcher"),
             asyncio.create_task(self._control_loop(), name="control"),
             asyncio.create_task(self._probe_loop(), name="probe"),
@@ -182,21 +192,15 @@ class Worker:
                 dependencies.report(log, exc, "fetching work failed; retrying in 1s")
                 await asyncio.sleep(1.0)
 
-    async def _start(self, deliveries: list[Delivery],
-                     owners: dict[str, str] | None = None) -> None:
-        """Claim ``deliveries`` in PostgreSQL and start the accepted ones.
-
-        ``owners`` maps entry ids taken over from a dead worker to that worker's consumer
-        name (the only worker the task may be taken from).
-        """
+    async def _start(self, deliveries: list[Delivery]) -> None:
+        """Claim ``deliveries`` in PostgreSQL and start the accepted ones (each carries its
+        claim's fencing token to the commit)."""
         for delivery in deliveries:
             self.inflight.hold(delivery)
-        owner_of = owners or {}
         try:
             claims = await self.store.claim(
                 [d.ref for d in deliveries], worker=self.consumer, now=_now(),
-                lease=timedelta(seconds=self.settings.lease_seconds),
-                owners=[owner_of.get(d.message_id) for d in deliveries])
+                lease=timedelta(seconds=self.settings.lease_seconds))
         except BaseException:
             self.inflight.abandon([d.message_id for d in deliveries])
             raise
@@ -208,6 +212,7 @@ class Worker:
                 self.inflight.finish(delivery.message_id)
                 self.committer.submit(Finished(self.pool, delivery.message_id, None))
             else:
+                self.inflight.get(delivery.message_id).claim = claim.claim
                 accepted.append((delivery, claim))
         if not accepted:
             return
@@ -244,7 +249,7 @@ class Worker:
             failure.claimed.ref, Failed(failure.error, retryable=False), worker=self.consumer,
             started=now, finished=now, workflow=workflow,
             task=workflow.tasks.get(failure.claimed.ref.task) if workflow else None,
-            retries=False)
+            retries=False, claim=failure.claimed.claim)
         self.inflight.finish(message_id)
         self.committer.submit(Finished(self.pool, message_id, record))
 
@@ -257,7 +262,8 @@ class Worker:
                           resumed_from=job.claimed.resume_from)
         started, clock = _now(), time.perf_counter()
         record_of = functools.partial(outcome_record, ref, worker=self.consumer, started=started,
-                                      workflow=job.workflow, task=job.task)
+                                      workflow=job.workflow, task=job.task,
+                                      claim=job.claimed.claim)
         try:
             outcome = await self._outcome(entry, job, ctx)
             record = record_of(outcome, finished=_now())
@@ -294,20 +300,47 @@ class Worker:
 
     # -- leases ----------------------------------------------------------------------------------
 
-    async def _lease_loop(self) -> None:
+    async def _renew_loop(self, store: str, renew: Callable[[], Awaitable[None]]) -> None:
+        """Call ``renew`` every third of a lease, each call bounded by half a lease (a renewal
+        slower than that cannot keep the lease anyway); after a failure retry within half a
+        second. Outcomes are reported to :attr:`contact`, which lets takeovers wait until
+        both stores have been reachable for a whole lease."""
         interval = self.settings.lease_seconds / 3
+        bound = self.settings.lease_seconds / 2
+        delay = interval
         while not self._closing.is_set():
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+            if self._closing.is_set():
+                return
             try:
-                await self.queue.renew(self.pool, self.consumer, self.inflight.unacked())
-                if len(self.inflight):
-                    await self.store.renew_leases(
-                        self.consumer,
-                        until=_now() + timedelta(seconds=self.settings.lease_seconds))
+                await asyncio.wait_for(renew(), bound)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                dependencies.report(log, exc, "renewing leases failed")
+                if self.contact.failed(store):
+                    log.warning("renewing leases in %s failed (%s: %s); retrying",
+                                store, type(exc).__name__, exc)
+                delay = min(interval, _RENEW_RETRY_SECONDS)
+                continue
+            if self.contact.ok(store):
+                log.warning("renewing leases in %s works again", store)
+            delay = interval
+
+    async def _renew_stream(self) -> None:
+        """Renew the stream lease of every unacknowledged entry (``PING`` when none, so an
+        outage is seen either way)."""
+        unacked = self.inflight.unacked()
+        if unacked:
+            await self.queue.renew(self.pool, self.consumer, unacked)
+        else:
+            await self.redis.ping()
+
+    async def _renew_database(self) -> None:
+        """Extend the PostgreSQL lease of every task this worker runs (always one statement,
+        so an outage is seen even while nothing runs)."""
+        await self.store.renew_leases(
+            self.consumer, until=_now() + timedelta(seconds=self.settings.lease_seconds))
 
     # -- dependencies ---------------------------------------------------------------------------
 
@@ -416,6 +449,10 @@ async def _cancel_all(tasks: list[asyncio.Task], timeout: float = 2.0,
     _, pending = await asyncio.wait(tasks, timeout=timeout)
     for task in pending:
         log.warning("task %s did not stop within %.0fs", task.get_name(), timeout)
+
+
+#: How soon a failed lease renewal is tried again, in seconds.
+_RENEW_RETRY_SECONDS = 0.5
 
 
 def _now() -> datetime:
