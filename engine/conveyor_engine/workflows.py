@@ -36,6 +36,11 @@ class WorkflowCatalog:
         self._compiled: OrderedDict[str, CompiledWorkflow] = OrderedDict()
         self._loading: dict[str, asyncio.Task[CompiledWorkflow]] = {}
 
+    @property
+    def max_size(self) -> int:
+        """Most compiled versions kept in memory (``CONVEYOR_WORKFLOW_CACHE_SIZE``)."""
+        return self._max_size
+
     def __len__(self) -> int:
         """Compiled versions held in memory now (at most ``max_size``)."""
         return len(self._compiled)

@@ -207,3 +207,14 @@ def test_lost_record_takes_over_the_held_claim() -> None:
     dead = lost_record(held, error="gone", now=NOW, lease_before=NOW, workflow=None,
                        retryable=False)
     assert dead.transition.phase == TaskPhase.FAILED and dead.downstream == ()
+
+
+def test_a_worker_keeps_as_many_compiled_workflows_as_its_setting_says() -> None:
+    from redis.asyncio import Redis
+
+    from conveyor_engine.settings import EngineSettings
+    from conveyor_engine.worker.worker import Worker
+
+    redis = Redis.from_url("redis://127.0.0.1:1/0")  # never connected: construction only
+    worker = Worker(EngineSettings(workflow_cache_size=3), None, redis)  # type: ignore[arg-type]
+    assert worker.catalog.max_size == 3

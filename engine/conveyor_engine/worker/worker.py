@@ -73,7 +73,7 @@ class Worker:
         self.consumer = f"{settings.worker_id}-{os.getpid()}-{secrets.token_hex(3)}"
         self.queue = Queue(redis, self.keys)
         self.cache = Cache(redis, self.keys)
-        self.catalog = WorkflowCatalog(store, self.cache)
+        self.catalog = WorkflowCatalog(store, self.cache, max_size=settings.workflow_cache_size)
         self.loader = ContextLoader(store, self.cache, self.catalog)
         self.committer = Committer(
             store=store, redis=redis, keys=self.keys, queue=self.queue, cache=self.cache,
