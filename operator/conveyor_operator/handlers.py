@@ -76,6 +76,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.scaler_task = asyncio.create_task(memo.scaler.run(), name="scaler")
     if config.metrics_port:
         start_health_server(config.metrics_port, lambda: True)
+    if "state" in memo:  # the probes (operate.py): kopf's startup is done
+        memo.state.started = True
 
 
 @kopf.on.cleanup()
