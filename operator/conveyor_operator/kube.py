@@ -6,17 +6,21 @@ stream happens outside kopf handlers, so it goes through this small client.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .resources import API_VERSION, GROUP, VERSION
 from .status import PhaseEvent, rfc3339, status_json_patch
+
+log = logging.getLogger(__name__)
 
 #: Seconds any one API call may take; a hung connection must not stall a control loop.
 TIMEOUT = 10
@@ -112,12 +116,28 @@ class Kube:
                 _content_type="application/json-patch+json", _request_timeout=TIMEOUT,
             )
 
-    async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
-        """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists).
+    async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> bool:
+        """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists), best effort.
 
         Events about cluster-scoped objects go to ``ref.event_namespace`` (a pool's
         Deployment namespace, where the operator may write Events) or ``default``.
+        Never raises for an API or connection failure: an Event is a report, and a refused
+        one (403 in a namespace being terminated, a 5xx, a timeout) must not fail or retry
+        the work it reports on, nor hold a finalizer. Returns False when it was not posted.
         """
+        try:
+            await self._create_event(ref, event)
+            return True
+        except ApiException as exc:
+            level = logging.INFO if exc.status == 403 else logging.WARNING
+            log.log(level, "event %s about %s %s/%s not posted: %s %s", event.reason,
+                    ref.kind, ref.namespace, ref.name, exc.status, exc.reason)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("event %s about %s %s/%s not posted: %s", event.reason, ref.kind,
+                        ref.namespace, ref.name, exc or type(exc).__name__)
+        return False
+
+    async def _create_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
         now = rfc3339(datetime.now(UTC))
         namespace = ref.namespace or ref.event_namespace or "default"
         involved = {"apiVersion": API_VERSION, "kind": ref.kind, "name": ref.name,
