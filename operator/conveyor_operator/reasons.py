@@ -31,6 +31,7 @@ class ConditionReason(StrEnum):
     # Workflow
     COMPILED = "Compiled"
     INVALID_SPEC = "InvalidSpec"  # also a WorkerPool's
+    STORE_UNAVAILABLE = "StoreUnavailable"  # Redis or PostgreSQL unreachable: retried soon
     # Execution, before submission
     SUBMITTING = "Submitting"
     WORKFLOW_NOT_FOUND = "WorkflowNotFound"

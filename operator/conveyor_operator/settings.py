@@ -18,7 +18,16 @@ class OperatorSettings(EngineSettings):
     resync_interval_seconds: float = Field(30.0, ge=1.0, le=3600.0)
     workflow_retry_seconds: float = Field(
         2.0, ge=0.1, le=300.0,
-        description="How often an Execution waiting for its Workflow checks again.")
+        description="First re-check of an Execution waiting for its Workflow or pool; "
+        "then doubling up to wait_recheck_max_seconds (Workflow and pool changes re-check "
+        "at once).")
+    store_retry_max_seconds: float = Field(
+        5.0, gt=0, le=300.0,
+        description="Longest backoff before retrying a Workflow whose store (Redis, "
+        "PostgreSQL) was unreachable; retries start at 0.5 s and double.")
+    wait_recheck_max_seconds: float = Field(
+        60.0, ge=0.1, le=3600.0,
+        description="Longest interval between two re-checks of a waiting Execution.")
     namespace: str | None = Field(
         None, description="Watch only this namespace (default: all namespaces).")
     kubeconfig: str | None = Field(None, description="Kubeconfig file (default: in-cluster).")
