@@ -26,6 +26,7 @@ from conveyor_engine.api import (
 )
 from conveyor_engine.phases import ExecutionPhase
 
+from . import watchclock
 from .dependencies import retry_delay, store_unavailable
 from .diffbase import DigestDiffBaseStorage
 from .follower import ExecutionFollower
@@ -69,7 +70,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         prefix=GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING
     install_filter()
-    settings.watching.server_timeout = 300
+    settings.watching.server_timeout = config.watch_timeout_seconds
     memo.engine = await Engine.connect(config)
     memo.kube = await Kube.connect(config.kubeconfig or os.environ.get("KUBECONFIG"))
     memo.workflows = {}
@@ -91,6 +92,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         start_health_server(config.metrics_port, lambda: True)
     if "state" in memo:  # the probes (operate.py): kopf's startup is done
         memo.state.started = True
+
+
+@kopf.on.login()
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession | None:
+    """kopf's usual credentials, on a session that times each watch's signs of life for
+    ``/healthz`` (:mod:`.watchclock`)."""
+    if "state" not in memo:
+        return await kopf.login_via_async_client(**kwargs)
+    return await watchclock.login(memo.state, **kwargs)
 
 
 @kopf.on.cleanup()

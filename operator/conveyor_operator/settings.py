@@ -62,9 +62,14 @@ class OperatorSettings(EngineSettings):
     retry_period_seconds: float = Field(
         2.0, gt=0, le=60.0, description="Pace of lease renewals and of standby checks.")
 
+    watch_timeout_seconds: int = Field(
+        300, ge=1, le=3600,
+        description="The API server ends each watch after this long (timeoutSeconds) and "
+        "kopf lists and watches again: a healthy watch is never silent for longer.")
     watch_stall_seconds: float = Field(
         600.0, ge=0, le=86400.0,
-        description="/healthz fails when a watch has been silent this long (0: never).")
+        description="/healthz fails when a watch has been silent this long (0: never); "
+        "keep it above watch_timeout_seconds.")
 
     @model_validator(mode="after")
     def _lease_timings(self) -> OperatorSettings:

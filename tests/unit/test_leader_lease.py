@@ -96,3 +96,22 @@ PROBES = [
 def test_probes(st, now, stall, alive, ready) -> None:
     assert liveness(st, now, stall).ok is alive
     assert readiness(st, now, stall).ok is ready
+
+
+@pytest.mark.parametrize(("path", "resource"), [
+    ("/api/v1/pods", "pods"),
+    ("/api/v1/namespaces", "namespaces"),
+    ("/api/v1/namespaces/ns/pods", "pods"),
+    ("/apis/conveyor.dev/v1alpha1/executions", "executions"),
+    ("/apis/conveyor.dev/v1alpha1/namespaces/ns/executions", "executions"),
+    ("/apis/conveyor.dev/v1alpha1/namespaces/ns/executions/x", None),
+    ("/apis/conveyor.dev/v1alpha1/namespaces/ns/executions/x/status", None),
+    ("/api/v1/namespaces/ns", None),
+    ("/apis/conveyor.dev/v1alpha1/workerpools/p", None),
+    ("/healthz", None),
+    ("/apis", None),
+])
+def test_which_requests_are_lists_or_watches_of_a_resource(path, resource) -> None:
+    from conveyor_operator.watchclock import collection_resource
+
+    assert collection_resource(path) == resource
