@@ -27,12 +27,15 @@ from conveyor_engine.api import (
 from conveyor_engine.phases import ExecutionPhase
 
 from . import watchclock
+from .crdcheck import expected_crds
+from .crdwatch import CrdWatch
 from .dependencies import retry_delay, store_unavailable
 from .diffbase import DigestDiffBaseStorage
 from .follower import ExecutionFollower
 from .kube import Kube, ObjectRef
 from .pools.scaler import PoolScaler
 from .pools.workloads import Workloads
+from .probes import OperatorState
 from .reasons import ConditionReason
 from .resources import (
     EXECUTIONS,
@@ -88,6 +91,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                      first=config.workflow_retry_seconds,
                                      cap=config.wait_recheck_max_seconds)
     memo.waiting_task = asyncio.create_task(memo.waiting.run(), name="waiting")
+    memo.crds = CrdWatch(memo.kube, memo.get("state") or OperatorState(), expected_crds(),
+                         lambda: rewrite_statuses(memo),
+                         event_namespace=config.namespace or config.worker_namespace)
     if config.metrics_port:
         start_health_server(config.metrics_port, lambda: True)
     if "state" in memo:  # the probes (operate.py): kopf's startup is done
@@ -101,6 +107,42 @@ async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | kopf.Ai
     if "state" not in memo:
         return await kopf.login_via_async_client(**kwargs)
     return await watchclock.login(memo.state, **kwargs)
+
+
+@kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+async def crd_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Compare the operator's own CRDs whenever they change (:mod:`.crdwatch`)."""
+    if "crds" in memo:
+        await memo.crds.seen(dict(body), deleted=type == "DELETED")
+
+
+async def rewrite_statuses(memo: kopf.Memo) -> None:
+    """Write every Execution's and Workflow's status again, whole (after a CRD that pruned
+    fields is restored). Executions go through the follower; Workflows are rebuilt from
+    what was compiled."""
+    config: OperatorSettings = memo.config
+    kube: Kube = memo.kube
+    for found in await kube.list_objects(EXECUTIONS, config.namespace):
+        meta, status = found["metadata"], found.get("status") or {}
+        execution_id = ExecutionStatus.read(status).execution_id
+        if execution_id:
+            memo.follower.rewrite(execution_id,
+                                  ObjectRef(meta["namespace"], meta["name"], meta["uid"]),
+                                  meta.get("generation"))
+    for found in await kube.list_objects(WORKFLOWS, config.namespace):
+        meta = found["metadata"]
+        generation, compiled = memo.workflows.get((meta["namespace"], meta["name"]),
+                                                  (None, None))
+        if generation != meta.get("generation") or compiled is None:
+            continue  # not compiled at this generation yet: its handler writes the status
+        workflow = compiled if isinstance(compiled, CompiledWorkflow) else None
+        problem = None if workflow is not None else str(compiled)
+        desired = workflow_status(generation=generation, workflow=workflow, problem=problem,
+                                  previous=found.get("status") or {}, now=datetime.now(UTC))
+        ref = ObjectRef(meta["namespace"], meta["name"], meta["uid"], kind="Workflow",
+                        plural=WORKFLOWS)
+        await kube.patch_status(ref, {k: v for k, v in desired.items() if v is not None},
+                                known={})
 
 
 @kopf.on.cleanup()

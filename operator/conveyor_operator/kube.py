@@ -37,6 +37,8 @@ class ObjectRef:
     plural: str = "executions"
     #: Where Events about a cluster-scoped object go (default ``default``).
     event_namespace: str | None = None
+    #: The object's apiVersion in Events (default: this operator's ``conveyor.dev`` one).
+    api_version: str = API_VERSION
 
 
 class Kube:
@@ -72,6 +74,16 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    async def list_objects(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every ``conveyor.dev`` object of kind ``plural`` (in ``namespace``, or all)."""
+        if namespace:
+            found = await self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, _request_timeout=TIMEOUT)
+        else:
+            found = await self._custom.list_cluster_custom_object(
+                GROUP, VERSION, plural, _request_timeout=TIMEOUT)
+        return list(found.get("items") or [])
 
     async def patch_status(self, ref: ObjectRef, patch: dict[str, Any],
                            known: dict[str, Any]) -> bool:
@@ -140,7 +152,7 @@ class Kube:
     async def _create_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
         now = rfc3339(datetime.now(UTC))
         namespace = ref.namespace or ref.event_namespace or "default"
-        involved = {"apiVersion": API_VERSION, "kind": ref.kind, "name": ref.name,
+        involved = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name,
                     "uid": ref.uid}
         if ref.namespace:
             involved["namespace"] = ref.namespace

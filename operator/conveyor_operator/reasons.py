@@ -68,6 +68,8 @@ class EventReason(StrEnum):
     CANCELLED = "Cancelled"
     SCALED_UP = "ScaledUp"
     SCALED_DOWN = "ScaledDown"
+    CRD_MISMATCH = "CrdMismatch"  # an installed CRD stopped matching the operator's
+    CRD_MATCHES = "CrdMatches"  # ... and matches again: statuses are rewritten
 
 
 #: Pool problems that pass by themselves and stop nothing: the pool keeps its size and its
