@@ -115,19 +115,20 @@ class LeaderElector:
             return
         self.last_renewed = None
         try:
-            found, version = await self._read()
+            found, version = await self._read(self.renew_deadline)
             if found is None or found.holder != self.identity:
                 return
-            await self._write(released(found, datetime.now(UTC)), version)
+            await self._write(released(found, datetime.now(UTC)), version,
+                              timeout=self.renew_deadline)
             log.info("released the lease %s/%s", self.namespace, self.name)
         except (ApiException, TimeoutError, OSError) as exc:
-            log.warning("could not release the lease %s/%s: %s", self.namespace, self.name,
+            log.warning("could not release the lease %s/%s: %r", self.namespace, self.name,
                         exc)
 
-    async def _read(self) -> tuple[LeaseRecord | None, str | None]:
+    async def _read(self, timeout: float | None = None) -> tuple[LeaseRecord | None, str | None]:
         try:
             lease = await self._api.read_namespaced_lease(
-                self.name, self.namespace, _request_timeout=self.retry_period)
+                self.name, self.namespace, _request_timeout=timeout or self.retry_period)
         except ApiException as exc:
             if exc.status == 404:
                 return None, None
@@ -140,7 +141,8 @@ class LeaderElector:
             transitions=int(spec.lease_transitions or 0))
         return record, lease.metadata.resource_version
 
-    async def _write(self, record: LeaseRecord, version: str | None) -> None:
+    async def _write(self, record: LeaseRecord, version: str | None,
+                     timeout: float | None = None) -> None:
         body: dict[str, Any] = {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": self.name, "namespace": self.namespace},
@@ -148,8 +150,8 @@ class LeaderElector:
         }
         if version is None:
             await self._api.create_namespaced_lease(self.namespace, body,
-                                                    _request_timeout=self.retry_period)
+                                                    _request_timeout=timeout or self.retry_period)
         else:
             body["metadata"]["resourceVersion"] = version
             await self._api.replace_namespaced_lease(self.name, self.namespace, body,
-                                                     _request_timeout=self.retry_period)
+                                                     _request_timeout=timeout or self.retry_period)
