@@ -7,13 +7,13 @@ import logging
 import os
 from typing import Annotated
 
-import kopf
 import typer
 
 from conveyor_engine.settings import SettingsError, load_settings
 
 from .crdcheck import apply_crds, check_installed_crds
 from .kube import Kube
+from .operate import operate
 from .release import release_finalizers, stop_operator
 from .settings import OperatorSettings
 
@@ -68,14 +68,7 @@ def run(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> No
     from . import handlers  # noqa: F401  (registers the handlers with kopf)
     from .pools import handlers as pool_handlers  # noqa: F401
 
-    liveness = f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
-    asyncio.run(kopf.operator(
-        clusterwide=config.namespace is None,
-        namespaces=[config.namespace] if config.namespace else [],
-        standalone=True,
-        liveness_endpoint=liveness,
-        memo=kopf.Memo(config=config),
-    ))
+    asyncio.run(operate(config))
 
 
 @crds_app.command("apply")

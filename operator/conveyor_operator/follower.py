@@ -61,6 +61,12 @@ class ExecutionFollower:
         """Re-read every tracked execution on the next flush (a pool came or went)."""
         self._dirty.update(self._tracked)
 
+    def rewrite(self, execution_id: str, ref: ObjectRef, generation: int | None) -> None:
+        """Write the whole status of ``execution_id`` again on the next flush, as if none
+        had been written (fields a CRD pruned come back); finished ones too."""
+        self._tracked[execution_id] = _Tracked(ref, generation, {})
+        self._dirty.add(execution_id)
+
     def forget(self, execution_id: str) -> None:
         """Stop following (the object was deleted)."""
         self._tracked.pop(execution_id, None)

@@ -26,11 +26,16 @@ from conveyor_engine.api import (
 )
 from conveyor_engine.phases import ExecutionPhase
 
+from . import watchclock
+from .crdcheck import expected_crds
+from .crdwatch import CrdWatch
+from .dependencies import retry_delay, store_unavailable
 from .diffbase import DigestDiffBaseStorage
 from .follower import ExecutionFollower
 from .kube import Kube, ObjectRef
 from .pools.scaler import PoolScaler
 from .pools.workloads import Workloads
+from .probes import OperatorState
 from .reasons import ConditionReason
 from .resources import (
     EXECUTIONS,
@@ -43,7 +48,15 @@ from .resources import (
     workflow_spec,
 )
 from .settings import OperatorSettings
-from .status import Waiting, execution_status, phase_events, refused_event, workflow_status
+from .status import (
+    Waiting,
+    execution_status,
+    phase_events,
+    refused_event,
+    status_patch,
+    workflow_status,
+)
+from .waiting import WaitingExecution, WaitingExecutions
 from .waits import install_filter, retry_later
 
 log = logging.getLogger(__name__)
@@ -60,7 +73,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         prefix=GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING
     install_filter()
-    settings.watching.server_timeout = 300
+    settings.watching.server_timeout = config.watch_timeout_seconds
     memo.engine = await Engine.connect(config)
     memo.kube = await Kube.connect(config.kubeconfig or os.environ.get("KUBECONFIG"))
     memo.workflows = {}
@@ -74,16 +87,71 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                              fallback=config.pool_check_seconds,
                              timer_horizon=config.timer_horizon_seconds)
     memo.scaler_task = asyncio.create_task(memo.scaler.run(), name="scaler")
+    memo.waiting = WaitingExecutions(memo.kube, lambda entry: _start(memo, entry),
+                                     first=config.workflow_retry_seconds,
+                                     cap=config.wait_recheck_max_seconds)
+    memo.waiting_task = asyncio.create_task(memo.waiting.run(), name="waiting")
+    memo.crds = CrdWatch(memo.kube, memo.get("state") or OperatorState(), expected_crds(),
+                         lambda: rewrite_statuses(memo),
+                         event_namespace=config.namespace or config.worker_namespace)
     if config.metrics_port:
         start_health_server(config.metrics_port, lambda: True)
+    if "state" in memo:  # the probes (operate.py): kopf's startup is done
+        memo.state.started = True
+
+
+@kopf.on.login()
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession | None:
+    """kopf's usual credentials, on a session that times each watch's signs of life for
+    ``/healthz`` (:mod:`.watchclock`)."""
+    if "state" not in memo:
+        return await kopf.login_via_async_client(**kwargs)
+    return await watchclock.login(memo.state, **kwargs)
+
+
+@kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+async def crd_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Compare the operator's own CRDs whenever they change (:mod:`.crdwatch`)."""
+    if "crds" in memo:
+        await memo.crds.seen(dict(body), deleted=type == "DELETED")
+
+
+async def rewrite_statuses(memo: kopf.Memo) -> None:
+    """Write every Execution's and Workflow's status again, whole (after a CRD that pruned
+    fields is restored). Executions go through the follower; Workflows are rebuilt from
+    what was compiled."""
+    config: OperatorSettings = memo.config
+    kube: Kube = memo.kube
+    for found in await kube.list_objects(EXECUTIONS, config.namespace):
+        meta, status = found["metadata"], found.get("status") or {}
+        execution_id = ExecutionStatus.read(status).execution_id
+        if execution_id:
+            memo.follower.rewrite(execution_id,
+                                  ObjectRef(meta["namespace"], meta["name"], meta["uid"]),
+                                  meta.get("generation"))
+    for found in await kube.list_objects(WORKFLOWS, config.namespace):
+        meta = found["metadata"]
+        generation, compiled = memo.workflows.get((meta["namespace"], meta["name"]),
+                                                  (None, None))
+        if generation != meta.get("generation") or compiled is None:
+            continue  # not compiled at this generation yet: its handler writes the status
+        workflow = compiled if isinstance(compiled, CompiledWorkflow) else None
+        problem = None if workflow is not None else str(compiled)
+        desired = workflow_status(generation=generation, workflow=workflow, problem=problem,
+                                  previous=found.get("status") or {}, now=datetime.now(UTC))
+        ref = ObjectRef(meta["namespace"], meta["name"], meta["uid"], kind="Workflow",
+                        plural=WORKFLOWS)
+        await kube.patch_status(ref, {k: v for k, v in desired.items() if v is not None},
+                                known={})
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop following and close connections."""
-    for task in (memo.follower_task, memo.scaler_task):
+    tasks = (memo.follower_task, memo.scaler_task, memo.waiting_task)
+    for task in tasks:
         task.cancel()
-    await asyncio.gather(memo.follower_task, memo.scaler_task, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     await memo.engine.close()
     await memo.kube.close()
 
@@ -93,7 +161,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, WORKFLOWS, field="spec")
 async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta,
                            status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo,
-                           **_: Any) -> None:
+                           retry: int = 0, **_: Any) -> None:
     """Compile and register the workflow; report ``Ready`` or ``InvalidSpec`` on status."""
     engine: Engine = memo.engine
     generation = meta.get("generation")
@@ -106,9 +174,21 @@ async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kop
         compiled, problem = None, str(exc)
         memo.workflows[(namespace, name)] = (generation, problem)
         log.info("workflow %s/%s is invalid: %s", namespace, name, problem)
+    except Exception as exc:
+        if not store_unavailable(exc):
+            raise
+        # Redis or PostgreSQL is down: say so on status and try again soon (kopf's default
+        # for an error is 60 s, which outlasts most blips by far).
+        delay = retry_delay(retry, cap=memo.config.store_retry_max_seconds)
+        why = f"{type(exc).__name__}: {exc}"[:300]
+        patch.status.update(workflow_status(
+            generation=generation, workflow=None, problem=None, previous=dict(status),
+            now=datetime.now(UTC), store_problem=why))
+        raise retry_later(str(ConditionReason.STORE_UNAVAILABLE), why, delay) from None
     patch.status.update(workflow_status(
         generation=meta.get("generation"), workflow=compiled, problem=problem,
         previous=dict(status), now=datetime.now(UTC)))
+    memo.waiting.poke()  # Executions waiting for this Workflow look again
 
 
 @kopf.on.delete(GROUP, VERSION, WORKFLOWS, optional=True)
@@ -143,23 +223,47 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
                                                 f"invalid spec: {exc}", final=True),
                       generation=generation, previous=previous, now=now)
         return
-    workflow, waiting = await _runnable_workflow(memo, namespace, spec.workflow_ref.name)
+    entry = WaitingExecution(ref, generation, spec, previous,
+                             Waiting(ConditionReason.SUBMITTING, ""))
+    waiting = await _start(memo, entry)
     if waiting is not None:
-        patch.status.update(execution_status(generation=generation, state=None,
-                                             previous=previous, now=now, waiting=waiting))
-        raise retry_later(waiting.reason, waiting.message, memo.config.workflow_retry_seconds)
+        # Written once; WaitingExecutions re-checks when the Workflow or a pool changes,
+        # writing again only if the reason for waiting changes (no kopf retry loop).
+        desired = execution_status(generation=generation, state=None, previous=previous,
+                                   now=now, waiting=waiting)
+        patch.status.update(desired)
+        entry.status = {k: v for k, v in {**previous, **desired}.items() if v is not None}
+        entry.waiting = waiting
+        memo.waiting.add(entry)
+
+
+async def _start(memo: kopf.Memo, entry: WaitingExecution) -> Waiting | None:
+    """Submit the Execution ``entry`` names if its Workflow and pools allow; else why it
+    waits. Inputs the workflow refuses fail it (status and a ``Failed`` Event)."""
+    ref = entry.ref
+    workflow, waiting = await _runnable_workflow(memo, ref.namespace,
+                                                 entry.spec.workflow_ref.name)
+    if waiting is not None:
+        return waiting
     assert workflow is not None
     engine: Engine = memo.engine
     try:
-        submission = await engine.submit(workflow, dict(spec.inputs), idempotency_key=uid)
+        submission = await engine.submit(workflow, dict(entry.spec.inputs),
+                                         idempotency_key=ref.uid)
     except InvalidInputs as exc:
-        await _refuse(memo, ref, patch, Waiting(ConditionReason.INVALID_INPUTS, str(exc),
-                                                final=True),
-                      generation=generation, previous=previous, now=now)
-        return
+        failed = Waiting(ConditionReason.INVALID_INPUTS, str(exc), final=True)
+        desired = execution_status(generation=entry.generation, state=None,
+                                   previous=entry.status, now=datetime.now(UTC),
+                                   waiting=failed)
+        await memo.kube.patch_status(ref, status_patch(entry.status, desired),
+                                     known=entry.status)
+        await memo.kube.post_event(ref, refused_event(failed.message))
+        return None
     # The follower writes all status from here on: one writer, so a late handler patch can
     # never overwrite a newer phase.
-    follower.track(submission.execution_id, ref, generation, previous)
+    memo.waiting.forget(ref.uid)
+    memo.follower.track(submission.execution_id, ref, entry.generation, entry.status)
+    return None
 
 
 async def _refuse(memo: kopf.Memo, ref: ObjectRef, patch: kopf.Patch, waiting: Waiting, *,
@@ -220,6 +324,7 @@ async def execution_deleted(uid: str, name: str, namespace: str, status: kopf.St
     ``status.executionId``: an object deleted right after submission may not carry the id
     yet, since the follower writes status on its next flush.
     """
+    memo.waiting.forget(uid)
     seen = ExecutionStatus.read(status)
     execution_id = seen.execution_id or await memo.engine.find(uid)
     if execution_id:

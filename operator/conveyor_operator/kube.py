@@ -6,17 +6,21 @@ stream happens outside kopf handlers, so it goes through this small client.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .resources import API_VERSION, GROUP, VERSION
 from .status import PhaseEvent, rfc3339, status_json_patch
+
+log = logging.getLogger(__name__)
 
 #: Seconds any one API call may take; a hung connection must not stall a control loop.
 TIMEOUT = 10
@@ -33,6 +37,8 @@ class ObjectRef:
     plural: str = "executions"
     #: Where Events about a cluster-scoped object go (default ``default``).
     event_namespace: str | None = None
+    #: The object's apiVersion in Events (default: this operator's ``conveyor.dev`` one).
+    api_version: str = API_VERSION
 
 
 class Kube:
@@ -68,6 +74,16 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    async def list_objects(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every ``conveyor.dev`` object of kind ``plural`` (in ``namespace``, or all)."""
+        if namespace:
+            found = await self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, _request_timeout=TIMEOUT)
+        else:
+            found = await self._custom.list_cluster_custom_object(
+                GROUP, VERSION, plural, _request_timeout=TIMEOUT)
+        return list(found.get("items") or [])
 
     async def patch_status(self, ref: ObjectRef, patch: dict[str, Any],
                            known: dict[str, Any]) -> bool:
@@ -112,15 +128,31 @@ class Kube:
                 _content_type="application/json-patch+json", _request_timeout=TIMEOUT,
             )
 
-    async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
-        """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists).
+    async def post_event(self, ref: ObjectRef, event: PhaseEvent) -> bool:
+        """Create a core/v1 Event about ``ref`` (what ``kubectl describe`` lists), best effort.
 
         Events about cluster-scoped objects go to ``ref.event_namespace`` (a pool's
         Deployment namespace, where the operator may write Events) or ``default``.
+        Never raises for an API or connection failure: an Event is a report, and a refused
+        one (403 in a namespace being terminated, a 5xx, a timeout) must not fail or retry
+        the work it reports on, nor hold a finalizer. Returns False when it was not posted.
         """
+        try:
+            await self._create_event(ref, event)
+            return True
+        except ApiException as exc:
+            level = logging.INFO if exc.status == 403 else logging.WARNING
+            log.log(level, "event %s about %s %s/%s not posted: %s %s", event.reason,
+                    ref.kind, ref.namespace, ref.name, exc.status, exc.reason)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("event %s about %s %s/%s not posted: %s", event.reason, ref.kind,
+                        ref.namespace, ref.name, exc or type(exc).__name__)
+        return False
+
+    async def _create_event(self, ref: ObjectRef, event: PhaseEvent) -> None:
         now = rfc3339(datetime.now(UTC))
         namespace = ref.namespace or ref.event_namespace or "default"
-        involved = {"apiVersion": API_VERSION, "kind": ref.kind, "name": ref.name,
+        involved = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name,
                     "uid": ref.uid}
         if ref.namespace:
             involved["namespace"] = ref.namespace

@@ -31,6 +31,7 @@ class ConditionReason(StrEnum):
     # Workflow
     COMPILED = "Compiled"
     INVALID_SPEC = "InvalidSpec"  # also a WorkerPool's
+    STORE_UNAVAILABLE = "StoreUnavailable"  # Redis or PostgreSQL unreachable: retried soon
     # Execution, before submission
     SUBMITTING = "Submitting"
     WORKFLOW_NOT_FOUND = "WorkflowNotFound"
@@ -67,6 +68,8 @@ class EventReason(StrEnum):
     CANCELLED = "Cancelled"
     SCALED_UP = "ScaledUp"
     SCALED_DOWN = "ScaledDown"
+    CRD_MISMATCH = "CrdMismatch"  # an installed CRD stopped matching the operator's
+    CRD_MATCHES = "CrdMatches"  # ... and matches again: statuses are rewritten
 
 
 #: Pool problems that pass by themselves and stop nothing: the pool keeps its size and its

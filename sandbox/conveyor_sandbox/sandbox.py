@@ -54,6 +54,12 @@ def default_pool(minimum: int, maximum: int) -> dict[str, Any]:
     }
 
 
+#: Leader election in the sandbox: one operator, restarted by the watchdog after a crash, so
+#: a short lease (the restarted process waits for the dead one's lease to expire).
+SANDBOX_LEASE = {"CONVEYOR_LEASE_DURATION_SECONDS": "6", "CONVEYOR_RENEW_DEADLINE_SECONDS": "4",
+                 "CONVEYOR_RETRY_PERIOD_SECONDS": "1"}
+
+
 @dataclass
 class SandboxConfig:
     """What to run. ``redis_url``/``database_url`` None means local or private servers.
@@ -212,7 +218,7 @@ class Sandbox:
         seen = len(self.api.requests)
         env = {**self._engine_env(), "KUBECONFIG": str(self.kubeconfig),
                "CONVEYOR_WORKER_NAMESPACE": self.config.namespace,
-               **self.config.operator_env}
+               **SANDBOX_LEASE, **self.config.operator_env}
         self.operator = ManagedProcess(
             "operator", "conveyor_operator", ["run"], env,
             self.config.workdir / f"operator-{self._operator_starts}.log")

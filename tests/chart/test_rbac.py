@@ -106,6 +106,7 @@ def test_grants_follow_bindings_to_the_account() -> None:
     docs = [d.obj for d in render({}, namespace="ns")]
     grants = grants_for(docs, "conveyor-operator", "ns")
     assert sorted(g.source for g in grants) == ["ClusterRole/conveyor-operator",
+                                               "Role/conveyor-operator-leader in ns",
                                                "Role/conveyor-operator-workers in ns"]
     assert grants_for(docs, "conveyor-worker", "ns") == []
     assert grants_for(docs, "conveyor-operator", "elsewhere") == []

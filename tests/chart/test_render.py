@@ -87,16 +87,21 @@ def test_one_operator_with_probes_and_metrics(values_set: str) -> None:
     docs = render(VALUE_SETS[values_set])
     operator = only(docs, "Deployment", "conveyor-operator").obj
     assert operator["spec"]["replicas"] == 1
-    assert operator["spec"]["strategy"] == {"type": "Recreate"}  # never two reconcilers
+    # A rolling update is safe: the Lease keeps the new pod a standby until the old one
+    # releases it (tests/e2e/sandbox/test_operator_leader.py).
+    assert operator["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     container = operator["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["conveyor-operator", "run"]
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"),
+                        ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "health"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": 8080, "health": 8081}
     env = {e["name"]: e for e in container["env"]}
     assert env["CONVEYOR_METRICS_PORT"]["value"] == "8080"
     assert env["CONVEYOR_HEALTH_PORT"]["value"] == "8081"
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     service = only(docs, "Service", "conveyor-operator-metrics").obj
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
 

@@ -715,6 +715,21 @@ async def test_deleting_a_crd_deletes_its_instances(
     assert GROUP not in {g["name"] for g in (await call(http, "GET", "/apis"))[1]["groups"]}
 
 
+async def test_a_stalled_resource_is_never_answered_until_the_stall_is_lifted(
+    apiserver: SandboxApiServer, http: aiohttp.ClientSession
+) -> None:
+    # A black-holed connection: the request hangs; lifting the stall lets it through.
+    stall = apiserver.stall("list", "", "v1", "configmaps")
+    pending = asyncio.ensure_future(call(http, "GET", "/api/v1/namespaces/default/configmaps"))
+    done, _ = await asyncio.wait({pending}, timeout=0.5)
+    assert not done
+    status, _ = await call(http, "GET", "/api/v1/namespaces/default/secrets")
+    assert status == 200  # other resources are served
+    apiserver.unreact(stall)
+    status, body = await asyncio.wait_for(pending, 5)
+    assert (status, body["kind"]) == (200, "ConfigMapList")
+
+
 async def test_injected_failures_answer_first_and_every_version_is_kept(
     apiserver: SandboxApiServer, http: aiohttp.ClientSession
 ) -> None:

@@ -95,8 +95,10 @@ class Pool:
         scaler = PoolScaler(engine, self.kube, self.workloads)  # type: ignore[arg-type]
         follower = SimpleNamespace(refreshes=0)
         follower.refresh_all = lambda: setattr(follower, "refreshes", follower.refreshes + 1)
+        waiting = SimpleNamespace(pokes=0)
+        waiting.poke = lambda: setattr(waiting, "pokes", waiting.pokes + 1)
         return SimpleNamespace(config=config, scaler=scaler, workloads=self.workloads,
-                               follower=follower)
+                               follower=follower, waiting=waiting)
 
     @property
     def status(self) -> dict[str, Any]:

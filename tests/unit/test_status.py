@@ -180,3 +180,19 @@ def test_missing_pools_are_reported_on_open_executions(phase: str, missing: list
         assert {c["type"] for c in status["conditions"]} == {"Ready", "Reconciling"}
     else:
         assert "WorkerPool" not in status["message"]
+
+
+def test_a_workflow_waiting_for_its_store_is_not_ready_and_shows_no_old_hash() -> None:
+    from datetime import UTC, datetime
+
+    from conveyor_operator.status import workflow_status
+
+    previous = {"contentHash": "sha256:old", "taskCount": 3, "conditions": []}
+    status = workflow_status(generation=2, workflow=None, problem=None, previous=previous,
+                             now=datetime(2026, 1, 1, tzinfo=UTC),
+                             store_problem="ConnectionError: refused")
+    ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "StoreUnavailable")
+    assert ready["message"] == "waiting for the store: ConnectionError: refused"
+    assert status["contentHash"] is None and status["observedGeneration"] == 2
+    assert "Stalled" not in {c["type"] for c in status["conditions"]}

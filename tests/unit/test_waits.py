@@ -46,3 +46,48 @@ def test_installing_twice_adds_one_filter() -> None:
         assert sum(isinstance(f, ExpectedWaitFilter) for f in logger.filters) == 1
     finally:
         logger.filters[:] = before
+
+
+@pytest.mark.parametrize(("previous", "expected"), [(None, 2.0), (2.0, 4.0), (16.0, 32.0),
+                                                    (32.0, 60.0), (60.0, 60.0)])
+def test_a_waiting_execution_is_rechecked_less_and_less_often(previous, expected) -> None:
+    from conveyor_operator.waiting import next_delay
+
+    assert next_delay(previous, 2.0, 60.0) == expected
+
+
+class _RedisConnectionError(Exception):
+    """Stands for redis-py's ConnectionError (classified by module and name)."""
+
+
+_RedisConnectionError.__module__ = "redis.exceptions"
+_RedisConnectionError.__name__ = "ConnectionError"
+
+
+def _caused_by(cause: BaseException) -> Exception:
+    try:
+        raise RuntimeError("wrapped") from cause
+    except RuntimeError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(("exc", "unavailable"), [
+    (ConnectionRefusedError(111, "refused"), True),
+    (TimeoutError(), True),
+    (_RedisConnectionError("Error 111 connecting"), True),
+    (_caused_by(OSError("reset")), True),
+    (ValueError("bad spec"), False),
+    (KeyError("x"), False),
+])
+def test_which_failures_mean_a_store_is_unreachable(exc, unavailable) -> None:
+    from conveyor_operator.dependencies import store_unavailable
+
+    assert store_unavailable(exc) is unavailable
+
+
+@pytest.mark.parametrize(("retry", "delay"), [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0),
+                                              (4, 5.0), (40, 5.0)])
+def test_store_retries_back_off_to_a_cap_of_seconds(retry, delay) -> None:
+    from conveyor_operator.dependencies import retry_delay
+
+    assert retry_delay(retry, first=0.5, cap=5.0) == delay

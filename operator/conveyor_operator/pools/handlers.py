@@ -88,6 +88,17 @@ async def kept_state(scaler: PoolScaler, workloads: Workloads, *, name: str, uid
 @kopf.on.update(GROUP, VERSION, WORKERPOOLS, field="spec")
 async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
                        status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
+    """Build or update the pool's Deployment and hand the pool to the scaler
+    (:func:`_pool_changed`); then, whatever came of it, Executions not started for want of
+    a pool look again (it may have appeared, become ready, or got a problem)."""
+    try:
+        await _pool_changed(body, name, uid, meta, status, memo)
+    finally:
+        memo.waiting.poke()
+
+
+async def _pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
+                        status: kopf.Status, memo: kopf.Memo) -> None:
     """Build or update the pool's Deployment and hand the pool to the scaler.
 
     A spec that changes ``namespace`` moves the pool: the Deployment is created in the new

@@ -14,3 +14,6 @@ CURRENT = Gauge("conveyor_pool_current_replicas", "Replicas of the pool's Deploy
 SCALE_EVENTS = Counter("conveyor_pool_scale_events_total",
                        "Scale decisions carried out, by direction (up, down).",
                        ["pool", "direction"])
+CRD_MISMATCH = Gauge("conveyor_operator_crd_mismatch",
+                     "1 while an installed CRD does not match this operator's, else 0.",
+                     ["crd"])

@@ -28,13 +28,21 @@ def workflow_status(
     problem: str | None,
     previous: dict[str, Any] | None,
     now: datetime,
+    store_problem: str | None = None,
 ) -> dict[str, Any]:
     """Status of a Workflow: ``Ready`` when it compiled, else ``Ready=False, InvalidSpec``.
 
     ``problem`` is the compiler's message (it names the task and field at fault).
+    ``store_problem`` says the current generation could not be registered because a store
+    (Redis, PostgreSQL) is unreachable: ``Ready=False, StoreUnavailable`` (not stalled: it
+    is retried), and no content hash, since the one shown would be an older generation's.
     """
     previous = previous or {}
-    if workflow is not None:
+    if store_problem is not None:
+        desired = not_ready(ConditionReason.STORE_UNAVAILABLE,
+                            f"waiting for the store: {store_problem}", stalled=False)
+        extra = {"contentHash": None, "taskCount": None}
+    elif workflow is not None:
         version = workflow.content_hash[:19]
         desired = [Condition(ConditionType.READY, True, ConditionReason.COMPILED,
                              f"{len(workflow.tasks)} task(s), version {version}")]

@@ -82,6 +82,8 @@ class SandboxHandler:
                           query: dict[str, str], body: bytes,
                           started: Any) -> aiohttp.web.StreamResponse:
         # Injected failures first: they stand for the server failing, whatever was asked.
+        if self.reactions.stalls(info):  # a black hole: wait until the stall is lifted
+            await self.reactions.lifted(info)
         injected = self.reactions.answer(info)
         if injected is not None:
             raise injected

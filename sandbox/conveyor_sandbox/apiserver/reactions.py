@@ -4,6 +4,7 @@ Tests use it to see how clients cope with a failing API server (a 503 on a PATCH
 a list)::
 
     api.react("patch", "", "v1", "configmaps", status=503)
+    api.stall("*", "conveyor.dev", "*", "executions")   # a black hole: never answered
 
 A :class:`Reaction` matches on the request's verb, group, version and resource (as parsed
 by :mod:`.requestinfo`; ``"*"`` matches any, and ``""`` is the core group) and takes
@@ -14,6 +15,7 @@ other answer.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from .errors import ApiError
@@ -60,6 +62,8 @@ class Reaction:
     status: int
     reason: str = ""
     message: str = ""
+    #: Never answer (a black-holed connection): the request hangs until the client gives up.
+    stall: bool = False
 
     def matches(self, info: RequestInfo) -> bool:
         """Whether this reaction answers the request ``info`` (resource requests only)."""
@@ -90,6 +94,17 @@ class Reactions:
     def answer(self, info: RequestInfo) -> ApiError | None:
         """The error to answer ``info`` with, or None to let the emulated API serve it."""
         for reaction in self.active:
-            if reaction.matches(info):
+            if reaction.matches(info) and not reaction.stall:
                 return reaction.error()
         return None
+
+    async def lifted(self, info: RequestInfo, poll: float = 0.05) -> None:
+        """Return once no stalling reaction matches ``info`` (polled every ``poll`` s)."""
+        while True:
+            if not self.stalls(info):
+                return
+            await asyncio.sleep(poll)
+
+    def stalls(self, info: RequestInfo) -> bool:
+        """Whether ``info`` matches a stalling reaction (checked before :meth:`answer`)."""
+        return any(r.stall and r.matches(info) for r in self.active)

@@ -129,6 +129,14 @@ class SandboxApiServer:
         return self.handler.reactions.add(
             Reaction(verb, group, version, resource, status, reason, message))
 
+    def stall(self, verb: str, group: str, version: str, resource: str) -> Reaction:
+        """Leave requests for ``verb`` on ``group/version/resource`` unanswered from now on
+        (a black-holed connection: the client sees nothing until it times out) until
+        :meth:`unreact`; streams already open are not touched (they end at their
+        ``timeoutSeconds``)."""
+        return self.handler.reactions.add(
+            Reaction(verb, group, version, resource, 0, stall=True))
+
     def unreact(self, reaction: Reaction) -> None:
         """Stop answering with ``reaction``; ``ValueError`` if it is not in force."""
         self.handler.reactions.active.remove(reaction)
