@@ -103,7 +103,11 @@ class Dispatcher:
                 self._pool, now=now, older_than=self._grace, limit=_BATCH)
             # Running tasks whose PostgreSQL lease ran out a whole lease ago: their worker
             # died and Redis no longer holds their entries (else takeover would have won).
-            if self._contact.takeover_allowed(self._lease.total_seconds()):
+            # This path waits for twice the steady contact the stream takeover needs, so
+            # after a start or an outage the reclaimer (every half lease) goes first: it
+            # knows delivery counts and dead-letters poison entries; this path only
+            # recovers what Redis lost.
+            if self._contact.takeover_allowed(2 * self._lease.total_seconds()):
                 await self._record_abandoned(now)
             if lost:
                 log.warning("re-dispatching %d ready task(s) not claimed for %s",
