@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from conveyor_engine import progress
@@ -25,7 +27,9 @@ from conveyor_engine.retries import (
 from conveyor_engine.store import TaskRef
 from conveyor_engine.tasktypes.base import Failed
 from conveyor_engine.worker.outcome import outcome_record
+from conveyor_sandbox.apiserver.validation import validate_value
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 S = timedelta(seconds=1)
 
@@ -218,3 +222,35 @@ def test_outcome_record_applies_the_policy(task: str, attempt: int, outcome: Any
                             rand=fixed(rand))
     assert record.transition.phase == phase
     assert record.transition.due_at == (None if due is None else NOW + due * S)
+
+
+# -- the CRD agrees with the model ------------------------------------------------------------
+
+def _crd_retry_schema() -> dict[str, Any]:
+    crd = yaml.safe_load((ROOT / "crds" / "workflows.conveyor.dev.yaml").read_text())
+    (version,) = crd["spec"]["versions"]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    return spec["properties"]["tasks"]["items"]["properties"]["retry"]
+
+
+@pytest.mark.parametrize("retry", [
+    {"retryOn": ["5xx", "429", "Timeout", "WorkerLost", "ConnectError", "a.B_c"]},
+    {"retryOn": []},
+    {"jitter": "Full"}, {"jitter": "None"},
+    {"retryOn": ["6xx"]}, {"retryOn": ["600"]}, {"retryOn": ["42"]}, {"retryOn": ["5XX"]},
+    {"retryOn": ["two words"]}, {"retryOn": [""]}, {"retryOn": ["x" * 129]},
+    {"retryOn": [429]}, {"retryOn": [str(code) for code in range(500, 565)]},  # 65 > 64
+    {"jitter": "Decorrelated"},
+])
+def test_the_crd_accepts_what_the_model_accepts(retry: dict[str, Any]) -> None:
+    """The API server (the sandbox's, which validates as apiextensions-apiserver does) and
+    the engine refuse the same retry policies, so a Workflow is not accepted by one and
+    refused by the other. (A ``null`` is dropped by the API server before validation, so
+    the engine never sees one from a Workflow.)"""
+    try:
+        RetryPolicy.model_validate(retry)
+        model_ok = True
+    except ValidationError:
+        model_ok = False
+    crd_ok = not validate_value(retry, _crd_retry_schema(), "spec.tasks[0].retry")
+    assert crd_ok == model_ok, (retry, model_ok, crd_ok)
