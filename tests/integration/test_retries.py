@@ -7,6 +7,7 @@ import pytest
 
 from conveyor_engine.api import Engine
 from conveyor_engine.store import ExecutionState
+from tests.support.counting import counting_server
 from tests.support.polling import eventually
 from tests.support.scripted_http import scripted_server
 
@@ -83,3 +84,32 @@ async def test_retry_on_retries_only_the_listed_failures(
     assert state.task("default").phase == "Succeeded"
     assert {path: len(times) for path, times in arrivals.items()} == {
         "/limited": 2, "/broken": 1, "/missing": 1, "/default": 2}
+
+
+async def test_retry_on_decides_whether_a_lost_attempt_is_retried(
+    engine: Engine, start_workers, pool: str
+) -> None:
+    """A worker killed (SIGKILL) mid-call loses both of its attempts: the task with
+    ``retryOn: ["WorkerLost"]`` is retried on another worker, the one with
+    ``retryOn: ["5xx"]`` fails at once with reason ``WorkerLost`` though retries are left."""
+    with counting_server() as (base, hits):
+        retry = {"limit": 2, "backoff": "100ms"}
+        workflow = await engine.register("retry-on-lost", {"pool": pool, "tasks": [
+            {"name": "strict", "type": "http", "params": {"url": f"{base}/slow/2/strict"},
+             "retry": {**retry, "retryOn": ["5xx"]}},
+            {"name": "tolerant", "type": "http", "params": {"url": f"{base}/slow/2/tolerant"},
+             "retry": {**retry, "retryOn": ["WorkerLost"]}}]})
+        (doomed,) = start_workers(1, lease_seconds=1.5, concurrency=4)
+        submission = await engine.submit(workflow)
+        await eventually(lambda: engine.get(submission.execution_id),
+                         until=lambda s: all(s.task(n).phase == "Running"
+                                             for n in ("strict", "tolerant")),
+                         what="both tasks to be running")
+        doomed.kill()  # no hand-back, no outcome: both attempts are lost
+        start_workers(1, lease_seconds=1.5, dispatch_interval_seconds=0.05)
+        state = await finished(engine, submission.execution_id)
+    strict, tolerant = state.task("strict"), state.task("tolerant")
+    assert (strict.phase, strict.reason, strict.attempt) == ("Failed", "WorkerLost", 1)
+    assert "the last lost" in strict.message
+    assert (tolerant.phase, tolerant.attempt) == ("Succeeded", 2)
+    assert hits.get("/slow/2/strict", 0) <= 1  # never called again after the loss
