@@ -117,7 +117,7 @@ def transition_for(
                 timer_kind="retry",
                 message=(
                     f"attempt {attempt} failed, retry {attempt} of {retry_limit} "
-                    f"in {backoff_seconds:g}s: {error[:200]}"
+                    f"in {round(backoff_seconds, 3):g}s: {error[:200]}"
                 ),
             )
         why = (" (not retryable)" if not outcome.retryable
@@ -141,7 +141,7 @@ def _lost(retry_limit: int, backoff_seconds: float, attempt: int, outcome: LostA
             TaskPhase.WAITING, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,
             due_at=now + timedelta(seconds=backoff_seconds), timer_kind="retry",
             message=(f"attempt {attempt} lost, retry {attempt} of {retry_limit} "
-                     f"in {backoff_seconds:g}s: {error[:200]}"),
+                     f"in {round(backoff_seconds, 3):g}s: {error[:200]}"),
         )
     return Transition(
         TaskPhase.FAILED, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,

@@ -254,3 +254,20 @@ def test_the_crd_accepts_what_the_model_accepts(retry: dict[str, Any]) -> None:
         model_ok = False
     crd_ok = not validate_value(retry, _crd_retry_schema(), "spec.tasks[0].retry")
     assert crd_ok == model_ok, (retry, model_ok, crd_ok)
+
+
+def test_default_jitter_and_retry_on_keep_the_content_hash() -> None:
+    """A spec that sets neither field hashes as before they existed (no new version after
+    an upgrade); setting either to something else is a new version."""
+    task = {"name": "a", "type": "set", "retry": {"limit": 1}}
+
+    def digest(**retry: Any) -> str:
+        spec = {"tasks": [{**task, "retry": {**task["retry"], **retry}}]}
+        return compile_workflow("w", spec).content_hash
+
+    stored = compile_workflow("w", {"tasks": [task]}).to_json()
+    assert '"jitter"' not in stored and '"retryOn"' not in stored
+    assert digest() == digest(jitter="Full")
+    assert len({digest(), digest(jitter="None"), digest(retryOn=["5xx"])}) == 3
+    loaded = compile_workflow("w", {"tasks": [task]})
+    assert loaded.tasks["a"].spec.retry.jitter == "Full"
