@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import durationpy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from .inputtypes import InputType
+from .retries import retry_on_problem
 
 #: Task and input names: lowercase letters, digits, ``-`` and ``_``, starting with a letter.
 #: Close to a DNS-1123 label (what Kubernetes users expect), with ``_`` allowed so names can
@@ -72,14 +73,34 @@ class _Model(BaseModel):
 class RetryPolicy(_Model):
     """How a failed task is tried again.
 
-    The wait before retry ``n`` (1-based) is ``backoff * factor**(n-1)``, capped at
-    ``max_backoff``: exponential backoff as in Argo Workflows' ``retryStrategy.backoff``.
+    The ceiling of the wait before retry ``n`` (1-based) is ``backoff * factor**(n-1)``,
+    capped at ``max_backoff``: exponential backoff as in Argo Workflows'
+    ``retryStrategy.backoff``. ``jitter`` ``Full`` (default) waits a uniform random time
+    in ``[0, ceiling)`` (AWS "full jitter"); ``None`` waits exactly the ceiling. An http
+    task's ``Retry-After`` on 429/503 raises the wait to at least that, up to
+    ``max_backoff``. ``retry_on`` (absent: every retryable failure) lists which failures
+    are retried: status classes (``"5xx"``), codes (``"429"``), ``"Timeout"``,
+    ``"WorkerLost"``, error type names. See :mod:`conveyor_engine.retries`.
     """
 
     limit: int = Field(0, ge=0, le=100, description="Retries after the first attempt.")
     backoff: str = Field("1s", description="Wait before the first retry (duration string).")
     factor: float = Field(2.0, ge=1.0, le=10.0, description="Multiplier per further retry.")
     max_backoff: str = Field("5m", description="Upper bound of any single wait.")
+    jitter: Literal["Full", "None"] = Field(
+        "Full", description="Full: wait a random time up to the backoff; None: exactly it.")
+    retry_on: list[str] | None = Field(
+        None, max_length=64, description="Failures to retry (absent: every retryable one).")
+
+    @field_validator("retry_on", mode="before")
+    @classmethod
+    def _retry_on(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for index, entry in enumerate(value):
+                problem = retry_on_problem(entry)
+                if problem is not None:
+                    raise ValueError(f"retryOn[{index}]: {problem}")
+        return value
 
     @field_validator("backoff", "max_backoff")
     @classmethod

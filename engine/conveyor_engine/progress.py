@@ -10,11 +10,13 @@ that fails for good skips every task downstream of it, with a message naming it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from .phases import TASK_FINAL, AttemptOutcome, ExecutionPhase, TaskPhase
+from .retries import retry_on_matches
 from .tasktypes.base import Failed, Outcome, Succeeded, Suspended
 
 #: Longest error text kept per attempt; full detail rarely helps past this and rows stay small.
@@ -78,6 +80,7 @@ def transition_for(
     attempt: int,
     outcome: Outcome | SkippedByCondition | LostAttempt,
     now: datetime,
+    retry_on: Sequence[str] | None = None,
 ) -> Transition:
     """Decide the task's next state from one attempt's ``outcome``.
 
@@ -86,6 +89,10 @@ def transition_for(
     computes it from the retry policy for this retry number). Non-retryable failures end the
     task at once. A :class:`LostAttempt` is recorded as ``Lost`` with reason ``WorkerLost``
     and retried under the same rule; with no retries left the task fails with that reason.
+
+    ``retry_on`` is the policy's ``retryOn`` (None: absent): a retryable failure or lost
+    attempt it does not match (:func:`~conveyor_engine.retries.retry_on_matches`; a lost
+    attempt is ``WorkerLost``) fails the task at once, "not in retryOn".
     """
     if isinstance(outcome, Succeeded):
         return Transition(TaskPhase.SUCCEEDED, AttemptOutcome.SUCCEEDED, outputs=outcome.outputs)
@@ -102,22 +109,26 @@ def transition_for(
         )
     if isinstance(outcome, Failed):
         error = outcome.error[:MAX_ERROR_CHARS]
-        if outcome.retryable and attempt <= retry_limit:
+        listed = retry_on_matches(retry_on, kind=outcome.kind, status_code=outcome.status_code)
+        if outcome.retryable and listed and attempt <= retry_limit:
             due = now + timedelta(seconds=backoff_seconds)
             return Transition(
                 TaskPhase.WAITING, AttemptOutcome.FAILED, error=error, due_at=due,
                 timer_kind="retry",
                 message=(
                     f"attempt {attempt} failed, retry {attempt} of {retry_limit} "
-                    f"in {backoff_seconds:g}s: {error[:200]}"
+                    f"in {round(backoff_seconds, 3):g}s: {error[:200]}"
                 ),
             )
-        why = "" if outcome.retryable else " (not retryable)"
+        why = (" (not retryable)" if not outcome.retryable
+               else " (not in retryOn)" if not listed else "")
         return Transition(
             TaskPhase.FAILED, AttemptOutcome.FAILED, error=error,
             message=f"failed after {attempt} attempt(s){why}: {error[:200]}",
         )
     if isinstance(outcome, LostAttempt):
+        if not retry_on_matches(retry_on, kind=WORKER_LOST, status_code=None):
+            retry_limit = 0  # not in retryOn: the lost attempt fails the task at once
         return _lost(retry_limit, backoff_seconds, attempt, outcome, now)
     raise TypeError(f"unknown outcome {outcome!r}")
 
@@ -130,7 +141,7 @@ def _lost(retry_limit: int, backoff_seconds: float, attempt: int, outcome: LostA
             TaskPhase.WAITING, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,
             due_at=now + timedelta(seconds=backoff_seconds), timer_kind="retry",
             message=(f"attempt {attempt} lost, retry {attempt} of {retry_limit} "
-                     f"in {backoff_seconds:g}s: {error[:200]}"),
+                     f"in {round(backoff_seconds, 3):g}s: {error[:200]}"),
         )
     return Transition(
         TaskPhase.FAILED, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,

@@ -132,7 +132,8 @@ async def test_retry_backoff_grows_by_factor_and_is_capped(
 ) -> None:
     workflow = await engine.register("capped", {"pool": pool, "tasks": [
         {"name": "only", "type": "http", "params": {"url": f"{httpbin_url}/status/503"},
-         "retry": {"limit": 3, "backoff": "300ms", "factor": 10, "maxBackoff": "800ms"}}]})
+         "retry": {"limit": 3, "backoff": "300ms", "factor": 10, "maxBackoff": "800ms",
+                   "jitter": "None"}}]})
     start_workers(1, dispatch_interval_seconds=0.05)
     state = await finished(engine, (await engine.submit(workflow)).execution_id)
     assert state.phase == "Failed"

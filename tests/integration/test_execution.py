@@ -84,7 +84,7 @@ async def test_failing_call_is_retried_with_backoff_then_fails_and_skips_depende
         "pool": pool,
         "tasks": [
             {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/status/503"},
-             "retry": {"limit": 2, "backoff": "200ms", "factor": 2}},
+             "retry": {"limit": 2, "backoff": "200ms", "factor": 2, "jitter": "None"}},
             {"name": "after", "type": "set", "dependsOn": ["call"], "params": {"x": 1}},
             {"name": "later", "type": "set", "dependsOn": ["after"], "params": {"x": 2}},
             {"name": "independent", "type": "set", "params": {"x": 3}},

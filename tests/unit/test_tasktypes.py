@@ -28,6 +28,7 @@ from conveyor_engine.tasktypes.http import (
 )
 from conveyor_engine.tasktypes.set import SetTask
 from conveyor_engine.tasktypes.wait import WaitParams, WaitTask
+from tests.support.scripted_http import scripted_server
 
 # --------------------------------------------------------------------------- helpers
 
@@ -378,6 +379,8 @@ async def test_http_unexpected_status_fails(
         f"HTTP {status} from GET {httpbin_url}/status/{status} (expected {wanted})")
     assert outcome.error.endswith("(empty body)")  # httpbin's /status answers have none
     assert outcome.retryable is retryable
+    # what retry.retryOn matches (issue 9); httpbin sends no Retry-After
+    assert (outcome.status_code, outcome.kind, outcome.retry_after) == (status, None, None)
 
 
 @pytest.mark.parametrize(
@@ -503,6 +506,7 @@ async def test_http_connection_refused_is_retryable(
     assert isinstance(outcome, Failed)
     assert outcome.retryable is True
     assert outcome.error.startswith(f"GET {refused_url}: ConnectError: ")
+    assert (outcome.kind, outcome.status_code) == ("ConnectError", None)
 
 
 async def test_http_timeout_is_retryable(httpbin_url: str) -> None:
@@ -511,6 +515,7 @@ async def test_http_timeout_is_retryable(httpbin_url: str) -> None:
     assert isinstance(outcome, Failed)
     assert outcome.retryable is True
     assert "ReadTimeout" in outcome.error
+    assert outcome.kind == "Timeout"  # what retryOn: ["Timeout"] matches
 
 
 async def test_http_task_timeout_replaces_the_client_timeout(httpbin_url: str) -> None:
@@ -625,3 +630,32 @@ async def test_wait_zero_duration_succeeds_at_once(duration: str) -> None:
 def test_scalar_header_values_are_sent_as_text(value: object, text: str) -> None:
     params = HttpTask.Params.model_validate({"url": "http://127.0.0.1/", "headers": {"X": value}})
     assert params.headers == {"X": text}
+
+
+# --------------------------------------------------------------------------- Retry-After
+
+@pytest.mark.parametrize(("status", "retry_after", "expected"), [
+    (503, "2", 2.0),
+    (429, "7", 7.0),
+    (500, "2", None),      # honoured on 429 and 503 only
+    (503, "soon", None),   # not delay-seconds nor an HTTP-date: ignored
+    (503, None, None),
+])
+async def test_http_retry_after_is_reported(client: httpx.AsyncClient, status: int,
+                                            retry_after: str | None,
+                                            expected: float | None) -> None:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    with scripted_server({"/x": [(status, headers)]}) as (base, _):
+        outcome = await run_http(client, {"url": f"{base}/x"})
+    assert isinstance(outcome, Failed)
+    assert (outcome.status_code, outcome.retry_after, outcome.retryable) == (
+        status, expected, True)
+
+
+async def test_http_retry_after_date_is_seconds_from_now(client: httpx.AsyncClient) -> None:
+    from email.utils import format_datetime
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    with scripted_server({"/x": [(503, {"Retry-After": when})]}) as (base, _):
+        outcome = await run_http(client, {"url": f"{base}/x"})
+    assert isinstance(outcome, Failed) and outcome.retry_after is not None
+    assert 27 <= outcome.retry_after <= 30

@@ -110,7 +110,7 @@ def test_dead_letter_reason() -> None:
 
 WORKFLOW = compile_workflow("w", {"tasks": [
     {"name": "a", "type": "set", "retry": {"limit": 2, "backoff": "2s", "factor": 3,
-                                           "maxBackoff": "1m"}},
+                                           "maxBackoff": "1m", "jitter": "None"}},
     {"name": "b", "type": "set", "dependsOn": ["a"]},
     {"name": "c", "type": "set", "dependsOn": ["b"]},
 ]})

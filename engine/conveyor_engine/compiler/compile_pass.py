@@ -68,6 +68,14 @@ def canonical_json(spec: WorkflowSpec) -> str:
         if raw.get("type") is None:
             # Untyped inputs hash as before types existed: no new version for old specs.
             raw.pop("type", None)
+    for raw_task in data["tasks"]:
+        # Retry policies that leave jitter and retryOn at their defaults hash as before
+        # those fields existed (issue 9): no new version for old specs.
+        retry = raw_task.get("retry") or {}
+        if retry.get("retryOn") is None:
+            retry.pop("retryOn", None)
+        if retry.get("jitter") == "Full":
+            retry.pop("jitter", None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

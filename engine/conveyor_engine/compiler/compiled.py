@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from collections.abc import Iterator, Mapping
+import random
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -20,6 +20,7 @@ from ..expressions import Condition, Template
 from ..inputtypes import type_mismatch
 from ..model import TaskSpec, WorkflowSpec, parse_duration
 from ..outputs import json_size
+from ..retries import backoff_ceiling, jittered, retry_delay
 from . import graph
 from .problems import InvalidInputs, Problem, WorkflowInvalid
 
@@ -54,27 +55,26 @@ class CompiledTask:
     timeout: timedelta | None
 
     def backoff(self, retry_number: int) -> timedelta:
-        """The wait before retry ``retry_number`` (1 = the first retry).
+        """The ceiling of the wait before retry ``retry_number`` (1 = the first retry).
 
         ``backoff * factor ** (retry_number - 1)``, capped at ``maxBackoff``: exponential
-        backoff as in Argo Workflows' ``retryStrategy.backoff``. Raises ``ValueError`` for
+        backoff as in Argo Workflows' ``retryStrategy.backoff``
+        (:func:`~conveyor_engine.retries.backoff_ceiling`). Raises ``ValueError`` for
         ``retry_number < 1``.
         """
-        if retry_number < 1:
-            raise ValueError(f"retry_number is 1-based, got {retry_number}")
         retry = self.spec.retry
-        base = duration(retry.backoff, "backoff")
-        cap = duration(retry.max_backoff, "maxBackoff")
-        if base >= cap:
-            return cap
-        if not base:
-            return base
-        exponent = retry_number - 1
-        # Compared in log space: factor ** exponent overflows a float long before any
-        # retry limit a user could set would matter.
-        if exponent * math.log(retry.factor) >= math.log(cap / base):
-            return cap
-        return min(base * retry.factor**exponent, cap)
+        return backoff_ceiling(duration(retry.backoff, "backoff"), retry.factor,
+                               duration(retry.max_backoff, "maxBackoff"), retry_number)
+
+    def retry_delay(self, retry_number: int, *, retry_after: float | None = None,
+                    rand: Callable[[], float] = random.random) -> timedelta:
+        """The wait before retry ``retry_number``: :meth:`backoff` under the policy's
+        ``jitter`` (``rand`` gives floats in ``[0, 1)``), raised to ``retry_after`` seconds
+        (a server's ``Retry-After``) up to ``maxBackoff``. See
+        :mod:`conveyor_engine.retries`; raises ``ValueError`` for ``retry_number < 1``."""
+        retry = self.spec.retry
+        wait = jittered(self.backoff(retry_number), retry.jitter, rand)
+        return retry_delay(wait, retry_after, duration(retry.max_backoff, "maxBackoff"))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -57,10 +57,22 @@ class Succeeded:
 
 @dataclass(frozen=True)
 class Failed:
-    """The attempt failed. ``retryable`` False skips the remaining retries (bad input)."""
+    """The attempt failed. ``retryable`` False skips the remaining retries (bad input).
+
+    What the task's ``retry.retryOn`` matches (see :mod:`conveyor_engine.retries`):
+    ``status_code``, the HTTP status of a response that was not expected (``None``
+    otherwise); ``kind``, a CamelCase name of the failure when it has one: ``"Timeout"``
+    (the attempt or an HTTP client timed out) or an error type name (``"ConnectError"``,
+    the exception's class). ``retry_after`` is the wait in seconds (>= 0) a server asked
+    for with ``Retry-After`` (RFC 9110 §10.2.3), counted from the response; ``None`` when
+    it asked for none.
+    """
 
     error: str
     retryable: bool = True
+    kind: str | None = None
+    status_code: int | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)

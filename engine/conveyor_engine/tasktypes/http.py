@@ -10,12 +10,14 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from ..retries import RETRY_AFTER_STATUSES, TIMEOUT, parse_retry_after
 from .base import Failed, Outcome, Succeeded, TaskContext, TaskType
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -261,9 +263,12 @@ class HttpTask(TaskType):
     Failures: a status outside ``expectedStatus`` (any 2xx when empty) gives
     ``Failed("HTTP <status> from <METHOD> <url> (expected <codes>): <first 200 chars of
     body>")`` (``(empty body)`` when there is none), retryable
-    per :func:`is_retryable_status`. Transport errors (refused connections, timeouts,
-    protocol errors) are retryable and name the exception type. Redirects are followed
-    or not as the shared client is configured.
+    per :func:`is_retryable_status`, with ``status_code`` set (what ``retryOn`` matches)
+    and, on 429 and 503, ``retry_after`` from the ``Retry-After`` field
+    (:func:`~conveyor_engine.retries.parse_retry_after`). Transport errors (refused
+    connections, timeouts, protocol errors) are retryable and name the exception type;
+    their ``kind`` is ``Timeout`` for timeouts, else the exception's class name
+    (``ConnectError``). Redirects are followed or not as the shared client is configured.
     """
 
     name: ClassVar[str] = "http"
@@ -300,7 +305,9 @@ class HttpTask(TaskType):
                 data = await _read_capped(response, cap)
         except httpx.HTTPError as exc:
             detail = str(exc) or "no detail"
-            return Failed(f"{where}: {type(exc).__name__}: {detail}", retryable=True)
+            kind = TIMEOUT if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
+            return Failed(f"{where}: {type(exc).__name__}: {detail}", retryable=True,
+                          kind=kind)
 
         truncated = len(data) > cap
         data = data[:cap]
@@ -316,9 +323,13 @@ class HttpTask(TaskType):
             wanted = (", ".join(str(code) for code in params.expected_status)
                       if params.expected_status else "2xx")
             body = f": {excerpt}" if excerpt.strip() else " (empty body)"
+            retry_after = (parse_retry_after(response.headers.get("retry-after"),
+                                             datetime.now(UTC))
+                           if status in RETRY_AFTER_STATUSES else None)
             return Failed(
                 f"HTTP {status} from {where} (expected {wanted}){body}",
-                retryable=is_retryable_status(status),
+                retryable=is_retryable_status(status), status_code=status,
+                retry_after=retry_after,
             )
 
         media_type = _content_type(response.headers)

@@ -16,6 +16,7 @@ from .. import tasktypes
 from ..compiler import CompiledTask
 from ..expressions import ExpressionError
 from ..progress import SkippedByCondition
+from ..retries import TIMEOUT
 from ..tasktypes.base import Failed, Outcome, TaskContext
 
 
@@ -47,9 +48,11 @@ async def execute(
         return await task_type.run(params, ctx)
     except TimeoutError:
         seconds = task.timeout.total_seconds() if task.timeout else 0
-        return Failed(f"timeout: attempt took longer than {seconds:g}s", retryable=True)
+        return Failed(f"timeout: attempt took longer than {seconds:g}s", retryable=True,
+                      kind=TIMEOUT)
     except Exception as exc:  # a task type bug must not kill the worker: record it
-        return Failed(f"{type(exc).__name__}: {exc}", retryable=True)
+        return Failed(f"{type(exc).__name__}: {exc}", retryable=True,
+                      kind=type(exc).__name__)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -23,6 +25,7 @@ def outcome_record(
     retries: bool = True,
     claim: int | None = None,
     lease_before: datetime | None = None,
+    rand: Callable[[], float] = random.random,
 ) -> OutcomeRecord:
     """The record of attempt ``ref`` ending with ``outcome`` at ``finished``.
 
@@ -33,15 +36,25 @@ def outcome_record(
     of the claim the attempt ran under and ``lease_before`` the lease check of a takeover
     (see :class:`~conveyor_engine.store.OutcomeRecord`). Raises what
     :meth:`CompiledTask.backoff` raises for a malformed retry policy.
+
+    The wait before a retry is :meth:`CompiledTask.retry_delay`: the jittered backoff
+    (``rand``, floats in ``[0, 1)``, is the jitter's random source), at least a server's
+    ``Retry-After`` (``Failed.retry_after``) up to ``maxBackoff``; ``retryOn`` decides
+    which failures are retried (:func:`~conveyor_engine.progress.transition_for`).
     """
+    retry_on = None
     if retries and task is not None:
-        limit, backoff = task.spec.retry.limit, task.backoff(ref.attempt).total_seconds()
+        retry_after = outcome.retry_after if isinstance(outcome, Failed) else None
+        limit, retry_on = task.spec.retry.limit, task.spec.retry.retry_on
+        backoff = task.retry_delay(ref.attempt, retry_after=retry_after,
+                                   rand=rand).total_seconds()
     else:
         limit, backoff = 0, 0.0
     return OutcomeRecord(
         ref=ref,
         transition=transition_for(retry_limit=limit, backoff_seconds=backoff,
-                                  attempt=ref.attempt, outcome=outcome, now=finished),
+                                  attempt=ref.attempt, outcome=outcome, now=finished,
+                                  retry_on=retry_on),
         started_at=started,
         finished_at=finished,
         worker=worker,
