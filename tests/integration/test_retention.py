@@ -141,3 +141,42 @@ async def test_retention_command_deletes_expired_history_of_every_pool(
             assert off.returncode == 2 and "CONVEYOR_RETENTION_DAYS" in off.stderr
         finally:
             await conn.close()
+
+
+async def test_cache_entries_of_a_finished_execution_expire_within_minutes(
+    engine: Engine, start_workers, pool: str
+) -> None:
+    from conveyor_engine.cache import FINISHED_TTL_SECONDS, TTL_SECONDS
+
+    workflow = await engine.register("short-lived", {"pool": pool, "tasks": [
+        {"name": "a", "type": "set", "params": {"v": 1}},
+        {"name": "b", "type": "set", "dependsOn": ["a"], "params": {"v": 2}}]})
+    submission = await engine.submit(workflow)
+    eid = submission.execution_id
+    header, outputs = engine.keys.execution(eid), engine.keys.outputs(eid)
+    # While it runs (no worker yet) the header lives for a day.
+    assert await engine.redis.ttl(header) > FINISHED_TTL_SECONDS
+    start_workers(1)
+    state = await eventually(lambda: engine.get(eid), until=lambda s: s.phase == "Succeeded",
+                             timeout=60, what="the execution to succeed")
+    assert state.phase == "Succeeded"
+    ttls = [await engine.redis.ttl(key) for key in (header, outputs)]
+    assert all(0 < ttl <= FINISHED_TTL_SECONDS for ttl in ttls), (ttls, TTL_SECONDS)
+    # A worker putting the header back after a miss gives it the short TTL too.
+    await engine.redis.delete(header)
+    await engine.cache.put_headers(list((await engine.store.execution_headers([eid])).values()))
+    assert 0 < await engine.redis.ttl(header) <= FINISHED_TTL_SECONDS
+
+
+async def test_cache_entries_of_a_cancelled_execution_expire_within_minutes(
+    engine: Engine, pool: str
+) -> None:
+    from conveyor_engine.cache import FINISHED_TTL_SECONDS
+
+    workflow = await engine.register("cancelled-soon", {"pool": pool, "tasks": [
+        {"name": "pause", "type": "wait", "params": {"duration": "1h"}}]})
+    eid = (await engine.submit(workflow)).execution_id
+    header = engine.keys.execution(eid)
+    assert await engine.redis.ttl(header) > FINISHED_TTL_SECONDS
+    assert await engine.cancel(eid)
+    assert 0 < await engine.redis.ttl(header) <= FINISHED_TTL_SECONDS
