@@ -91,6 +91,33 @@ async def test_purge_deletes_exactly_the_expired_executions_in_batches(
     assert report.batches == [5, 5, 5, 5, 3]
 
 
+async def test_purge_skips_rows_another_transaction_holds_instead_of_waiting(
+    engine: Engine, database_url: str, pool: str
+) -> None:
+    conn, holder = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        expired, kept = await seed(conn, pool)
+        held = sorted(expired)[0]
+        tx = holder.transaction()
+        await tx.start()
+        # A worker (or anything) holding one expired execution's row, as a commit would.
+        await holder.execute("SELECT 1 FROM executions WHERE id = $1 FOR UPDATE",
+                             uuid.UUID(held))
+        report = await asyncio.wait_for(
+            purge_expired(engine.store, cutoff=NOW - 7 * DAY, pool=pool, batch=5), timeout=10)
+        ids, _, _ = await remaining(conn, pool)
+        await tx.rollback()
+        assert ids == kept | {held}
+        assert report.deleted == len(expired) - 1
+        # Released, it goes on the next run.
+        await purge_expired(engine.store, cutoff=NOW - 7 * DAY, pool=pool, batch=5)
+        ids, _, _ = await remaining(conn, pool)
+        assert ids == kept
+    finally:
+        await holder.close()
+        await conn.close()
+
+
 async def test_a_workers_dispatcher_deletes_expired_history_in_several_batches(
     engine: Engine, database_url: str, pool: str, start_workers
 ) -> None:
