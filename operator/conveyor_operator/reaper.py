@@ -25,8 +25,11 @@ RETRY_SECONDS = 5.0
 class ExecutionReaper:
     """Schedules and performs TTL deletions of Execution objects."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, *, retry_seconds: float = RETRY_SECONDS) -> None:
+        """``kube`` deletes (:meth:`Kube.delete`); a failed deletion is tried again after
+        ``retry_seconds``."""
         self._kube = kube
+        self._retry = retry_seconds
         self._heap: list[tuple[datetime, str]] = []
         self._due: dict[str, tuple[datetime, ObjectRef]] = {}
         self._wake = asyncio.Event()
@@ -71,8 +74,8 @@ class ExecutionReaper:
             raise
         except Exception as exc:
             log.warning("deleting finished %s %s/%s failed (%s); trying again in %gs",
-                        ref.kind, ref.namespace, ref.name, exc, RETRY_SECONDS)
-            self.schedule(ref, datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS))
+                        ref.kind, ref.namespace, ref.name, exc, self._retry)
+            self.schedule(ref, datetime.now(UTC) + timedelta(seconds=self._retry))
             return
         self._due.pop(ref.uid, None)
         if deleted:

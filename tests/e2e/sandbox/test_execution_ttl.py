@@ -24,7 +24,7 @@ async def test_finished_executions_are_deleted_after_their_ttl_and_history_stays
         kind: Workflow
         metadata: {name: ttl-short}
         spec:
-          executionDefaults: {ttlSecondsAfterFinished: 2}
+          executionDefaults: {ttlSecondsAfterFinished: 3}
           tasks: [{name: one, type: set, params: {v: 1}}]
         ---
         apiVersion: conveyor.dev/v1alpha1
@@ -41,33 +41,40 @@ async def test_finished_executions_are_deleted_after_their_ttl_and_history_stays
         apiVersion: conveyor.dev/v1alpha1
         kind: Execution
         metadata: {name: ttl-own}
-        spec: {workflowRef: {name: ttl-none}, ttlSecondsAfterFinished: 1}
+        spec: {workflowRef: {name: ttl-none}, ttlSecondsAfterFinished: 2}
         ---
         apiVersion: conveyor.dev/v1alpha1
         kind: Execution
         metadata: {name: ttl-kept}
         spec: {workflowRef: {name: ttl-none}}
     """))
-    finished = {}
+    # The uids first: an object may be finished and deleted before a poll for its phase
+    # would see it Succeeded (a slow machine); the engine keeps the run by uid.
+    uids = {}
     for name in ("ttl-default", "ttl-own", "ttl-kept"):
-        seen = await eventually(lambda n=name: sandbox.get("executions", n),
-                                until=lambda e: (e or {}).get("status", {}).get("phase")
-                                == "Succeeded", timeout=60, what=f"{name} to succeed")
-        finished[name] = seen["status"]
-    for name, ttl in (("ttl-own", 1), ("ttl-default", 2)):
+        found = await sandbox.get("executions", name)
+        assert found is not None, f"{name} is gone before its run could finish"
+        uids[name] = found["metadata"]["uid"]
+    for name, ttl in (("ttl-own", 2), ("ttl-default", 3)):
         await eventually(lambda n=name: sandbox.get("executions", n),
-                         until=lambda e: e is None, timeout=30, interval=0.1,
+                         until=lambda e: e is None, timeout=60, interval=0.1,
                          what=f"{name} to be deleted")
         gone = datetime.now(UTC)
-        done = datetime.fromisoformat(finished[name]["finishedAt"].replace("Z", "+00:00"))
-        # finishedAt is written at whole seconds at worst: allow one second of rounding.
-        assert (gone - done).total_seconds() >= ttl - 1, (name, gone, done)
-        # The object is gone, the run's history is not.
-        state = await sandbox_engine.get(finished[name]["executionId"])
+        # The object is gone, the run's history is not (found by the object's uid, the
+        # engine's idempotency key).
+        execution_id = await sandbox_engine.find(uids[name])
+        assert execution_id is not None
+        state = await sandbox_engine.get(execution_id)
         assert state is not None and state.phase == "Succeeded"
-        attempts = await sandbox_engine.attempts(finished[name]["executionId"])
+        # Timed from status.finishedAt, which has whole seconds (as a Job's completionTime):
+        # up to one second earlier than the engine's exact finish.
+        assert (gone - state.finished_at).total_seconds() >= ttl - 1, (name, gone, state)
+        attempts = await sandbox_engine.attempts(execution_id)
         assert [(a.task, a.outcome) for a in attempts] == [("one", "Succeeded")]
-    # Neither the Execution nor its Workflow sets a TTL: kept.
-    assert await sandbox.get("executions", "ttl-kept") is not None
+    # Neither the Execution nor its Workflow sets a TTL: kept, though it finished too.
+    kept = await eventually(lambda: sandbox.get("executions", "ttl-kept"),
+                            until=lambda e: (e or {}).get("status", {}).get("phase")
+                            == "Succeeded", timeout=60, what="ttl-kept to succeed")
+    assert kept["metadata"]["uid"] == uids["ttl-kept"]
     await kubectl.run("delete", "executions", "ttl-kept", "--wait=false")
     await kubectl.run("delete", "workflows", "ttl-short", "ttl-none", "--wait=false")
