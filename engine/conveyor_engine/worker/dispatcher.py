@@ -113,7 +113,6 @@ class Dispatcher:
             if lost:
                 log.warning("re-dispatching %d ready task(s) not claimed for %s",
                             len(lost), self._grace)
-        await self._retain(now)
         ready = fired + lost
         if ready:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -122,6 +121,7 @@ class Dispatcher:
                     Event(r.ref.execution_id, TaskPhase.READY, r.ref.task, r.ref.attempt)
                     for r in ready])
                 await pipe.execute()
+        await self._retain(now)  # after the dispatch: timers never wait for a deletion
         if len(fired) == _BATCH:
             return 0.0
         upcoming = await self._store.next_timer(self._pool)
