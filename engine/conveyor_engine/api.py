@@ -226,6 +226,7 @@ class Engine:
         async with self.redis.pipeline(transaction=False) as pipe:
             add_message(pipe, self.keys.control(),
                         orjson.dumps({"cancel": execution_id, "reason": reason}))
+            self.cache.add_finished(pipe, execution_id)
             add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.CANCELLED)] + [
                 Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled])
             await pipe.execute()

@@ -1,8 +1,10 @@
 """The Redis cache in front of PostgreSQL: execution headers, task outputs, workflow specs.
 
 Redis first, PostgreSQL on a miss (then the entry is put back), so a flushed or rebuilt
-Redis only costs a few reads. Entries expire after :data:`TTL_SECONDS` so finished
-executions do not pile up in memory.
+Redis only costs a few reads. Entries of a running execution expire after
+:data:`TTL_SECONDS`; once the execution is final (it finished, failed or was cancelled) its
+header and outputs expire after :data:`FINISHED_TTL_SECONDS`, so Redis does not hold
+finished runs (PostgreSQL keeps their history; a late reader misses and reads it there).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from .keys import Keys
-from .phases import ExecutionPhase
+from .phases import EXECUTION_FINAL, ExecutionPhase
 from .store.records import ExecutionHeader
 
 #: One day: long enough for any execution that is actively running tasks to stay cached.
 TTL_SECONDS = 24 * 3600
+#: Five minutes: what a finished execution's entries live for after it became final. Long
+#: enough for a late duplicate delivery of its last attempts to be acknowledged from the
+#: cache; everything else reads finished runs from PostgreSQL.
+FINISHED_TTL_SECONDS = 300
 
 
 class Cache:
@@ -35,7 +41,15 @@ class Cache:
             "workflow": header.workflow_name, "hash": header.workflow_hash,
             "pool": header.pool, "inputs": orjson.dumps(header.inputs).decode(),
         })
-        pipe.expire(key, TTL_SECONDS)
+        final = ExecutionPhase(header.phase) in EXECUTION_FINAL
+        pipe.expire(key, FINISHED_TTL_SECONDS if final else TTL_SECONDS)
+
+    def add_finished(self, pipe: Pipeline, execution_id: str) -> None:
+        """Queue in ``pipe`` the short expiry (:data:`FINISHED_TTL_SECONDS`) of the cached
+        header and outputs of an execution that has just become final. Must be queued after
+        any write of its outputs in the same pipeline (a write sets the long TTL)."""
+        pipe.expire(self._keys.execution(execution_id), FINISHED_TTL_SECONDS)
+        pipe.expire(self._keys.outputs(execution_id), FINISHED_TTL_SECONDS)
 
     async def put_headers(self, headers: list[ExecutionHeader]) -> None:
         """Write execution headers back after a miss (one pipelined round trip)."""

@@ -1,4 +1,4 @@
-"""``conveyor-engine``: run a worker (the default) or apply migrations.
+"""``conveyor-engine``: run a worker (the default), apply migrations, or apply retention.
 
 Exit codes: 0 after a graceful stop, 2 for invalid settings (the message names the
 ``CONVEYOR_*`` variable), 1 when a server cannot be reached at start.
@@ -82,6 +82,39 @@ def migrate() -> None:
     settings = load_settings()
     applied = asyncio.run(_apply_migrations(settings))
     typer.echo(f"applied migrations: {applied or 'none (schema up to date)'}")
+
+
+@app.command()
+def retention(
+    days: float | None = typer.Option(None, help="Override CONVEYOR_RETENTION_DAYS (> 0)."),
+) -> None:
+    """Delete, once and for every pool, the executions finished more than
+    CONVEYOR_RETENTION_DAYS days ago (with their tasks and attempts), in batches of
+    CONVEYOR_RETENTION_BATCH_SIZE; print how many. Exit code 2 when retention is off (0)."""
+    settings = load_settings()
+    chosen = settings.retention_days if days is None else days
+    if chosen <= 0:
+        typer.echo("CONVEYOR_RETENTION_DAYS (or --days): expected a number of days > 0; "
+                   "retention is off", err=True)
+        raise typer.Exit(2)
+    report = asyncio.run(_retention(settings, chosen))
+    typer.echo(f"retention: deleted {report.deleted} execution(s) in "
+               f"{len(report.batches)} batch(es)")
+
+
+async def _retention(settings: EngineSettings, days: float):
+    from datetime import UTC, datetime
+
+    from .retention import purge_expired, retention_cutoff
+
+    store = await Store.connect(settings.database_url, apply_migrations=False, max_size=1,
+                                ssl=database_ssl(settings), **database_pool_options(settings))
+    try:
+        cutoff = retention_cutoff(datetime.now(UTC), days)
+        assert cutoff is not None
+        return await purge_expired(store, cutoff=cutoff, batch=settings.retention_batch_size)
+    finally:
+        await store.close()
 
 
 def load_settings(cls: type[EngineSettings] = EngineSettings) -> EngineSettings:

@@ -90,6 +90,18 @@ class EngineSettings(BaseSettings):
         2.0, gt=0.0, le=300.0,
         description="How often Redis and PostgreSQL are probed; an outage ends when a probe "
                     "answers and no call failed for this long.")
+    # -- retention (issue 9; docs/guarantees.md "Retention") --
+    retention_days: float = Field(
+        0.0, ge=0.0, le=36500.0,
+        description="Executions finished more than this many days ago are deleted from "
+                    "PostgreSQL with their tasks and attempts, in batches, by each pool's "
+                    "dispatcher; 0 (the default) keeps history forever.")
+    retention_interval_seconds: float = Field(
+        300.0, gt=0.0, le=86400.0,
+        description="How often a pool's dispatcher looks for expired executions (while a "
+                    "batch comes back full, the next batch follows on the next pass).")
+    retention_batch_size: int = Field(
+        500, ge=1, le=10_000, description="Executions deleted per retention transaction.")
 
 
 S = TypeVar("S", bound="EngineSettings")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,9 +40,13 @@ class ExecutionFollower:
     """Keeps the status of tracked Executions in step with the engine."""
 
     def __init__(self, engine: Engine, kube: Kube, *, interval: float, resync: float,
-                 pool_exists: Callable[[str], bool] | None = None) -> None:
+                 pool_exists: Callable[[str], bool] | None = None,
+                 on_final: Callable[[ObjectRef, dict[str, Any]], Awaitable[None]] | None = None,
+                 ) -> None:
         """``interval`` and ``resync`` in seconds; ``pool_exists(name)`` says whether a
-        WorkerPool exists (None: never report missing pools)."""
+        WorkerPool exists (None: never report missing pools); ``on_final(ref, status)`` is
+        awaited when an Execution's written status is final (its TTL is then scheduled;
+        it may be called more than once for one object)."""
         self._engine = engine
         self._kube = kube
         self._interval = interval
@@ -50,6 +54,7 @@ class ExecutionFollower:
         self._pool_exists = pool_exists
         self._tracked: dict[str, _Tracked] = {}
         self._dirty: set[str] = set()
+        self._on_final = on_final
 
     def track(self, execution_id: str, ref: ObjectRef, generation: int | None,
               status: dict[str, Any] | None) -> None:
@@ -141,6 +146,7 @@ class ExecutionFollower:
         if not patch:
             if state.phase in EXECUTION_FINAL:
                 self._tracked.pop(execution_id, None)
+                await self._finished(tracked)
             return
         if not await self._kube.patch_status(tracked.ref, patch, known=tracked.status):
             self.forget(execution_id)  # the object is gone
@@ -149,3 +155,18 @@ class ExecutionFollower:
         tracked.status = {k: v for k, v in {**tracked.status, **patch}.items() if v is not None}
         for event in phase_events(before, state.phase, desired.get("message") or ""):
             await self._kube.post_event(tracked.ref, event)
+        if state.phase in EXECUTION_FINAL:
+            await self._finished(tracked)
+
+    async def _finished(self, tracked: _Tracked) -> None:
+        """Tell ``on_final`` that the Execution's status is final; its failure is logged
+        (the next resync of a still-tracked object, or the operator's restart, tries again)."""
+        if self._on_final is None:
+            return
+        try:
+            await self._on_final(tracked.ref, dict(tracked.status))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("scheduling the deletion of finished Execution %s/%s failed",
+                          tracked.ref.namespace, tracked.ref.name)

@@ -36,12 +36,14 @@ from .kube import Kube, ObjectRef
 from .pools.scaler import PoolScaler
 from .pools.workloads import Workloads
 from .probes import OperatorState
+from .reaper import ExecutionReaper
 from .reasons import ConditionReason
 from .resources import (
     EXECUTIONS,
     GROUP,
     VERSION,
     WORKFLOWS,
+    ExecutionDefaults,
     ExecutionSpec,
     ExecutionStatus,
     Metadata,
@@ -56,6 +58,7 @@ from .status import (
     status_patch,
     workflow_status,
 )
+from .ttl import deletion_due, effective_ttl, finished_at
 from .waiting import WaitingExecution, WaitingExecutions
 from .waits import install_filter, retry_later
 
@@ -77,10 +80,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.engine = await Engine.connect(config)
     memo.kube = await Kube.connect(config.kubeconfig or os.environ.get("KUBECONFIG"))
     memo.workflows = {}
+    memo.reaper = ExecutionReaper(memo.kube)
+    memo.reaper_task = asyncio.create_task(memo.reaper.run(), name="reaper")
     memo.follower = ExecutionFollower(memo.engine, memo.kube,
                                       interval=config.status_interval_seconds,
                                       resync=config.resync_interval_seconds,
-                                      pool_exists=lambda name: name in memo.scaler.pools)
+                                      pool_exists=lambda name: name in memo.scaler.pools,
+                                      on_final=lambda ref, status: expire_later(
+                                          memo, ref, status))
     memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")
     memo.workloads = Workloads(memo.kube.api)
     memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads,
@@ -148,7 +155,7 @@ async def rewrite_statuses(memo: kopf.Memo) -> None:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop following and close connections."""
-    tasks = (memo.follower_task, memo.scaler_task, memo.waiting_task)
+    tasks = (memo.follower_task, memo.scaler_task, memo.waiting_task, memo.reaper_task)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -212,7 +219,9 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
         follower.track(seen.execution_id, ref, generation, previous)
         return
     if seen.phase == ExecutionPhase.FAILED:
-        return  # failed before submission (invalid inputs): nothing can change that
+        # Failed before submission (invalid inputs): nothing can change that.
+        await expire_later(memo, ref, previous)
+        return
     now = datetime.now(UTC)
     try:
         spec = ExecutionSpec.model_validate(body.get("spec") or {})
@@ -258,6 +267,7 @@ async def _start(memo: kopf.Memo, entry: WaitingExecution) -> Waiting | None:
         await memo.kube.patch_status(ref, status_patch(entry.status, desired),
                                      known=entry.status)
         await memo.kube.post_event(ref, refused_event(failed.message))
+        await expire_later(memo, ref, desired)
         return None
     # The follower writes all status from here on: one writer, so a late handler patch can
     # never overwrite a newer phase.
@@ -270,9 +280,11 @@ async def _refuse(memo: kopf.Memo, ref: ObjectRef, patch: kopf.Patch, waiting: W
                   generation: int | None, previous: dict[str, Any], now: datetime) -> None:
     """Fail an Execution that can never start (``waiting.final``): its status, and one
     ``Failed`` Event; never started, so no ``Started`` Event before it."""
-    patch.status.update(execution_status(generation=generation, state=None,
-                                         previous=previous, now=now, waiting=waiting))
+    desired = execution_status(generation=generation, state=None, previous=previous,
+                               now=now, waiting=waiting)
+    patch.status.update(desired)
     await memo.kube.post_event(ref, refused_event(waiting.message))
+    await expire_later(memo, ref, desired)
 
 
 async def _runnable_workflow(
@@ -325,6 +337,7 @@ async def execution_deleted(uid: str, name: str, namespace: str, status: kopf.St
     yet, since the follower writes status on its next flush.
     """
     memo.waiting.forget(uid)
+    memo.reaper.forget(uid)
     seen = ExecutionStatus.read(status)
     execution_id = seen.execution_id or await memo.engine.find(uid)
     if execution_id:
@@ -336,3 +349,22 @@ async def execution_deleted(uid: str, name: str, namespace: str, status: kopf.St
             for event in phase_events(seen.phase or ExecutionPhase.PENDING,
                                       ExecutionPhase.CANCELLED, reason):
                 await memo.kube.post_event(ObjectRef(namespace, name, uid), event)
+
+
+async def expire_later(memo: kopf.Memo, ref: ObjectRef, status: dict[str, Any]) -> None:
+    """Schedule the deletion of the finished Execution ``ref`` (its ``status``) when its
+    ``ttlSecondsAfterFinished`` (its own, else its Workflow's ``executionDefaults``) is due
+    (:mod:`.ttl`); nothing when neither is set. Reads the object and its Workflow."""
+    found = await memo.kube.get(ref.namespace, EXECUTIONS, ref.name)
+    if found is None or (found.get("metadata") or {}).get("uid") != ref.uid:
+        return
+    spec = ExecutionSpec.model_validate(found.get("spec") or {})
+    default = None
+    if spec.ttl_seconds_after_finished is None:
+        workflow = await memo.kube.get(ref.namespace, WORKFLOWS, spec.workflow_ref.name)
+        raw = ((workflow or {}).get("spec") or {}).get("executionDefaults") or {}
+        default = ExecutionDefaults.model_validate(raw).ttl_seconds_after_finished
+    due = deletion_due(status.get("phase"), finished_at(status),
+                       effective_ttl(spec.ttl_seconds_after_finished, default))
+    if due is not None:
+        memo.reaper.schedule(ref, due)

@@ -75,6 +75,22 @@ class Kube:
                 return None
             raise
 
+    async def delete(self, ref: ObjectRef) -> bool:
+        """Delete the namespaced object ``ref`` names if it is still that object: the uid is
+        a precondition (``DeleteOptions.preconditions``; a mismatch answers 409). Returns
+        False when it is gone (404) or replaced (409); raises ``ApiException`` otherwise."""
+        try:
+            await self._custom.delete_namespaced_custom_object(
+                GROUP, VERSION, ref.namespace, ref.plural, ref.name,
+                body={"apiVersion": "v1", "kind": "DeleteOptions",
+                      "preconditions": {"uid": ref.uid}},
+                _request_timeout=TIMEOUT)
+            return True
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+
     async def list_objects(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
         """Every ``conveyor.dev`` object of kind ``plural`` (in ``namespace``, or all)."""
         if namespace:

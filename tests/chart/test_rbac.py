@@ -142,6 +142,18 @@ SLOW = textwrap.dedent("""
     kind: Workflow
     metadata: {name: rbac-invalid}
     spec: {tasks: [{name: a, type: set, dependsOn: [nope]}]}
+    ---
+    apiVersion: conveyor.dev/v1alpha1
+    kind: Workflow
+    metadata: {name: rbac-ttl}
+    spec:
+      executionDefaults: {ttlSecondsAfterFinished: 0}
+      tasks: [{name: a, type: set, params: {v: 1}}]
+    ---
+    apiVersion: conveyor.dev/v1alpha1
+    kind: Execution
+    metadata: {name: rbac-ttl-1}
+    spec: {workflowRef: {name: rbac-ttl}}
 """)
 
 
@@ -167,6 +179,9 @@ async def exercise(sandbox: Sandbox, kubectl: Kubectl) -> None:
         return (found or {}).get("status", {}).get("phase") == "Running"
 
     await sandbox.until(slow_running, timeout=60, what="rbac-slow-1 to run")
+    # ttlSecondsAfterFinished: the operator reads the finished Execution and deletes it.
+    await sandbox.until(lambda: _gone(sandbox, "rbac-ttl-1"), timeout=60,
+                        what="the finished Execution with a TTL of 0 to be deleted")
     await kubectl.run("delete", "execution", "rbac-slow-1", "--wait=false")
     await sandbox.until(lambda: _gone(sandbox, "rbac-slow-1"), timeout=60,
                         what="the deleted Execution to lose its finalizer")

@@ -208,7 +208,8 @@ seccompProfile:
   verbs: [get, list, watch, patch]
 - apiGroups: [conveyor.dev]
   resources: [executions]
-  verbs: [list, watch, patch]
+  # get and delete: ttlSecondsAfterFinished (the operator deletes finished Executions).
+  verbs: [get, list, watch, patch, delete]
 - apiGroups: [conveyor.dev]
   resources: [workflows/status, executions/status]
   verbs: [patch]

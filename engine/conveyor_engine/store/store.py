@@ -5,7 +5,8 @@
 * :mod:`.executions`: workflow versions; creating, reading and cancelling executions;
 * :mod:`.claims`: claiming attempts, their leases, hand-back and abandoned claims;
 * :mod:`.outcomes`: the batch commit of attempt outcomes (its decisions: :mod:`.decisions`);
-* :mod:`.timers`: durable timers and lost dispatches (the dispatcher's queries).
+* :mod:`.timers`: durable timers and lost dispatches (the dispatcher's queries);
+* :mod:`.retention`: deleting expired history in batches (the retention job).
 
 Batch statements take parallel arrays through ``unnest`` so that a batch of any size costs
 one round trip per statement (asyncpg sends arrays natively). Every state change is guarded
@@ -24,6 +25,7 @@ from .claims import ClaimQueries
 from .executions import ExecutionQueries
 from .migrate import migrate
 from .outcomes import OutcomeQueries
+from .retention import RetentionQueries
 from .timers import TimerQueries
 
 
@@ -37,7 +39,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-class Store(ExecutionQueries, ClaimQueries, OutcomeQueries, TimerQueries):
+class Store(ExecutionQueries, ClaimQueries, OutcomeQueries, TimerQueries, RetentionQueries):
     """PostgreSQL access for the engine. Create with :meth:`connect`; close with :meth:`close`.
 
     All methods raise asyncpg errors unchanged on connection problems; callers decide

@@ -162,7 +162,8 @@ class Committer:
 def add_commit_effects(pipe: Pipeline, result: CommitResult, *, cache: Cache, queue: Queue,
                        keys: Keys) -> None:
     """Queue in ``pipe`` what a commit causes in Redis: outputs of tasks that satisfy their
-    dependents (and skipped ones) cached, newly ready tasks dispatched, events published."""
+    dependents (and skipped ones) cached, newly ready tasks dispatched, events published, and
+    the cache entries of executions that became final set to expire soon."""
     outputs: dict[str, dict[str, tuple[str, object]]] = defaultdict(dict)
     events: list[Event] = []
     for record in result.applied:
@@ -181,6 +182,8 @@ def add_commit_effects(pipe: Pipeline, result: CommitResult, *, cache: Cache, qu
     # upstream outputs in the cache.
     for eid, values in outputs.items():
         cache.add_outputs(pipe, eid, values)
+    for eid in result.finished:  # after its outputs' writes, which set the long TTL
+        cache.add_finished(pipe, eid)
     queue.add_dispatch(pipe, result.ready)
     add_publish(pipe, keys, events)
 

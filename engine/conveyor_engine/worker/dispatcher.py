@@ -21,6 +21,7 @@ from ..keys import Keys
 from ..metrics import LOST_ATTEMPTS
 from ..phases import TaskPhase
 from ..queue import Queue
+from ..retention import RetentionPolicy, next_look, retention_cutoff
 from ..store import HeldClaim, ReadyTask, Store
 from ..workflows import WorkflowCatalog
 from .committer import add_commit_effects
@@ -52,7 +53,7 @@ class Dispatcher:
         self, *, store: Store, redis: Redis, keys: Keys, queue: Queue, pool: str,
         interval: float, grace: float, lease: float = 30.0,
         catalog: WorkflowCatalog | None = None, cache: Cache | None = None,
-        contact: Contact | None = None,
+        contact: Contact | None = None, retention: RetentionPolicy | None = None,
     ) -> None:
         self._store, self._redis, self._keys, self._queue = store, redis, keys, queue
         self._cache = cache or Cache(redis, keys)
@@ -63,6 +64,10 @@ class Dispatcher:
         self._grace = timedelta(seconds=grace)
         self._lease = timedelta(seconds=lease)
         self._last_full_check = datetime.min.replace(tzinfo=UTC)
+        self._retention = retention or RetentionPolicy()
+        self._next_retention = datetime.min.replace(tzinfo=UTC)
+        #: Executions deleted per retention batch, newest last (for logs and tests).
+        self.retention_batches: list[int] = []
         ttl = max(5.0, interval * 20)
         self._lock = redis.lock(keys.dispatcher_lock(pool), timeout=ttl)
 
@@ -120,12 +125,27 @@ class Dispatcher:
                     Event(r.ref.execution_id, TaskPhase.READY, r.ref.task, r.ref.attempt)
                     for r in ready])
                 await pipe.execute()
+        await self._retain(now)  # after the dispatch: timers never wait for a deletion
         if len(fired) == _BATCH:
             return 0.0
         upcoming = await self._store.next_timer(self._pool)
         if upcoming is None:
             return self._interval
         return max(0.0, min(self._interval, (upcoming - datetime.now(UTC)).total_seconds()))
+
+    async def _retain(self, now: datetime) -> None:
+        """Delete one batch of this pool's expired executions when a look is due
+        (:mod:`conveyor_engine.retention`); a full batch makes the next pass look again."""
+        cutoff = retention_cutoff(now, self._retention.days)
+        if cutoff is None or now < self._next_retention:
+            return
+        deleted = await self._store.delete_expired(cutoff=cutoff, pool=self._pool,
+                                                   limit=self._retention.batch)
+        self._next_retention = next_look(now, self._retention, deleted)
+        if deleted:
+            self.retention_batches.append(deleted)
+            log.info("retention: deleted %d execution(s) of pool %s finished before %s",
+                     deleted, self._pool, cutoff.isoformat())
 
     async def _record_abandoned(self, now: datetime) -> None:
         """Commit as lost the attempts of running tasks whose lease ran out a whole lease

@@ -45,6 +45,7 @@ from ..metrics import DEPENDENCY_UP, TASK_ATTEMPTS, TASK_DURATION
 from ..outputs import UnstorableOutput, storable
 from ..phases import ExecutionPhase, TaskPhase
 from ..queue import Delivery, Queue
+from ..retention import RetentionPolicy
 from ..settings import EngineSettings
 from ..store import Claimed, ReadyTask, Store
 from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
@@ -86,6 +87,9 @@ class Worker:
             interval=settings.dispatch_interval_seconds,
             grace=settings.dispatch_grace_seconds, lease=settings.lease_seconds,
             catalog=self.catalog, cache=self.cache, contact=self.contact,
+            retention=RetentionPolicy(settings.retention_days,
+                                      settings.retention_interval_seconds,
+                                      settings.retention_batch_size),
         )
         self._stopping = asyncio.Event()
         self.reclaimer = Reclaimer(

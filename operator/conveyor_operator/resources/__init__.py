@@ -28,7 +28,7 @@ from .workerpool import (
     WorkerPoolStatus,
     requested_namespace,
 )
-from .workflow import WorkflowResource, WorkflowStatus, workflow_spec
+from .workflow import ExecutionDefaults, WorkflowResource, WorkflowStatus, workflow_spec
 
 __all__ = [
     "API_VERSION",
@@ -40,6 +40,7 @@ __all__ = [
     "WORKFLOWS",
     "CamelModel",
     "ConditionStatus",
+    "ExecutionDefaults",
     "ExecutionResource",
     "ExecutionSpec",
     "ExecutionStatus",

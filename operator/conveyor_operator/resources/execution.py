@@ -22,6 +22,9 @@ class ExecutionSpec(CamelModel):
 
     workflow_ref: WorkflowRef
     inputs: dict[str, Any] = Field(default_factory=dict)
+    #: Seconds after finishing when the operator deletes the object (batch/v1 Job's field
+    #: of the same name); None: the Workflow's default, else kept (:mod:`..ttl`).
+    ttl_seconds_after_finished: int | None = Field(None, ge=0, le=2**31 - 1)
 
 
 class TaskSummary(StatusModel):
