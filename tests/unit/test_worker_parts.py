@@ -218,3 +218,31 @@ def test_a_worker_keeps_as_many_compiled_workflows_as_its_setting_says() -> None
     redis = Redis.from_url("redis://127.0.0.1:1/0")  # never connected: construction only
     worker = Worker(EngineSettings(workflow_cache_size=3), None, redis)  # type: ignore[arg-type]
     assert worker.catalog.max_size == 3
+
+
+@pytest.mark.parametrize(("running_here", "handed_back"), [(True, False), (False, True)])
+async def test_an_own_claim_nothing_runs_is_handed_back(running_here: bool,
+                                                        handed_back: bool) -> None:
+    """A claim this worker committed while the reply was lost in an outage is Running in
+    PostgreSQL under this worker, which renews its lease forever: the reclaimer hands it back
+    (seen once in CI: an execution stuck Running after a PostgreSQL cut)."""
+    from conveyor_engine.worker.reclaim import Reclaimer
+
+    ref = TaskRef("e1", "t", 1)
+    delivery = Delivery("1-0", ref)
+    inflight = InFlight()
+    if running_here:
+        inflight.hold(Delivery("2-0", ref))
+    calls: list[list[Delivery]] = []
+
+    async def hand_back(deliveries: list[Delivery]) -> None:
+        calls.append(deliveries)
+
+    reclaimer = Reclaimer(
+        store=None, queue=None, loader=None, committer=None,  # type: ignore[arg-type]
+        inflight=inflight, pool="p", consumer="me", slots=4, lease_seconds=1.0,
+        max_deliveries=5, start=hand_back, fail=None, catalog=None,  # type: ignore[arg-type]
+        hand_back=hand_back)
+    held = HeldClaim(ref, "me", 7, None, None, "h", "w")
+    await reclaimer._take_over_lost(delivery, held, 1)
+    assert calls == ([[delivery]] if handed_back else [])

@@ -92,7 +92,7 @@ class Reclaimer:
         self, *, store: Store, queue: Queue, loader: ContextLoader, committer: Committer,
         inflight: InFlight, pool: str, consumer: str, slots: int, lease_seconds: float,
         max_deliveries: int, start: Start, fail: Fail, catalog: WorkflowCatalog,
-        contact: Contact | None = None,
+        contact: Contact | None = None, hand_back: Start | None = None,
     ) -> None:
         self._store, self._queue, self._loader = store, queue, loader
         self._committer, self._inflight = committer, inflight
@@ -101,6 +101,7 @@ class Reclaimer:
         self._start, self._fail = start, fail
         self._catalog = catalog
         self._contact = contact or Contact(clock=lambda: float("inf"))
+        self._hand_back = hand_back or _no_hand_back
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Every half lease, reclaim expired entries while slots are free, until ``stopping``.
@@ -156,7 +157,15 @@ class Reclaimer:
         """Commit ``held``'s attempt as lost (fenced, lease re-checked); its retry, if the
         policy allows one, is a new attempt after the backoff."""
         if held.worker == self._consumer:
-            return  # our own entry, idle through an outage: our renewal takes it back
+            if any(e.delivery.ref == held.ref for e in self._inflight.entries()):
+                return  # our own entry, idle through an outage: our renewal takes it back
+            # Our claim, but nothing here runs it: the claim committed while its reply was
+            # lost in a PostgreSQL outage. Our own lease renewal would keep it forever, so
+            # give it back (Ready again, same attempt: it never started) and re-dispatch it.
+            log.warning("handing back %s: claimed by this worker during an outage but never "
+                        "started", held.ref)
+            await self._hand_back([delivery])
+            return
         dead = deliveries >= self._max_deliveries
         reason = (dead_letter_reason(deliveries, self._max_deliveries) if dead
                   else lost_reason(held.worker, self._consumer))
@@ -183,3 +192,7 @@ class Reclaimer:
             workflow = jobs[0].workflow if jobs else (failures[0].workflow if failures else None)
             self._inflight.hold_unrun(delivery.message_id)
             self._fail(delivery.message_id, LoadFailure(claims[0], reason, workflow))
+
+
+async def _no_hand_back(deliveries: list[Delivery]) -> None:
+    """Default of :class:`Reclaimer`'s ``hand_back``: leave the entries pending."""

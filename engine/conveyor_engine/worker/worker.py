@@ -98,6 +98,7 @@ class Worker:
             slots=settings.concurrency, lease_seconds=settings.lease_seconds,
             max_deliveries=settings.max_deliveries, start=self._start,
             fail=self._finish_failed_load, catalog=self.catalog, contact=self.contact,
+            hand_back=self._hand_back,
         )
         # Set when the background loops must end. They also check it themselves: redis-py
         # can swallow a cancellation that lands inside a command (redis/redis-py#2028).
