@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import asyncpg
 import pytest
@@ -23,6 +20,7 @@ from conveyor_engine.store import Store
 from conveyor_engine.worker.worker import Worker
 from conveyor_sandbox import services
 from tests.integration.test_execution import FINAL, finished
+from tests.support import counting
 from tests.support.polling import eventually
 from tests.support.workers import WorkerProcess, worker_env
 
@@ -32,40 +30,11 @@ pytestmark = pytest.mark.integration
 # -- helpers ------------------------------------------------------------------------------
 
 
-class _Counting(BaseHTTPRequestHandler):
-    """GET /slow/<seconds>: counts requests per path, sleeps, answers JSON."""
-
-    hits: dict[str, int]
-    lock: threading.Lock
-
-    def do_GET(self) -> None:
-        with self.lock:
-            self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        parts = self.path.strip("/").split("/")
-        if parts[0] == "slow" and len(parts) > 1:
-            time.sleep(float(parts[1]))
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def counting_server() -> Iterator[tuple[str, dict[str, int]]]:
     """A loopback HTTP server counting requests per path: ``(base url, hits)``."""
-    hits: dict[str, int] = {}
-    handler = type("H", (_Counting,), {"hits": hits, "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
+    with counting.counting_server() as served:
+        yield served
 
 
 async def settled(engine: Engine, execution_id: str, timeout: float) -> str:
