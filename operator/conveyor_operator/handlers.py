@@ -353,8 +353,9 @@ async def execution_deleted(uid: str, name: str, namespace: str, status: kopf.St
 
 async def expire_later(memo: kopf.Memo, ref: ObjectRef, status: dict[str, Any]) -> None:
     """Schedule the deletion of the finished Execution ``ref`` (its ``status``) when its
-    ``ttlSecondsAfterFinished`` (its own, else its Workflow's ``executionDefaults``) is due
-    (:mod:`.ttl`); nothing when neither is set. Reads the object and its Workflow."""
+    ``ttlSecondsAfterFinished`` (its own, else its Workflow's ``executionDefaults``, else
+    its Namespace's annotation) is due (:mod:`.ttl`); nothing when none is set. Reads the
+    object, its Workflow and its Namespace (each only while no TTL is found)."""
     found = await memo.kube.get(ref.namespace, EXECUTIONS, ref.name)
     if found is None or (found.get("metadata") or {}).get("uid") != ref.uid:
         return
@@ -364,7 +365,11 @@ async def expire_later(memo: kopf.Memo, ref: ObjectRef, status: dict[str, Any]) 
         workflow = await memo.kube.get(ref.namespace, WORKFLOWS, spec.workflow_ref.name)
         raw = ((workflow or {}).get("spec") or {}).get("executionDefaults") or {}
         default = ExecutionDefaults.model_validate(raw).ttl_seconds_after_finished
+    namespace_default = None
+    if spec.ttl_seconds_after_finished is None and default is None:
+        namespace_default = await memo.reaper.namespace_default(ref)
     due = deletion_due(status.get("phase"), finished_at(status),
-                       effective_ttl(spec.ttl_seconds_after_finished, default))
+                       effective_ttl(spec.ttl_seconds_after_finished, default,
+                                     namespace_default))
     if due is not None:
         memo.reaper.schedule(ref, due)

@@ -75,6 +75,18 @@ class Kube:
                 return None
             raise
 
+    async def namespace_annotations(self, name: str) -> dict[str, str] | None:
+        """The ``metadata.annotations`` of Namespace ``name`` (``{}`` when it has none), or
+        None when it does not exist (404); raises ``ApiException`` otherwise (403 without
+        ``get`` on ``namespaces``)."""
+        try:
+            found = await self._core.read_namespace(name, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(found.metadata.annotations or {})
+
     async def delete(self, ref: ObjectRef) -> bool:
         """Delete the namespaced object ``ref`` names if it is still that object: the uid is
         a precondition (``DeleteOptions.preconditions``; a mismatch answers 409). Returns

@@ -4,6 +4,9 @@ One loop and a heap of due times, so a thousand waiting deletions cost one sleep
 Deletes carry the object's uid as a precondition (Kubernetes ``DeleteOptions.preconditions``)
 so a new object created under the same name is never deleted in its place. A deletion that
 fails is tried again a little later; a missing object is forgotten.
+
+It also reads the per-namespace default (:meth:`ExecutionReaper.namespace_default`, the
+Namespace annotation of :data:`.ttl.NAMESPACE_ANNOTATION`) and reports a bad value.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import heapq
 import logging
 from datetime import UTC, datetime, timedelta
 
+from kubernetes_asyncio.client.exceptions import ApiException
+
 from .kube import Kube, ObjectRef
-from .ttl import seconds_until
+from .status import ttl_annotation_event
+from .ttl import namespace_ttl, seconds_until
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,9 @@ class ExecutionReaper:
         self._heap: list[tuple[datetime, str]] = []
         self._due: dict[str, tuple[datetime, ObjectRef]] = {}
         self._wake = asyncio.Event()
+        #: Bad annotation values already logged, by namespace; Executions already told.
+        self._logged: dict[str, str] = {}
+        self._told: set[str] = set()
 
     def schedule(self, ref: ObjectRef, due: datetime) -> None:
         """Delete the object ``ref`` names at ``due`` (aware); a later call for the same uid
@@ -44,6 +53,41 @@ class ExecutionReaper:
     def forget(self, uid: str) -> None:
         """Drop a scheduled deletion (the object is gone)."""
         self._due.pop(uid, None)
+        self._told.discard(uid)
+
+    async def namespace_default(self, ref: ObjectRef) -> int | None:
+        """The default TTL that the Namespace of the Execution ``ref`` gives (its annotation
+        :data:`.ttl.NAMESPACE_ANNOTATION`), or None (no annotation, no Namespace).
+
+        A bad value counts as unset, so the Execution is kept: a WARNING line once per
+        namespace and value, and one Warning Event ``InvalidTTLAnnotation`` on each
+        Execution it concerns (once per object while this operator runs), so
+        ``kubectl describe`` says why it stays. A 403 (RBAC without ``get`` on
+        ``namespaces``) is logged once and also counts as unset; other API failures raise,
+        as the reads of the Execution and its Workflow do (the caller's retry applies).
+        """
+        try:
+            annotations = await self._kube.namespace_annotations(ref.namespace)
+        except ApiException as exc:
+            if exc.status != 403:
+                raise
+            if self._logged.get(ref.namespace) != "403":
+                self._logged[ref.namespace] = "403"
+                log.warning("cannot read namespace %s for its default ttlSecondsAfterFinished "
+                            "(403: the operator needs get on namespaces); no namespace "
+                            "default applies", ref.namespace)
+            return None
+        ttl, problem = namespace_ttl(annotations)
+        if problem is None:
+            self._logged.pop(ref.namespace, None)
+            return ttl
+        if self._logged.get(ref.namespace) != problem:
+            self._logged[ref.namespace] = problem
+            log.warning("namespace %s: %s", ref.namespace, problem)
+        if ref.uid not in self._told:
+            self._told.add(ref.uid)
+            await self._kube.post_event(ref, ttl_annotation_event(problem))
+        return None
 
     def scheduled(self, uid: str) -> datetime | None:
         """When the object with ``uid`` is due for deletion, if scheduled."""

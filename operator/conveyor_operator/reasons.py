@@ -70,6 +70,8 @@ class EventReason(StrEnum):
     SCALED_DOWN = "ScaledDown"
     CRD_MISMATCH = "CrdMismatch"  # an installed CRD stopped matching the operator's
     CRD_MATCHES = "CrdMatches"  # ... and matches again: statuses are rewritten
+    #: A finished Execution's Namespace has a bad ``conveyor.dev/ttl-seconds-after-finished``
+    INVALID_TTL_ANNOTATION = "InvalidTTLAnnotation"
 
 
 #: Pool problems that pass by themselves and stop nothing: the pool keeps its size and its

@@ -112,6 +112,22 @@ def test_grants_follow_bindings_to_the_account() -> None:
     assert grants_for(docs, "conveyor-operator", "elsewhere") == []
 
 
+@pytest.mark.parametrize(("values", "namespace", "expected"), [
+    ({}, "team-a", True),   # all namespaces: any Namespace object
+    ({"operator": {"watchNamespace": "team-a"}}, "team-a", True),   # its own one only
+    ({"operator": {"watchNamespace": "team-a"}}, "team-b", False),
+])
+def test_the_operator_may_read_a_namespace_for_its_default_ttl(
+    values: dict, namespace: str, expected: bool
+) -> None:
+    docs = [d.obj for d in render(values, namespace="ns") if not d.is_hook]
+    grants = grants_for(docs, "conveyor-operator", "ns")
+    # GET /api/v1/namespaces/{name}: the request's namespace is the name (as the API server's).
+    request = Req("get", "", "namespaces", "", namespace, namespace)
+    assert allowed(grants, request) is expected
+    assert not allowed(grants, Req("update", "", "namespaces", "", namespace, namespace))
+
+
 def test_unused_rules_lists_unexercised_triples() -> None:
     rules = [{"apiGroups": ["apps"], "resources": ["deployments"],
               "verbs": ["get", "delete"]}]

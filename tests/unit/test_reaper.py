@@ -4,7 +4,11 @@ retry after a failed delete. Times are a few hundred milliseconds; every wait po
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
+
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from conveyor_operator.kube import ObjectRef
 from conveyor_operator.reaper import ExecutionReaper
@@ -70,3 +74,68 @@ async def test_a_failed_delete_is_tried_again() -> None:
 
 async def _value(value):
     return list(value)
+
+
+class NamespaceKube:
+    """Namespaces' annotations by name (an exception instead: raised); records Events."""
+
+    def __init__(self, namespaces: dict[str, dict[str, str] | Exception]) -> None:
+        self.namespaces = namespaces
+        self.events: list[tuple[str, str, str]] = []
+
+    async def namespace_annotations(self, name: str) -> dict[str, str] | None:
+        found = self.namespaces.get(name)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    async def post_event(self, ref: ObjectRef, event: object) -> bool:
+        self.events.append((ref.name, event.type, event.reason))  # type: ignore[attr-defined]
+        return True
+
+
+ANNOTATION = "conveyor.dev/ttl-seconds-after-finished"
+
+
+async def test_namespace_default_reads_the_annotation() -> None:
+    kube = NamespaceKube({"team": {ANNOTATION: "3600"}, "plain": {}})
+    reaper = ExecutionReaper(kube)  # type: ignore[arg-type]
+    assert await reaper.namespace_default(ObjectRef("team", "a", "u-a")) == 3600
+    assert await reaper.namespace_default(ObjectRef("plain", "a", "u-b")) is None
+    assert await reaper.namespace_default(ObjectRef("gone", "a", "u-c")) is None
+    assert kube.events == []
+
+
+async def test_a_bad_annotation_is_unset_logged_once_and_told_once_per_execution(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube = NamespaceKube({"team": {ANNOTATION: "1h"}})
+    reaper = ExecutionReaper(kube)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="conveyor_operator.reaper"):
+        for name in ("a", "b", "a"):   # "a" twice: the follower may report a final twice
+            assert await reaper.namespace_default(ObjectRef("team", name, f"u-{name}")) is None
+    assert kube.events == [("a", "Warning", "InvalidTTLAnnotation"),
+                           ("b", "Warning", "InvalidTTLAnnotation")]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "team" in lines[0] and "'1h'" in lines[0], lines
+    # Fixed, then broken again: logged again.
+    kube.namespaces["team"] = {ANNOTATION: "60"}
+    assert await reaper.namespace_default(ObjectRef("team", "c", "u-c")) == 60
+    kube.namespaces["team"] = {ANNOTATION: "-1"}
+    with caplog.at_level(logging.WARNING, logger="conveyor_operator.reaper"):
+        assert await reaper.namespace_default(ObjectRef("team", "d", "u-d")) is None
+    assert len(caplog.records) == 2
+
+
+async def test_forbidden_namespace_reads_are_unset_other_failures_raise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube = NamespaceKube({"locked": ApiException(status=403, reason="Forbidden"),
+                          "broken": ApiException(status=500, reason="Internal")})
+    reaper = ExecutionReaper(kube)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="conveyor_operator.reaper"):
+        assert await reaper.namespace_default(ObjectRef("locked", "a", "u-a")) is None
+        assert await reaper.namespace_default(ObjectRef("locked", "b", "u-b")) is None
+    assert len(caplog.records) == 1 and "get on namespaces" in caplog.records[0].getMessage()
+    with pytest.raises(ApiException):
+        await reaper.namespace_default(ObjectRef("broken", "a", "u-c"))

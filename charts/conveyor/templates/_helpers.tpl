@@ -216,6 +216,11 @@ seccompProfile:
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+# get: a Namespace's conveyor.dev/ttl-seconds-after-finished annotation (a default TTL). In a
+# Role this allows reading only the Role's own Namespace object.
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get]
 {{- end -}}
 
 {{/* Metadata of a hook object: (dict "root" $ "hook" "pre-upgrade" "weight" "-10"). */}}

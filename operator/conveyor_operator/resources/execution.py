@@ -23,7 +23,8 @@ class ExecutionSpec(CamelModel):
     workflow_ref: WorkflowRef
     inputs: dict[str, Any] = Field(default_factory=dict)
     #: Seconds after finishing when the operator deletes the object (batch/v1 Job's field
-    #: of the same name); None: the Workflow's default, else kept (:mod:`..ttl`).
+    #: of the same name); None: the Workflow's default, else the Namespace's, else kept
+    #: (:mod:`..ttl`).
     ttl_seconds_after_finished: int | None = Field(None, ge=0, le=2**31 - 1)
 
 

@@ -8,7 +8,7 @@ callers pass ``now`` so results are reproducible. Reasons come from
 """
 
 from .conditions import Condition, merge_conditions, not_ready, rfc3339
-from .events import PhaseEvent, phase_events, refused_event
+from .events import PhaseEvent, phase_events, refused_event, ttl_annotation_event
 from .execution import (
     MAX_MESSAGE,
     MAX_TASK_MESSAGE,
@@ -40,5 +40,6 @@ __all__ = [
     "rfc3339",
     "status_json_patch",
     "status_patch",
+    "ttl_annotation_event",
     "workflow_status",
 ]

@@ -53,3 +53,10 @@ def refused_event(message: str) -> PhaseEvent:
     """The one Event for an Execution refused before it started (invalid inputs): a
     ``Failed`` Warning, with no ``Started`` before it since nothing ran."""
     return _event(*_FINAL_EVENTS[ExecutionPhase.FAILED], message)
+
+
+def ttl_annotation_event(problem: str) -> PhaseEvent:
+    """The Warning posted on a finished Execution whose Namespace's TTL annotation is bad
+    (``problem`` from :func:`conveyor_operator.ttl.namespace_ttl`): why it is kept."""
+    return _event(EventType.WARNING, EventReason.INVALID_TTL_ANNOTATION,
+                  f"namespace default ttlSecondsAfterFinished: {problem}")

@@ -1,5 +1,6 @@
-"""End to end: ``ttlSecondsAfterFinished`` deletes a finished Execution object (its own value
-or its Workflow's ``executionDefaults``), and its history stays readable in the engine."""
+"""End to end: ``ttlSecondsAfterFinished`` deletes a finished Execution object (its own value,
+its Workflow's ``executionDefaults`` or its Namespace's annotation, in that order), and its
+history stays readable in the engine."""
 
 from __future__ import annotations
 
@@ -78,3 +79,83 @@ async def test_finished_executions_are_deleted_after_their_ttl_and_history_stays
     assert kept["metadata"]["uid"] == uids["ttl-kept"]
     await kubectl.run("delete", "executions", "ttl-kept", "--wait=false")
     await kubectl.run("delete", "workflows", "ttl-short", "ttl-none", "--wait=false")
+
+
+async def test_a_namespace_annotation_gives_a_default_ttl_after_the_workflows(
+    sandbox: Sandbox, kubectl: Kubectl, sandbox_engine: Engine
+) -> None:
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: ttl-team
+          annotations: {conveyor.dev/ttl-seconds-after-finished: "2"}
+        ---
+        apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: ttl-broken
+          annotations: {conveyor.dev/ttl-seconds-after-finished: "1h"}
+    """))
+    one_task = "tasks: [{name: one, type: set, params: {v: 1}}]"
+    await kubectl.run("apply", "-f", "-", stdin=manifest(f"""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {{name: plain, namespace: ttl-team}}
+        spec: {{{one_task}}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {{name: long, namespace: ttl-team}}
+        spec:
+          executionDefaults: {{ttlSecondsAfterFinished: 3600}}
+          {one_task}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {{name: plain, namespace: ttl-broken}}
+        spec: {{{one_task}}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {{name: by-workflow, namespace: ttl-team}}
+        spec: {{workflowRef: {{name: long}}}}
+        ---
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {{name: kept, namespace: ttl-broken}}
+        spec: {{workflowRef: {{name: plain}}}}
+    """))
+    # These two finish first: were the namespace's 2 s applied to them, the reaper (one heap,
+    # in due order) would delete them before the Execution below.
+    await sandbox.wait_finished([("ttl-team", "by-workflow"), ("ttl-broken", "kept")],
+                                timeout=60)
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Execution
+        metadata: {name: by-namespace, namespace: ttl-team}
+        spec: {workflowRef: {name: plain}}
+    """))
+    found = await sandbox.get("executions", "by-namespace", "ttl-team")
+    assert found is not None, "by-namespace is gone before its run could finish"
+    uid = found["metadata"]["uid"]
+    await eventually(lambda: sandbox.get("executions", "by-namespace", "ttl-team"),
+                     until=lambda e: e is None, timeout=60, interval=0.1,
+                     what="by-namespace to be deleted by its namespace's default")
+    gone = datetime.now(UTC)
+    execution_id = await sandbox_engine.find(uid)
+    assert execution_id is not None
+    state = await sandbox_engine.get(execution_id)
+    assert state is not None and state.phase == "Succeeded"
+    assert (gone - state.finished_at).total_seconds() >= 2 - 1, (gone, state)
+    # The Workflow's default (an hour) wins over the namespace's.
+    assert await sandbox.get("executions", "by-workflow", "ttl-team") is not None
+    # A bad annotation is no default: kept, and the Execution says why.
+    assert await sandbox.get("executions", "kept", "ttl-broken") is not None
+    events = await eventually(
+        lambda: kubectl.run("get", "events", "-n", "ttl-broken", "--field-selector",
+                            "involvedObject.name=kept"),
+        until=lambda r: "InvalidTTLAnnotation" in r.stdout, timeout=30,
+        what="the InvalidTTLAnnotation event")
+    assert "'1h'" in events.stdout and "Warning" in events.stdout, events.stdout
+    await kubectl.run("delete", "namespace", "ttl-team", "ttl-broken", "--wait=false")
