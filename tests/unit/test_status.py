@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,6 +73,37 @@ def test_execution_status_summarises_and_bounds_tasks() -> None:
     assert len(status["tasks"]) == 50 and status["tasksOmitted"] == 30
     assert len(status["tasks"][0]["message"]) == 256
     assert "task 't0'" in status["message"] and len(status["message"]) <= 1024
+
+
+LOST = "WorkerLost: worker w-1 stopped renewing its lease"
+
+
+@pytest.mark.parametrize(("changes", "summary"), [
+    # A task failed because its last attempt was lost: the engine's reason is on status.
+    ({"phase": "Failed", "attempt": 2, "error": LOST, "reason": "WorkerLost"},
+     {"phase": "Failed", "attempts": 2, "message": LOST, "reason": "WorkerLost"}),
+    # Lost, waiting for its retry: the reason shows while it waits.
+    ({"phase": "Waiting", "finished_at": None, "message": "attempt 1 lost, retry 1 of 2",
+      "reason": "WorkerLost"},
+     {"phase": "Waiting", "attempts": 1, "message": "attempt 1 lost, retry 1 of 2",
+      "reason": "WorkerLost"}),
+    # No reason recorded: no key (status stays small).
+    ({"phase": "Failed", "error": "HTTP 500", "reason": None},
+     {"phase": "Failed", "attempts": 1, "message": "HTTP 500"}),
+    ({"phase": "Succeeded"}, {"phase": "Succeeded", "attempts": 1}),
+    ({"phase": "Running", "finished_at": None, "attempt": 2, "reason": None},
+     {"phase": "Running", "attempts": 2}),
+])
+def test_task_summaries_carry_the_engines_reason(changes: dict, summary: dict) -> None:
+    state = execution_state(1, "Running")
+    task = replace(state.tasks[0], **{"error": None, **changes})
+    status = execution_status(generation=1, state=replace(state, tasks=(task,)),
+                              previous=None, now=NOW)
+    (item,) = status["tasks"]
+    times = {"startedAt": rfc3339(task.started_at)}
+    if task.finished_at:
+        times["finishedAt"] = rfc3339(task.finished_at)
+    assert item == {"name": "t0", **times, **summary}
 
 
 @pytest.mark.parametrize(

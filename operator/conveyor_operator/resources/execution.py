@@ -37,6 +37,8 @@ class TaskSummary(StatusModel):
     started_at: str | None = None
     finished_at: str | None = None
     message: str | None = Field(None, max_length=256)
+    #: The engine's CamelCase reason for the task's state (``WorkerLost``), when it has one.
+    reason: str | None = Field(None, max_length=128)
 
 
 class ExecutionStatus(StatusModel):

@@ -1,7 +1,9 @@
 """The status of an Execution (pure): the engine's recorded state, bounded for the API.
 
 Status is small and bounded (at most :data:`MAX_TASKS_IN_STATUS` task summaries, short
-messages); the full history lives in PostgreSQL. Every builder takes ``now`` so results are
+messages); the full history lives in PostgreSQL. Each task summary carries the task's
+phase, attempts, times, message and the engine's machine-readable ``reason`` (``WorkerLost``)
+when it records one. Every builder takes ``now`` so results are
 reproducible in tests.
 """
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 MAX_TASKS_IN_STATUS = 50
 #: Longest task message kept on status (the CRD's ``maxLength``).
 MAX_TASK_MESSAGE = 256
+#: Longest task reason kept (the CRD's ``maxLength``); the engine's reasons are short words.
+MAX_TASK_REASON = 128
 MAX_MESSAGE = 1024
 
 
@@ -72,6 +76,8 @@ def _task_summary(state: ExecutionState) -> list[dict[str, Any]]:
         message = task.error if task.phase == TaskPhase.FAILED and task.error else task.message
         if message:
             item["message"] = _clip(message, MAX_TASK_MESSAGE)
+        if task.reason:
+            item["reason"] = task.reason[:MAX_TASK_REASON]  # a constant; never this long
         summary.append(item)
     return summary
 
