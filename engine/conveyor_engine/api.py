@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from .cache import Cache
 from .compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid, compile_workflow
-from .connections import database_ssl, redis_client
+from .connections import database_pool_options, database_ssl, redis_client
 from .events import Event, add_message, add_publish, subscribe
 from .health import start_health_server
 from .keys import Keys
@@ -91,14 +91,26 @@ class Engine:
         Raises asyncpg / redis-py connection errors when a server cannot be reached.
         Checks Redis's ``maxmemory-policy`` once and warns when it can evict Conveyor's
         keys (:mod:`conveyor_engine.redis_policy`).
+
+        Every statement and connect of the returned engine's PostgreSQL pool is bounded by
+        ``CONVEYOR_DATABASE_TIMEOUT_SECONDS`` (:func:`~conveyor_engine.connections.
+        database_pool_options`), as a worker's are, so a black-holed or hung PostgreSQL
+        raises ``TimeoutError`` in the caller (an operator handler) instead of blocking it
+        forever. Migrations run first on a connection of their own, whose connect is bounded
+        the same way but whose statements are not (a migration may take longer).
         """
         if settings is None:
             settings = EngineSettings(**overrides)  # type: ignore[arg-type]
         elif overrides:
             settings = settings.model_copy(update=overrides)
-        store = await Store.connect(settings.database_url,
-                                    apply_migrations=settings.migrate_on_start,
-                                    ssl=database_ssl(settings))
+        if settings.migrate_on_start:
+            migrator = await Store.connect(settings.database_url, min_size=1, max_size=1,
+                                           ssl=database_ssl(settings),
+                                           timeout=settings.database_timeout_seconds)
+            await migrator.close()
+        store = await Store.connect(settings.database_url, apply_migrations=False,
+                                    ssl=database_ssl(settings),
+                                    **database_pool_options(settings))
         redis = redis_client(settings)
         try:
             await redis.ping()

@@ -233,3 +233,47 @@ async def _reconnected(database_url: str, timeout: float = 30.0) -> bool:
         except Exception:
             await asyncio.sleep(0.1)
     raise AssertionError("the test's client did not reconnect to PostgreSQL")
+
+
+async def test_engine_statements_time_out_on_a_black_holed_postgres(
+    restartable_postgres: PrivatePostgres, redis_url: str, key_prefix: str,
+) -> None:
+    """``Engine.connect`` (what the operator and programs use) bounds every statement and
+    connect by ``CONVEYOR_DATABASE_TIMEOUT_SECONDS``: with every PostgreSQL process
+    SIGSTOPped a call raises within about that time, on the pool's open connection and on
+    a new one, instead of blocking its caller (an operator handler) forever."""
+    with fresh_database_sync(restartable_postgres.url, "conveyor_stall") as database_url:
+        engine = await Engine.connect(redis_url=redis_url, database_url=database_url,
+                                      key_prefix=key_prefix, database_timeout_seconds=1)
+        calls: list[asyncio.Task] = []
+        try:
+            assert await engine.find("no-such-key") is None  # a statement, answered
+            restartable_postgres.pause()
+            try:
+                for which in ("the pool's open connection", "a new connection"):
+                    started = time.monotonic()
+                    call = asyncio.ensure_future(engine.find("no-such-key"))
+                    calls.append(call)
+                    done, _ = await asyncio.wait({call}, timeout=10)
+                    assert done, f"a statement on {which} blocked on a black-holed PostgreSQL"
+                    took = time.monotonic() - started
+                    with pytest.raises((TimeoutError, OSError, asyncpg.InterfaceError,
+                                        asyncpg.PostgresError)):
+                        call.result()
+                    assert took < 5, f"{which}: {took:.1f}s with a 1 s timeout"
+            finally:
+                restartable_postgres.resume()
+            found = await eventually(lambda: _find_or_error(engine), until=lambda r: r is None,
+                                     timeout=30, what="the engine to reach PostgreSQL again")
+            assert found is None
+        finally:
+            for call in calls:
+                call.cancel()
+            await engine.close()
+
+
+async def _find_or_error(engine: Engine) -> object:
+    try:
+        return await engine.find("no-such-key")
+    except Exception as exc:  # still reconnecting
+        return exc
