@@ -106,6 +106,26 @@ def test_one_operator_with_probes_and_metrics(values_set: str) -> None:
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
 
 
+@pytest.mark.parametrize(("values", "replicas"), [
+    ({}, 1),
+    ({"operator": {"replicas": 2}}, 2),   # a standby ready to take the Lease
+    ({"operator": {"replicas": 3}}, 3),
+    # Leader election stays on by default, so extraEnv without it is no obstacle.
+    ({"operator": {"replicas": 2, "extraEnv": [{"name": "CONVEYOR_LEADER_ELECTION",
+                                                "value": "true"}]}}, 2),
+    ({"operator": {"extraEnv": [{"name": "CONVEYOR_LEADER_ELECTION", "value": "false"}]}}, 1),
+])
+def test_operator_replicas(values: dict, replicas: int) -> None:
+    chart().validate_schema(values)
+    docs = render(values)
+    operator = only(docs, "Deployment", "conveyor-operator").obj
+    assert operator["spec"]["replicas"] == replicas
+    # Whatever the count, rolling updates never take the last ready pod away.
+    assert operator["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1,
+                                                             "maxUnavailable": 0}
+    validate(only(docs, "Deployment", "conveyor-operator"), KUBE_VERSIONS[-1])
+
+
 @pytest.mark.parametrize("values_set", SETS)
 def test_secrets_are_only_referenced_never_inlined(values_set: str) -> None:
     """Connection URLs and passwords come from Secrets; host-mode URLs hold $(VAR) only."""

@@ -17,9 +17,14 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "negative-replicas": ({"defaultPool": {"minReplicas": -1}},
                           "at '/defaultPool/minReplicas': minimum: got -1, want 0"),
     "unknown-pull-policy": ({"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy'"),
-    # There is no way to ask for two operators: two reconcilers must never run at once.
-    "operator-replicas": ({"operator": {"replicas": 2}},
-                          "at '/operator': additional properties 'replicas' not allowed"),
+    "no-operator": ({"operator": {"replicas": 0}},
+                    "at '/operator/replicas': minimum: got 0, want 1"),
+    # Two reconcilers must never run at once: more than one replica needs the Lease.
+    "replicas-without-election": (
+        {"operator": {"replicas": 2, "extraEnv": [{"name": "CONVEYOR_LEADER_ELECTION",
+                                                   "value": "false"}]}},
+        "operator.replicas=2 needs leader election, but operator.extraEnv sets "
+        "CONVEYOR_LEADER_ELECTION=false"),
     "misspelt-key": ({"defaultpool": {"enabled": False}},
                      "additional properties 'defaultpool' not allowed"),
     "short-digest": ({"image": {"digest": "sha256:abc"}}, "at '/image/digest'"),

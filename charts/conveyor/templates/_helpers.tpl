@@ -196,6 +196,11 @@ seccompProfile:
 {{- if and .Values.defaultPool.enabled (gt (int .Values.defaultPool.minReplicas) (int .Values.defaultPool.maxReplicas)) -}}
 {{- fail (printf "\nconveyor: defaultPool.minReplicas (%v) must not exceed defaultPool.maxReplicas (%v)." .Values.defaultPool.minReplicas .Values.defaultPool.maxReplicas) -}}
 {{- end -}}
+{{- range .Values.operator.extraEnv -}}
+{{- if and (eq .name "CONVEYOR_LEADER_ELECTION") (gt (int $.Values.operator.replicas) 1) (has (lower (toString .value)) (list "false" "0" "no" "off" "f" "n")) -}}
+{{- fail (printf "\nconveyor: operator.replicas=%v needs leader election, but operator.extraEnv sets CONVEYOR_LEADER_ELECTION=%v: every replica would reconcile. Remove it, or set operator.replicas=1." $.Values.operator.replicas .value) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.operator.watchNamespace (has .Values.operator.watchNamespace (list "kube-system" "kube-public")) -}}
 {{- fail (printf "\nconveyor: operator.watchNamespace=%s is a system namespace; pick the namespace your Workflows live in." .Values.operator.watchNamespace) -}}
 {{- end -}}
