@@ -53,3 +53,9 @@ def refused_event(message: str) -> PhaseEvent:
     """The one Event for an Execution refused before it started (invalid inputs): a
     ``Failed`` Warning, with no ``Started`` before it since nothing ran."""
     return _event(*_FINAL_EVENTS[ExecutionPhase.FAILED], message)
+
+
+def lifecycle_event(reason: EventReason, message: str) -> PhaseEvent:
+    """A ``Normal`` Event for a lifecycle change the spec asked for (``Suspended``,
+    ``Resumed``, ``Retried``)."""
+    return _event(EventType.NORMAL, reason, message)
