@@ -62,14 +62,6 @@ class ExecutionFollower:
         self._tracked[execution_id] = _Tracked(ref, generation, dict(status or {}))
         self._dirty.add(execution_id)
 
-    def observe(self, execution_id: str, generation: int | None) -> None:
-        """The object's spec changed to ``generation``: write it as ``observedGeneration``
-        with the next status (re-read on the next flush). Untracked ids are ignored."""
-        tracked = self._tracked.get(execution_id)
-        if tracked is not None:
-            tracked.generation = generation
-            self._dirty.add(execution_id)
-
     def refresh_all(self) -> None:
         """Re-read every tracked execution on the next flush (a pool came or went)."""
         self._dirty.update(self._tracked)

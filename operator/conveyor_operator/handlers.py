@@ -318,7 +318,9 @@ async def _apply_lifecycle(memo: kopf.Memo, ref: ObjectRef, execution_id: str,
                            status: dict[str, Any]) -> None:
     spec = ExecutionSpec.model_validate(body.get("spec") or {})
     await memo.control.apply(ref, execution_id, spec, generation=generation, status=status)
-    memo.follower.observe(execution_id, generation)
+    # Followed (again) at the new generation, final runs included, so the status says
+    # which spec it reflects (observedGeneration) even when nothing had to change.
+    memo.follower.track(execution_id, ref, generation, status)
 
 
 async def _cancel_unsubmitted(memo: kopf.Memo, entry: WaitingExecution) -> None:

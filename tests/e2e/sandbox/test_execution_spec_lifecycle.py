@@ -188,6 +188,12 @@ async def test_cancel_without_delete_keeps_the_object_and_its_history(
     assert "spec.cancel" in cancelled["status"]["message"]
     assert cancelled["status"]["executionId"]
     await events_of(kubectl, "cancel-me", "Cancelled")
+    # A change that asks nothing of a finished run is still observed.
+    await patch_spec(kubectl, "cancel-me", {"suspend": True})
+    await eventually(lambda: sandbox.get("executions", "cancel-me"),
+                     until=lambda e: e["status"].get("observedGeneration")
+                     == e["metadata"]["generation"] and e["status"]["phase"] == "Cancelled",
+                     what="the new generation to be observed")
 
     await eventually(lambda: sandbox.get("executions", "cancel-waiting"),
                      until=lambda e: "not found" in ((e or {}).get("status") or {}).get(
