@@ -1,10 +1,10 @@
 """The engine's Python API: what the operator (or any program) calls.
 
 Submit executions (idempotent on a caller-supplied key), read their recorded state,
-cancel them, and follow their changes. Reads come from PostgreSQL, the truth; change
-notifications come from Redis pub/sub, which may drop messages, so a follower should
-re-read (:meth:`Engine.get`) on each notification and periodically
-(:meth:`Engine.changed_since`).
+cancel, suspend, resume or retry them from the failed step, and follow their changes. Reads
+come from PostgreSQL, the truth; change notifications come from Redis pub/sub, which may drop
+messages, so a follower should re-read (:meth:`Engine.get`) on each notification and
+periodically (:meth:`Engine.changed_since`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .queue import Backlog, Queue
 from .redis_policy import check_eviction_policy
 from .settings import EngineSettings
 from .store import AttemptState, ExecutionHeader, ExecutionState, ReadyTask, Store, TaskState
+from .store.lifecycle import Retried
 from .workflows import WorkflowCatalog
 
 #: What callers outside the engine (the operator) may use: the client, its results and
@@ -45,6 +46,7 @@ __all__ = [
     "ExecutionState",
     "InvalidInputs",
     "PoolQueues",
+    "Retried",
     "Submission",
     "TaskState",
     "WorkflowInvalid",
@@ -145,8 +147,10 @@ class Engine:
         inputs: dict[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
+        suspended: bool = False,
     ) -> Submission:
-        """Start an execution of ``workflow`` with ``inputs``.
+        """Start an execution of ``workflow`` with ``inputs`` (``suspended``: created
+        suspended, so no task starts until :meth:`resume`; as a Job created suspended).
 
         With an ``idempotency_key`` (for example a Kubernetes object's uid), a repeated call
         returns the execution the first call created, whatever its state, and starts
@@ -181,6 +185,7 @@ class Engine:
             tasks=tasks,
             idempotency_key=idempotency_key,
             now=datetime.now(UTC),
+            suspended=suspended,
         )
         if created:
             header = ExecutionHeader(execution_id, workflow.name, workflow.content_hash,
@@ -243,6 +248,84 @@ class Engine:
                 Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled])
             await pipe.execute()
         return True
+
+    async def suspend(self, execution_id: str) -> bool:
+        """Suspend an execution: no task of it starts until :meth:`resume`; tasks already
+        running finish (Kubernetes Job's ``suspend`` stops pods; Conveyor lets an attempt
+        in progress end, since its side effects may be half done otherwise).
+
+        Returns False when it is unknown or already suspended (idempotent).
+        """
+        changed = await self.store.set_suspended(execution_id, True, now=datetime.now(UTC))
+        if changed is None:
+            return False
+        await self._announce(execution_id, [])
+        return True
+
+    async def resume(self, execution_id: str) -> bool:
+        """Resume a suspended execution: its ready tasks are dispatched again.
+
+        Returns False when it is unknown or not suspended (idempotent).
+        """
+        ready = await self.store.set_suspended(execution_id, False, now=datetime.now(UTC))
+        if ready is None:
+            return False
+        await self._announce(execution_id, ready)
+        return True
+
+    async def retry(self, execution_id: str, *, suspended: bool = False) -> Retried | None:
+        """Retry a ``Failed`` or ``Cancelled`` execution from its failed step, in place.
+
+        Tasks that succeeded keep their recorded outputs and do not run again; failed,
+        skipped and cancelled tasks run again at their next attempt number (every earlier
+        attempt stays in :meth:`attempts`), each with a fresh retry budget. The execution
+        keeps its id and is ``Running`` again (``suspended`` as given). Returns what was
+        retried, or None when the execution is unknown, open, succeeded, or its workflow
+        version is gone. Not idempotent by itself: the operator acts once per increase of
+        the Execution's ``spec.retry``.
+        """
+        header = (await self.store.execution_headers([execution_id])).get(execution_id)
+        if header is None:
+            return None
+        try:
+            workflow = await self.catalog.get(header.workflow_hash, header.workflow_name)
+        except LookupError:
+            return None
+        retried = await self.store.retry_execution(
+            execution_id, depends_on={n: t.depends_on for n, t in workflow.tasks.items()},
+            now=datetime.now(UTC), suspended=suspended)
+        if retried is None:
+            return None
+        for pool in {r.pool for r in retried.ready} - self._groups:
+            await self.queue.ensure_group(pool)
+            self._groups.add(pool)
+        # The cached outputs of the tasks that run again are stale and the finished run's
+        # short expiry must go: drop the outputs (read back from PostgreSQL on a miss) and
+        # cache the header for a running execution again.
+        await self.redis.delete(self.keys.outputs(execution_id))
+        await self._announce(execution_id, list(retried.ready),
+                             header=replace(header, phase=ExecutionPhase.RUNNING))
+        return retried
+
+    async def _announce(self, execution_id: str, ready: list[ReadyTask], *,
+                        header: ExecutionHeader | None = None) -> None:
+        """Dispatch ``ready`` and publish a change of ``execution_id`` in one round trip.
+
+        Redis failing here loses nothing: the tasks are ``Ready`` in PostgreSQL and the
+        dispatcher re-dispatches them after ``CONVEYOR_DISPATCH_GRACE_SECONDS``, and the
+        operator's resync reads the change.
+        """
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if header is not None:
+                    self.cache.add_header(pipe, header)
+                self.queue.add_dispatch(pipe, ready)
+                add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.RUNNING)])
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("execution %s changed but Redis did not take the news (%s: %s); "
+                        "the dispatcher and the resync recover it", execution_id,
+                        type(exc).__name__, exc)
 
     async def events(self) -> AsyncIterator[list[Event]]:
         """Batches of state-change events as published (see :mod:`conveyor_engine.events`)."""

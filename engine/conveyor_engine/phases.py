@@ -67,6 +67,10 @@ EXECUTION_FINAL: frozenset[ExecutionPhase] = frozenset(
     {ExecutionPhase.SUCCEEDED, ExecutionPhase.FAILED, ExecutionPhase.CANCELLED})
 #: Execution phases of a run still going: the complement of :data:`EXECUTION_FINAL`.
 EXECUTION_OPEN: frozenset[ExecutionPhase] = frozenset(ExecutionPhase) - EXECUTION_FINAL
+#: Execution phases a retry from the failed step applies to (a run that succeeded has
+#: nothing to run again; an open one is still running).
+EXECUTION_RETRYABLE: frozenset[ExecutionPhase] = frozenset(
+    {ExecutionPhase.FAILED, ExecutionPhase.CANCELLED})
 
 
 def sql_list(phases: frozenset[StrEnum] | frozenset[TaskPhase] | frozenset[ExecutionPhase]

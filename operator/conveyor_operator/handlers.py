@@ -27,6 +27,7 @@ from conveyor_engine.api import (
 from conveyor_engine.phases import ExecutionPhase
 
 from . import watchclock
+from .control import RunControl
 from .crdcheck import expected_crds
 from .crdwatch import CrdWatch
 from .dependencies import retry_delay, store_unavailable
@@ -86,9 +87,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                       interval=config.status_interval_seconds,
                                       resync=config.resync_interval_seconds,
                                       pool_exists=lambda name: name in memo.scaler.pools,
-                                      on_final=lambda ref, status: expire_later(
+                                      on_final=lambda ref, status: run_finished(
                                           memo, ref, status))
     memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")
+    memo.control = RunControl(memo.engine, memo.kube, memo.follower, memo.reaper)
     memo.workloads = Workloads(memo.kube.api)
     memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads,
                              fallback=config.pool_check_seconds,
@@ -217,6 +219,8 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
     seen = ExecutionStatus.read(previous)
     if seen.execution_id:
         follower.track(seen.execution_id, ref, generation, previous)
+        # The spec's lifecycle fields may have changed while no operator was watching.
+        await _apply_lifecycle(memo, ref, seen.execution_id, body, generation, previous)
         return
     if seen.phase == ExecutionPhase.FAILED:
         # Failed before submission (invalid inputs): nothing can change that.
@@ -258,7 +262,8 @@ async def _start(memo: kopf.Memo, entry: WaitingExecution) -> Waiting | None:
     engine: Engine = memo.engine
     try:
         submission = await engine.submit(workflow, dict(entry.spec.inputs),
-                                         idempotency_key=ref.uid)
+                                         idempotency_key=ref.uid,
+                                         suspended=entry.spec.suspend)
     except InvalidInputs as exc:
         failed = Waiting(ConditionReason.INVALID_INPUTS, str(exc), final=True)
         desired = execution_status(generation=entry.generation, state=None,
@@ -273,7 +278,65 @@ async def _start(memo: kopf.Memo, entry: WaitingExecution) -> Waiting | None:
     # never overwrite a newer phase.
     memo.waiting.forget(ref.uid)
     memo.follower.track(submission.execution_id, ref, entry.generation, entry.status)
+    if entry.spec.cancel:  # cancelled while it waited for its Workflow or pool
+        await memo.control.apply(ref, submission.execution_id, entry.spec,
+                                 generation=entry.generation, status=entry.status)
     return None
+
+
+@kopf.on.update(GROUP, VERSION, EXECUTIONS, field="spec")
+async def execution_spec_changed(body: kopf.Body, name: str, namespace: str, uid: str,
+                                 meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo,
+                                 retry: int = 0, **_: Any) -> None:
+    """Apply ``spec.suspend``, ``spec.cancel`` and ``spec.retry`` to the run
+    (:mod:`.lifecycle`); the CRD allows no other change but ``ttlSecondsAfterFinished``."""
+    ref = ObjectRef(namespace, name, uid)
+    generation = meta.get("generation")
+    spec = ExecutionSpec.model_validate(body.get("spec") or {})
+    waiting = memo.waiting.get(uid)
+    if waiting is not None:  # not submitted yet: it starts with the new spec
+        waiting.spec = spec
+        if spec.cancel:
+            await _cancel_unsubmitted(memo, waiting)
+        return
+    previous = dict(status)
+    execution_id = ExecutionStatus.read(previous).execution_id or await memo.engine.find(uid)
+    if execution_id is None:
+        return  # being submitted by its create handler, which reads the spec it needs
+    try:
+        await _apply_lifecycle(memo, ref, execution_id, body, generation, previous)
+    except Exception as exc:
+        if not store_unavailable(exc):
+            raise
+        delay = retry_delay(retry, cap=memo.config.store_retry_max_seconds)
+        raise retry_later(str(ConditionReason.STORE_UNAVAILABLE),
+                          f"{type(exc).__name__}: {exc}"[:300], delay) from None
+
+
+async def _apply_lifecycle(memo: kopf.Memo, ref: ObjectRef, execution_id: str,
+                           body: kopf.Body | dict[str, Any], generation: int | None,
+                           status: dict[str, Any]) -> None:
+    spec = ExecutionSpec.model_validate(body.get("spec") or {})
+    await memo.control.apply(ref, execution_id, spec, generation=generation, status=status)
+    # Followed (again) at the new generation, final runs included, so the status says
+    # which spec it reflects (observedGeneration) even when nothing had to change.
+    memo.follower.track(execution_id, ref, generation, status)
+
+
+async def _cancel_unsubmitted(memo: kopf.Memo, entry: WaitingExecution) -> None:
+    """``spec.cancel`` on an Execution still waiting to start: it never starts, and is
+    ``Cancelled`` with its history empty (nothing was submitted)."""
+    memo.waiting.forget(entry.ref.uid)
+    cancelled = Waiting(ConditionReason.CANCELLED, "cancelled before it started: "
+                        "spec.cancel is true", final=True, cancelled=True)
+    desired = execution_status(generation=entry.generation, state=None, previous=entry.status,
+                               now=datetime.now(UTC), waiting=cancelled)
+    await memo.kube.patch_status(entry.ref, status_patch(entry.status, desired),
+                                 known=entry.status)
+    for event in phase_events(ExecutionPhase.PENDING, ExecutionPhase.CANCELLED,
+                              cancelled.message):
+        await memo.kube.post_event(entry.ref, event)
+    await expire_later(memo, entry.ref, desired)
 
 
 async def _refuse(memo: kopf.Memo, ref: ObjectRef, patch: kopf.Patch, waiting: Waiting, *,
@@ -349,6 +412,23 @@ async def execution_deleted(uid: str, name: str, namespace: str, status: kopf.St
             for event in phase_events(seen.phase or ExecutionPhase.PENDING,
                                       ExecutionPhase.CANCELLED, reason):
                 await memo.kube.post_event(ObjectRef(namespace, name, uid), event)
+
+
+async def run_finished(memo: kopf.Memo, ref: ObjectRef, status: dict[str, Any]) -> None:
+    """The follower wrote a final status for ``ref``: retry the run when its
+    ``spec.retry`` asks for one more retry (:mod:`.lifecycle`), else schedule its TTL."""
+    found = await memo.kube.get(ref.namespace, EXECUTIONS, ref.name)
+    if found is None or (found.get("metadata") or {}).get("uid") != ref.uid:
+        return
+    execution_id = ExecutionStatus.read(status).execution_id
+    if execution_id:
+        spec = ExecutionSpec.model_validate(found.get("spec") or {})
+        done = await memo.control.apply(ref, execution_id, spec,
+                                        generation=(found.get("metadata") or {}).get(
+                                            "generation"), status=status)
+        if done:
+            return  # running again: the TTL counts from its next finish
+    await expire_later(memo, ref, status)
 
 
 async def expire_later(memo: kopf.Memo, ref: ObjectRef, status: dict[str, Any]) -> None:

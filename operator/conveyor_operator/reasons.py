@@ -23,6 +23,8 @@ class ConditionType(StrEnum):
     READY = "Ready"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
+    #: An Execution whose ``spec.suspend`` holds its tasks (batch/v1 Job's condition name).
+    SUSPENDED = "Suspended"
 
 
 class ConditionReason(StrEnum):
@@ -44,6 +46,9 @@ class ConditionReason(StrEnum):
     FAILED = "Failed"
     TASK_FAILED = "TaskFailed"
     CANCELLED = "Cancelled"
+    # Execution, lifecycle (spec.suspend)
+    SUSPENDED = "Suspended"
+    RESUMED = "Resumed"
     # WorkerPool
     ACTIVE = "Active"
     REDIS_UNAVAILABLE = "RedisUnavailable"
@@ -66,6 +71,9 @@ class EventReason(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
+    SUSPENDED = "Suspended"  # spec.suspend: true took effect
+    RESUMED = "Resumed"  # ... and false again
+    RETRIED = "Retried"  # spec.retry raised: the run runs its failed step again
     SCALED_UP = "ScaledUp"
     SCALED_DOWN = "ScaledDown"
     CRD_MISMATCH = "CrdMismatch"  # an installed CRD stopped matching the operator's

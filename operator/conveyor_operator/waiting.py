@@ -48,7 +48,7 @@ class WaitingExecution:
 
     ref: ObjectRef
     generation: int | None
-    spec: Any  # the ExecutionSpec (immutable once created)
+    spec: Any  # the ExecutionSpec (its lifecycle fields may change while it waits)
     status: dict[str, Any]
     waiting: Waiting
     delay: float | None = None
@@ -74,6 +74,10 @@ class WaitingExecutions:
         entry.delay = next_delay(None, self.first, self.cap)
         entry.due = time.monotonic() + entry.delay
         self._waiting[entry.ref.uid] = entry
+
+    def get(self, uid: str) -> WaitingExecution | None:
+        """The waiting entry of the object ``uid``, or None when it is not waiting."""
+        return self._waiting.get(uid)
 
     def forget(self, uid: str) -> None:
         """Stop waiting for the object ``uid`` (deleted, or started by its handler)."""

@@ -65,6 +65,42 @@ def test_execution_conditions_follow_kstatus(phase: str, conditions: dict) -> No
     assert status["observedGeneration"] == 4
 
 
+@pytest.mark.parametrize(("phase", "suspended", "before", "conditions", "prefixed"), [
+    # suspended while open: not Ready, Suspended, no Reconciling (nothing new starts)
+    ("Running", True, None,
+     {"Ready": ("False", "Suspended"), "Suspended": ("True", "Suspended")}, True),
+    ("Pending", True, None,
+     {"Ready": ("False", "Suspended"), "Suspended": ("True", "Suspended")}, True),
+    # resumed: the open run's usual conditions, and Suspended=False
+    ("Running", False, "Suspended",
+     {"Ready": ("False", "Running"), "Reconciling": ("True", "Running"),
+      "Suspended": ("False", "Resumed")}, False),
+    # a run that finished while suspended: its final conditions
+    ("Succeeded", True, "Suspended",
+     {"Ready": ("True", "Succeeded"), "Suspended": ("False", "Resumed")}, False),
+    # never suspended: no Suspended condition at all
+    ("Running", False, None,
+     {"Ready": ("False", "Running"), "Reconciling": ("True", "Running")}, False),
+])
+def test_suspension_is_a_condition(phase: str, suspended: bool, before: str | None,
+                                   conditions: dict, prefixed: bool) -> None:
+    previous = {"conditions": [{"type": before, "status": "True", "reason": "Suspended",
+                                "lastTransitionTime": "2026-03-01T11:00:00Z"}]} if before else None
+    state = replace(execution_state(3, phase), suspended=suspended)
+    status = execution_status(generation=2, state=state, previous=previous, now=NOW)
+    assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]} == conditions
+    assert status["message"].startswith("suspended: ") is prefixed
+    assert status["phase"] == phase  # the engine's phase is kept
+
+
+def test_retries_appear_once_a_run_was_retried() -> None:
+    assert execution_status(generation=1, state=execution_state(2, "Running"), previous=None,
+                            now=NOW)["retries"] is None
+    retried = replace(execution_state(2, "Running"), retries=2)
+    assert execution_status(generation=1, state=retried, previous=None,
+                            now=NOW)["retries"] == 2
+
+
 def test_execution_status_summarises_and_bounds_tasks() -> None:
     state = execution_state(80, "Failed")
     status = execution_status(generation=1, state=state, previous=None, now=NOW)

@@ -84,18 +84,20 @@ def test_closed_counts_the_tasks_actually_skipped(
     assert plan.closed == closed, "the plan itself does not change"
 
 
-@pytest.mark.parametrize(("phase", "deps_open", "attempt", "expected"), [
-    (TaskPhase.READY, 0, 1, True),
-    (TaskPhase.READY, -1, 1, True),  # a count below zero still releases once
-    (TaskPhase.PENDING, 1, 0, False),  # dependencies still open
+@pytest.mark.parametrize(("phase", "deps_open", "counted", "expected"), [
+    (TaskPhase.READY, 0, 1, True),  # the last dependency closed now
+    (TaskPhase.READY, 0, 2, True),  # the last two closed in one batch
+    (TaskPhase.READY, -1, 2, True),  # a count below zero still releases once
+    (TaskPhase.READY, -1, 1, False),  # was at zero before: released earlier
+    (TaskPhase.PENDING, 1, 1, False),  # dependencies still open
     (TaskPhase.READY, 1, 1, False),
-    (TaskPhase.READY, 0, 2, False),  # a retry already on its way, not released now
-    (TaskPhase.SKIPPED, 0, 0, False),  # skipped by an upstream failure in the same batch
-    (TaskPhase.CANCELLED, 0, 0, False),
+    (TaskPhase.RUNNING, 0, 1, False),  # a retried execution's task already on its way
+    (TaskPhase.SKIPPED, 0, 1, False),  # skipped by an upstream failure in the same batch
+    (TaskPhase.CANCELLED, 0, 1, False),
     ("Ready", 0, 1, True),  # rows read back hold plain strings
 ])
-def test_released(phase: str, deps_open: int, attempt: int, expected: bool) -> None:
-    assert released(phase=phase, deps_open=deps_open, attempt=attempt) is expected
+def test_released(phase: str, deps_open: int, counted: int, expected: bool) -> None:
+    assert released(phase=phase, deps_open=deps_open, counted=counted) is expected
 
 
 @pytest.mark.parametrize(("open_", "failed", "total", "expected"), [

@@ -43,20 +43,22 @@ def phase_literal(phase: TaskPhase) -> str:
     return f"'{TaskPhase(phase).value}'"
 
 
-def pick_and_update_sql(*, phase: TaskPhase, column: str, inclusive: bool, set_sql: str) -> str:
+def pick_and_update_sql(*, phase: TaskPhase, column: str, inclusive: bool, set_sql: str,
+                        where: str = "TRUE") -> str:
     """The shape of the dispatcher's batch queries: pick, lock and change tasks of a pool.
 
     Picks at most ``$4`` tasks of pool ``$1`` in ``phase`` whose ``column`` is before the
     cutoff ``$3`` (or equal to it when ``inclusive``), oldest first, skipping rows another
     transaction holds (``FOR UPDATE SKIP LOCKED``, so several dispatchers never wait on
-    each other); applies ``set_sql`` (which may use ``$2``, the current time, and ``$5``,
-    the new phase) and returns ``execution_id, name, attempt`` of each.
+    each other) and meeting the extra condition ``where`` (SQL on ``tasks``); applies
+    ``set_sql`` (which may use ``$2``, the current time, and ``$5``, the new phase) and
+    returns ``execution_id, name, attempt`` of each.
     """
     compare = "<=" if inclusive else "<"
     return f"""UPDATE tasks t SET phase = $5, {set_sql}
                FROM (SELECT execution_id, name FROM tasks
                      WHERE pool = $1 AND phase = {phase_literal(phase)}
-                       AND {column} {compare} $3
+                       AND {column} {compare} $3 AND {where}
                      ORDER BY {column} LIMIT $4 FOR UPDATE SKIP LOCKED) d
                WHERE t.execution_id = d.execution_id AND t.name = d.name
                RETURNING t.execution_id, t.name, t.attempt"""

@@ -10,8 +10,9 @@ from ..phases import ExecutionPhase, TaskPhase
 from .base import StoreBase, phase_literal, sid
 from .records import Claimed, HeldClaim, TaskRef
 
-# Only a Ready task at that attempt is claimed; each claim takes the next claim number (the
-# fencing token the outcome commit checks, see outcomes._MOVE_TASKS).
+# Only a Ready task at that attempt, of an execution not suspended, is claimed; each claim
+# takes the next claim number (the fencing token the outcome commit checks, see
+# outcomes._MOVE_TASKS).
 _CLAIM = """
     WITH claimed AS (
         UPDATE tasks t
@@ -20,7 +21,8 @@ _CLAIM = """
         FROM unnest($1::uuid[], $2::text[], $3::int[]) AS c(eid, name, attempt)
         WHERE t.execution_id = c.eid AND t.name = c.name AND t.attempt = c.attempt
           AND t.phase = $8
-        RETURNING t.execution_id, t.name, t.attempt, t.resume_from, t.claim),
+          AND NOT EXISTS (SELECT 1 FROM executions s WHERE s.id = t.execution_id AND s.suspended)
+        RETURNING t.execution_id, t.name, t.attempt, t.resume_from, t.claim, t.attempt_base),
     started AS (
         UPDATE executions e SET phase = $9, started_at = $5, updated_at = $5
         WHERE e.id IN (SELECT execution_id FROM claimed) AND e.phase = $10
@@ -28,7 +30,7 @@ _CLAIM = """
     SELECT c.*, c.execution_id IN (SELECT id FROM started) AS started FROM claimed c"""
 
 _HELD_COLUMNS = """t.execution_id, t.name, t.attempt, t.worker, t.claim, t.claimed_at,
-                   t.lease_until, e.workflow_hash, e.workflow_name"""
+                   t.lease_until, e.workflow_hash, e.workflow_name, t.attempt_base"""
 
 # The claims held on the given attempts (read only: the takeover itself is an outcome
 # commit, fenced by the claim and re-checking the lease).
@@ -67,9 +69,11 @@ class ClaimQueries(StoreBase):
     ) -> list[Claimed]:
         """Move the given task attempts to ``Running`` for ``worker``; return those accepted.
 
-        A claim is accepted only while the task is ``Ready`` at that attempt: duplicates,
-        cancelled tasks, finished attempts and attempts another worker runs are refused,
-        which is how a message delivered twice runs once. Each accepted claim takes the
+        A claim is accepted only while the task is ``Ready`` at that attempt and its
+        execution is not suspended: duplicates, cancelled tasks, finished attempts, attempts
+        another worker runs and tasks of a suspended execution are refused, which is how a
+        message delivered twice runs once (a suspended execution's Ready tasks stay Ready
+        and are dispatched again when it resumes). Each accepted claim takes the
         task's next claim number (its fencing token, :attr:`Claimed.claim`) and carries a
         lease in PostgreSQL until ``now + lease``. Executions still ``Pending`` become
         ``Running``. A task ``Running`` for a worker that stopped renewing is not claimed
@@ -85,7 +89,7 @@ class ClaimQueries(StoreBase):
         )
         return [
             Claimed(TaskRef(sid(r["execution_id"]), r["name"], r["attempt"]), r["resume_from"],
-                    r["started"], r["claim"])
+                    r["started"], r["claim"], r["attempt_base"])
             for r in rows
         ]
 
@@ -142,4 +146,4 @@ class ClaimQueries(StoreBase):
 def _held(row: asyncpg.Record) -> HeldClaim:
     return HeldClaim(TaskRef(sid(row["execution_id"]), row["name"], row["attempt"]),
                      row["worker"], row["claim"], row["claimed_at"], row["lease_until"],
-                     row["workflow_hash"], row["workflow_name"])
+                     row["workflow_hash"], row["workflow_name"], row["attempt_base"])

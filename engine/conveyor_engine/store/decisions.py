@@ -10,7 +10,9 @@ decided here, from the records and the rows it read back:
   dependent counts as released (:func:`released`);
 * how an execution finishes once no task is open, and its finish message
   (:func:`execution_finish`);
-* how a task row starts when an execution is created (:func:`initial_task`).
+* how a task row starts when an execution is created (:func:`initial_task`);
+* which tasks a retry from the failed step runs again, and how each starts
+  (:func:`retry_plan`).
 
 Rules (from :mod:`conveyor_engine.progress`, pinned end to end by
 ``tests/integration/test_store.py``): a final failure skips every ``Pending`` task downstream
@@ -21,7 +23,7 @@ whose tasks are all final Failed if any task failed, else Succeeded.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -92,13 +94,14 @@ def plan_commit(applied: Iterable[OutcomeRecord]) -> CommitPlan:
     )
 
 
-def released(*, phase: str, deps_open: int, attempt: int) -> bool:
+def released(*, phase: str, deps_open: int, counted: int) -> bool:
     """True when a dependent row read back after its countdown was just made ``Ready``.
 
-    The countdown moves a ``Pending`` task whose ``deps_open`` reaches zero to ``Ready`` at
-    attempt 1; a row that was already ``Ready`` or beyond is not released again.
+    ``deps_open`` is the count after this countdown and ``counted`` how much it dropped by:
+    the countdown releases a ``Pending`` task whose count crosses zero now, so a row that
+    was already at zero before (``Ready`` or beyond) is not released again.
     """
-    return phase == TaskPhase.READY and deps_open <= 0 and attempt == 1
+    return phase == TaskPhase.READY and deps_open <= 0 < deps_open + counted
 
 
 def execution_finish(
@@ -125,3 +128,35 @@ def initial_task(
     if deps == 0:
         return TaskPhase.READY, 1, now
     return TaskPhase.PENDING, 0, None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryReset:
+    """One task a retry from the failed step runs again: ``Ready`` (no dependency runs
+    again) or ``Pending`` with ``deps_open`` dependencies that run again first."""
+
+    name: str
+    phase: TaskPhase
+    deps_open: int
+
+
+def retry_plan(phases: Mapping[str, str], depends_on: Mapping[str, Sequence[str]]
+               ) -> list[RetryReset]:
+    """The tasks a retry of a finished execution runs again, sorted by name.
+
+    ``phases`` is every task's recorded phase, ``depends_on`` each task's direct
+    dependencies (from the compiled workflow). Every task that did not succeed (``Failed``,
+    ``Skipped``, ``Cancelled``) runs again; a task that succeeded keeps its recorded
+    outputs and is not run again (Argo Workflows' ``retry`` and Temporal's reset keep
+    completed work the same way). A task skipped by its own ``when`` runs again too: its
+    condition is evaluated again, with the same inputs, and skips it again. A dependency
+    that runs again holds its dependent ``Pending``; a task whose dependencies all
+    succeeded is ``Ready`` at once. An empty list means there is nothing to retry.
+    """
+    again = {name for name, phase in phases.items() if phase != TaskPhase.SUCCEEDED}
+    plan = []
+    for name in sorted(again):
+        waiting_on = sum(1 for dep in depends_on.get(name, ()) if dep in again)
+        plan.append(RetryReset(name, TaskPhase.PENDING if waiting_on else TaskPhase.READY,
+                               waiting_on))
+    return plan

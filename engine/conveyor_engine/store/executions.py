@@ -1,4 +1,4 @@
-"""Executions: workflow versions, creating and cancelling executions, reading their state."""
+"""Executions: workflow versions, creating executions, reading their state."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ class ExecutionQueries(StoreBase):
         tasks: list[tuple[str, str, int, str]],
         idempotency_key: str | None,
         now: datetime,
+        suspended: bool = False,
     ) -> tuple[str, bool, list[ReadyTask]]:
         """Create an execution and its task rows in one transaction.
 
@@ -66,7 +67,8 @@ class ExecutionQueries(StoreBase):
         dependencies start ``Ready`` (attempt 1); ``pool`` is the execution's default pool.
         Returns ``(execution id, created, ready tasks)``. When ``idempotency_key`` names an
         existing execution nothing is written and that execution's id is returned with
-        ``created=False`` (Stripe-style idempotency keys).
+        ``created=False`` (Stripe-style idempotency keys). A ``suspended`` execution starts
+        no task until it is resumed (:meth:`LifecycleQueries.set_suspended`).
         """
         execution_id = str(uuid.uuid4())
 
@@ -74,11 +76,12 @@ class ExecutionQueries(StoreBase):
             await conn.execute(_SAVE_WORKFLOW, workflow_hash, workflow_name, spec_json)
             created = await conn.fetchval(
                 """INSERT INTO executions (id, idempotency_key, workflow_name, workflow_hash,
-                       pool, inputs, phase, tasks_total, tasks_open, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $7, $8, $8)
+                       pool, inputs, phase, tasks_total, tasks_open, created_at, updated_at,
+                       suspended)
+                   VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $7, $8, $8, $10)
                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
                 execution_id, idempotency_key, workflow_name, workflow_hash, pool, inputs,
-                len(tasks), now, ExecutionPhase.PENDING,
+                len(tasks), now, ExecutionPhase.PENDING, suspended,
             )
             if created is None:
                 existing = await conn.fetchval(
@@ -166,6 +169,8 @@ class ExecutionQueries(StoreBase):
             finished_at=row["finished_at"],
             updated_at=row["updated_at"],
             tasks=tuple(TaskState(**dict(t)) for t in tasks),
+            suspended=row["suspended"],
+            retries=row["retries"],
         )
 
     async def get_attempts(self, execution_id: str) -> list[AttemptState]:
@@ -185,42 +190,3 @@ class ExecutionQueries(StoreBase):
             since, limit,
         )
         return [sid(r["id"]) for r in rows]
-
-    # -- cancellation -------------------------------------------------------------------------
-
-    async def cancel_execution(
-        self, execution_id: str, *, reason: str, now: datetime
-    ) -> list[str] | None:
-        """Cancel an execution that has not finished: it and every open task become ``Cancelled``.
-
-        Returns the names of the tasks cancelled (possibly empty), or None when the
-        execution is unknown or already final (cancel is idempotent). History stays.
-        """
-
-        async def work(conn: asyncpg.Connection) -> list[str] | None:
-            # Task rows first, in name order, then the execution row: the order batch
-            # commits lock them in, so a cancel during a storm of commits cannot deadlock
-            # with them on the execution row.
-            await conn.execute(
-                """SELECT 1 FROM tasks WHERE execution_id = $1 AND phase = ANY($2::text[])
-                   ORDER BY name FOR UPDATE""",
-                execution_id, _TASK_OPEN,
-            )
-            updated = await conn.fetchval(
-                """UPDATE executions SET phase = $4, message = $2, tasks_open = 0,
-                       finished_at = $3, updated_at = $3
-                   WHERE id = $1 AND phase = ANY($5::text[]) RETURNING id""",
-                execution_id, reason, now, ExecutionPhase.CANCELLED, _EXECUTION_OPEN,
-            )
-            if updated is None:
-                return None
-            rows = await conn.fetch(
-                """UPDATE tasks SET phase = $4, message = $2, finished_at = $3,
-                       due_at = NULL, timer_kind = NULL
-                   WHERE execution_id = $1 AND phase = ANY($5::text[])
-                   RETURNING name""",
-                execution_id, reason, now, TaskPhase.CANCELLED, _TASK_OPEN,
-            )
-            return [r["name"] for r in rows]
-
-        return await self._in_transaction(work)

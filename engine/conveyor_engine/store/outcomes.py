@@ -57,16 +57,18 @@ _SKIP = """
     WHERE t.execution_id = s.eid AND t.name = s.name AND t.phase = $6
     RETURNING t.execution_id, t.name"""
 
-# A Pending dependent whose count reaches zero becomes Ready at attempt 1, due now.
+# A Pending dependent whose count reaches zero becomes Ready at its next attempt (1, or one
+# past the attempts of an earlier round when the execution was retried), due now.
 _COUNT_DOWN = """
     UPDATE tasks t
     SET deps_open = t.deps_open - d.n,
         phase = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN $6 ELSE t.phase END,
-        attempt = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN 1 ELSE t.attempt END,
+        attempt = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN t.attempt + 1
+                       ELSE t.attempt END,
         due_at = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN $4 ELSE t.due_at END
     FROM unnest($1::uuid[], $2::text[], $3::int[]) AS d(eid, name, n)
     WHERE t.execution_id = d.eid AND t.name = d.name
-    RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool, t.deps_open"""
+    RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool, t.deps_open, d.n"""
 
 _COUNTERS = """
     UPDATE executions e
@@ -212,9 +214,10 @@ async def _count_down(conn: asyncpg.Connection, plan: CommitPlan, now: datetime
         [eid for eid, _, _ in plan.countdown], [name for _, name, _ in plan.countdown],
         [n for _, _, n in plan.countdown], now, TaskPhase.PENDING, TaskPhase.READY,
     )
-    return [ReadyTask(TaskRef(sid(row["execution_id"]), row["name"], 1), row["pool"])
+    return [ReadyTask(TaskRef(sid(row["execution_id"]), row["name"], row["attempt"]),
+                      row["pool"])
             for row in rows
-            if released(phase=row["phase"], deps_open=row["deps_open"], attempt=row["attempt"])]
+            if released(phase=row["phase"], deps_open=row["deps_open"], counted=row["n"])]
 
 
 async def _finish(

@@ -34,12 +34,15 @@ class Claimed:
     ``execution_started`` is True when this claim moved the execution to ``Running``.
     ``claim`` is the claim's fencing token: the task's claim number, one more than the
     previous claim's; the attempt's outcome is committed only while it is still current.
+    ``attempt_base`` is how many attempts the task had before the execution's last retry
+    from the failed step (0 before any): its retry policy counts ``attempt - attempt_base``.
     """
 
     ref: TaskRef
     resume_from: datetime | None
     execution_started: bool
     claim: int = 0
+    attempt_base: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class HeldClaim:
     lease_until: datetime | None
     workflow_hash: str
     workflow_name: str
+    attempt_base: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,10 @@ class ExecutionState:
     finished_at: datetime | None
     updated_at: datetime
     tasks: tuple[TaskState, ...]
+    #: ``spec.suspend``: no task of it starts while True (running ones finish).
+    suspended: bool = False
+    #: How many times it was retried from its failed step.
+    retries: int = 0
 
     @property
     def tasks_done(self) -> int:

@@ -2,7 +2,8 @@
 
 :class:`Store` is a facade over one mixin per concern, each in its own module:
 
-* :mod:`.executions`: workflow versions; creating, reading and cancelling executions;
+* :mod:`.executions`: workflow versions; creating and reading executions;
+* :mod:`.lifecycle`: cancel, suspend and resume, retry from the failed step;
 * :mod:`.claims`: claiming attempts, their leases, hand-back and abandoned claims;
 * :mod:`.outcomes`: the batch commit of attempt outcomes (its decisions: :mod:`.decisions`);
 * :mod:`.timers`: durable timers and lost dispatches (the dispatcher's queries);
@@ -23,6 +24,7 @@ import orjson
 
 from .claims import ClaimQueries
 from .executions import ExecutionQueries
+from .lifecycle import LifecycleQueries
 from .migrate import migrate
 from .outcomes import OutcomeQueries
 from .retention import RetentionQueries
@@ -39,7 +41,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-class Store(ExecutionQueries, ClaimQueries, OutcomeQueries, TimerQueries, RetentionQueries):
+class Store(ExecutionQueries, LifecycleQueries, ClaimQueries, OutcomeQueries, TimerQueries,
+            RetentionQueries):
     """PostgreSQL access for the engine. Create with :meth:`connect`; close with :meth:`close`.
 
     All methods raise asyncpg errors unchanged on connection problems; callers decide

@@ -16,8 +16,11 @@ _FIRE_TIMERS = pick_and_update_sql(
             "resume_from = CASE WHEN t.timer_kind = 'resume' THEN t.due_at END, "
             "timer_kind = NULL, due_at = $2, worker = NULL")
 
+# A suspended execution's Ready tasks are not lost: they wait for it to resume.
 _REARM_LOST = pick_and_update_sql(
-    phase=TaskPhase.READY, column="due_at", inclusive=False, set_sql="due_at = $2")
+    phase=TaskPhase.READY, column="due_at", inclusive=False, set_sql="due_at = $2",
+    where="NOT EXISTS (SELECT 1 FROM executions s WHERE s.id = tasks.execution_id "
+          "AND s.suspended)")
 
 # Served by the partial index tasks_waiting: the phase is a literal (see base.py).
 _WAITING = f"pool = $1 AND phase = {phase_literal(TaskPhase.WAITING)}"
@@ -44,7 +47,8 @@ class TimerQueries(StoreBase):
         """Ready tasks not claimed for ``older_than``: re-arm and return them for re-dispatch.
 
         They are what a crash between a commit and its stream XADD leaves behind. A copy
-        that was not lost after all is refused at claim time, so re-dispatch is safe.
+        that was not lost after all is refused at claim time, so re-dispatch is safe. Tasks
+        of a suspended execution are left alone (resuming dispatches them).
         """
         return await self._pick_and_update(
             _REARM_LOST, pool, now=now, cutoff=now - older_than, limit=limit,

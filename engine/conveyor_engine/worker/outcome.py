@@ -25,6 +25,7 @@ def outcome_record(
     retries: bool = True,
     claim: int | None = None,
     lease_before: datetime | None = None,
+    attempt_base: int = 0,
     rand: Callable[[], float] = random.random,
 ) -> OutcomeRecord:
     """The record of attempt ``ref`` ending with ``outcome`` at ``finished``.
@@ -34,7 +35,9 @@ def outcome_record(
     then every failure is final. ``workflow`` and ``task`` give the dependents and the
     downstream tasks the commit needs (empty when unknown). ``claim`` is the fencing token
     of the claim the attempt ran under and ``lease_before`` the lease check of a takeover
-    (see :class:`~conveyor_engine.store.OutcomeRecord`). Raises what
+    (see :class:`~conveyor_engine.store.OutcomeRecord`). ``attempt_base`` is the attempts
+    the task had before its execution's last retry from the failed step: the retry policy
+    counts only this round's attempts (``ref.attempt - attempt_base``). Raises what
     :meth:`CompiledTask.backoff` raises for a malformed retry policy.
 
     The wait before a retry is :meth:`CompiledTask.retry_delay`: the jittered backoff
@@ -46,14 +49,15 @@ def outcome_record(
     if retries and task is not None:
         retry_after = outcome.retry_after if isinstance(outcome, Failed) else None
         limit, retry_on = task.spec.retry.limit, task.spec.retry.retry_on
-        backoff = task.retry_delay(ref.attempt, retry_after=retry_after,
+        backoff = task.retry_delay(ref.attempt - attempt_base, retry_after=retry_after,
                                    rand=rand).total_seconds()
     else:
         limit, backoff = 0, 0.0
     return OutcomeRecord(
         ref=ref,
         transition=transition_for(retry_limit=limit, backoff_seconds=backoff,
-                                  attempt=ref.attempt, outcome=outcome, now=finished,
+                                  attempt=ref.attempt - attempt_base, outcome=outcome,
+                                  now=finished,
                                   retry_on=retry_on),
         started_at=started,
         finished_at=finished,
@@ -81,7 +85,7 @@ def lost_record(
     return outcome_record(
         held.ref, LostAttempt(error, retryable=retryable), worker=held.worker,
         started=held.claimed_at or now, finished=now, workflow=workflow, task=task,
-        claim=held.claim, lease_before=lease_before)
+        claim=held.claim, lease_before=lease_before, attempt_base=held.attempt_base)
 
 
 def failed_for_good(record: OutcomeRecord, error: str) -> OutcomeRecord:

@@ -268,7 +268,8 @@ class Worker:
         started, clock = _now(), time.perf_counter()
         record_of = functools.partial(outcome_record, ref, worker=self.consumer, started=started,
                                       workflow=job.workflow, task=job.task,
-                                      claim=job.claimed.claim)
+                                      claim=job.claimed.claim,
+                                      attempt_base=job.claimed.attempt_base)
         try:
             outcome = await self._outcome(entry, job, ctx)
             record = record_of(outcome, finished=_now())

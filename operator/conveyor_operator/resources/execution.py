@@ -18,7 +18,11 @@ class WorkflowRef(CamelModel):
 
 
 class ExecutionSpec(CamelModel):
-    """An Execution's spec: which workflow, with which inputs. Immutable once created."""
+    """An Execution's spec: which workflow, with which inputs, and its lifecycle.
+
+    ``workflowRef`` and ``inputs`` are immutable once created (the CRD's rule); the
+    lifecycle fields and ``ttlSecondsAfterFinished`` may change (:mod:`..lifecycle`).
+    """
 
     workflow_ref: WorkflowRef
     inputs: dict[str, Any] = Field(default_factory=dict)
@@ -26,6 +30,13 @@ class ExecutionSpec(CamelModel):
     #: of the same name); None: the Workflow's default, else the Namespace's, else kept
     #: (:mod:`..ttl`).
     ttl_seconds_after_finished: int | None = Field(None, ge=0, le=2**31 - 1)
+    #: No task starts while True; running ones finish (batch/v1 Job's ``suspend``).
+    suspend: bool = False
+    #: True cancels the run and keeps the object (its history stays visible).
+    cancel: bool = False
+    #: How many times the run is to be retried from its failed step; raise it by one to
+    #: retry a Failed or Cancelled run once. Never lowered (the CRD's rule).
+    retry: int = Field(0, ge=0, le=2**31 - 1)
 
 
 class TaskSummary(StatusModel):
@@ -55,6 +66,7 @@ class ExecutionStatus(StatusModel):
     workflow_hash: str | None = None
     tasks: list[TaskSummary] = Field(default_factory=list, max_length=50)
     tasks_omitted: int | None = None
+    retries: int | None = None
     conditions: list[ConditionStatus] = Field(default_factory=list, max_length=8)
 
 

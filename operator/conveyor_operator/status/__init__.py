@@ -8,7 +8,13 @@ callers pass ``now`` so results are reproducible. Reasons come from
 """
 
 from .conditions import Condition, merge_conditions, not_ready, rfc3339
-from .events import PhaseEvent, phase_events, refused_event, ttl_annotation_event
+from .events import (
+    PhaseEvent,
+    lifecycle_event,
+    phase_events,
+    refused_event,
+    ttl_annotation_event,
+)
 from .execution import (
     MAX_MESSAGE,
     MAX_TASK_MESSAGE,
@@ -31,6 +37,7 @@ __all__ = [
     "Waiting",
     "execution_status",
     "format_duration",
+    "lifecycle_event",
     "merge_conditions",
     "not_ready",
     "phase_events",

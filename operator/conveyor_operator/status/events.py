@@ -55,6 +55,12 @@ def refused_event(message: str) -> PhaseEvent:
     return _event(*_FINAL_EVENTS[ExecutionPhase.FAILED], message)
 
 
+def lifecycle_event(reason: EventReason, message: str) -> PhaseEvent:
+    """A ``Normal`` Event for a lifecycle change the spec asked for (``Suspended``,
+    ``Resumed``, ``Retried``)."""
+    return _event(EventType.NORMAL, reason, message)
+
+
 def ttl_annotation_event(problem: str) -> PhaseEvent:
     """The Warning posted on a finished Execution whose Namespace's TTL annotation is bad
     (``problem`` from :func:`conveyor_operator.ttl.namespace_ttl`): why it is kept."""

@@ -57,12 +57,14 @@ def _clip(text: str | None, limit: int) -> str | None:
 class Waiting:
     """Why an Execution has not been submitted: ``reason`` (CamelCase) and a message.
 
-    ``final`` marks reasons that waiting cannot fix (invalid inputs): the Execution fails.
+    ``final`` marks reasons that waiting cannot fix (invalid inputs): the Execution fails,
+    or, with ``cancelled``, is ``Cancelled`` (``spec.cancel`` before it could start).
     """
 
     reason: str
     message: str
     final: bool = False
+    cancelled: bool = False
 
 
 def _task_summary(state: ExecutionState) -> list[dict[str, Any]]:
@@ -80,6 +82,19 @@ def _task_summary(state: ExecutionState) -> list[dict[str, Any]]:
             item["reason"] = task.reason[:MAX_TASK_REASON]  # a constant; never this long
         summary.append(item)
     return summary
+
+
+def _suspension(state: ExecutionState, previous: dict[str, Any]) -> list[Condition]:
+    """``Suspended=True`` while an open run is suspended; ``False`` (``Resumed``) once a
+    run that was suspended is not; absent for a run never suspended."""
+    if state.suspended and state.phase not in EXECUTION_FINAL:
+        return [Condition(ConditionType.SUSPENDED, True, ConditionReason.SUSPENDED,
+                          "spec.suspend is true: no task starts; tasks already running "
+                          "finish")]
+    if any(c.get("type") == ConditionType.SUSPENDED for c in previous.get("conditions") or []):
+        return [Condition(ConditionType.SUSPENDED, False, ConditionReason.RESUMED,
+                          "spec.suspend is false: the run continues")]
+    return []
 
 
 def _execution_conditions(phase: str, message: str) -> list[Condition]:
@@ -106,7 +121,9 @@ def execution_status(
     """Status of an Execution from the engine's recorded ``state``.
 
     Without ``state`` (not submitted yet) the Execution is ``Pending`` with the ``waiting``
-    reason, or ``Failed`` when that reason is final. ``missing_pools`` names WorkerPools
+    reason, or ``Failed`` when that reason is final. A suspended open run keeps its phase and
+    says ``Ready=False``/``Suspended=True`` (reason ``Suspended``); once resumed,
+    ``Suspended=False`` (``Resumed``). ``missing_pools`` names WorkerPools
     that open tasks of a submitted execution need and that no longer exist: its phase is
     still the engine's, but its message and conditions say ``PoolNotFound``, since nothing
     will run those tasks until the pool is created again. Keys that no longer apply are
@@ -115,7 +132,8 @@ def execution_status(
     previous = previous or {}
     if state is None:
         waiting = waiting or Waiting(ConditionReason.SUBMITTING, "submitting to the engine")
-        phase = ExecutionPhase.FAILED if waiting.final else ExecutionPhase.PENDING
+        phase = (ExecutionPhase.PENDING if not waiting.final else
+                 ExecutionPhase.CANCELLED if waiting.cancelled else ExecutionPhase.FAILED)
         desired = not_ready(waiting.reason, waiting.message, stalled=waiting.final)
         return {
             "observedGeneration": generation,
@@ -140,6 +158,11 @@ def execution_status(
         message = (f"{message}; no WorkerPool named {names}: its tasks wait until it is "
                    f"created again")
         conditions = not_ready(ConditionReason.POOL_NOT_FOUND, message, stalled=False)
+    suspension = _suspension(state, previous)
+    if suspension and suspension[0].status:
+        message = f"suspended: {message}"
+        conditions = [Condition(ConditionType.READY, False, ConditionReason.SUSPENDED, message)]
+    conditions += suspension
     omitted = max(0, len(state.tasks) - MAX_TASKS_IN_STATUS)
     return {
         "observedGeneration": generation,
@@ -153,6 +176,7 @@ def execution_status(
         "workflowHash": state.workflow_hash,
         "tasks": _task_summary(state),
         "tasksOmitted": omitted or None,
+        "retries": state.retries or None,
         "conditions": merge_conditions(previous.get("conditions"), conditions,
                                        generation=generation, now=now),
     }
