@@ -323,7 +323,6 @@ class PoolScaler:
             state.status = {k: v for k, v in {**state.status, **patch}.items() if v is not None}
 
 
-
 def _keep_workers(state: PoolState, old: PoolState, *, read: bool = False) -> None:
     """Carry what ``old`` knew of the workers' readiness over to ``state`` (the same pool
     registered again: a spec change, a problem), when both run in the same namespace; with
