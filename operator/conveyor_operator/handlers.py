@@ -94,7 +94,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.workloads = Workloads(memo.kube.api)
     memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads,
                              fallback=config.pool_check_seconds,
-                             timer_horizon=config.timer_horizon_seconds)
+                             timer_horizon=config.timer_horizon_seconds,
+                             degraded_after=config.pool_degraded_after_seconds)
     memo.scaler_task = asyncio.create_task(memo.scaler.run(), name="scaler")
     memo.waiting = WaitingExecutions(memo.kube, lambda entry: _start(memo, entry),
                                      first=config.workflow_retry_seconds,

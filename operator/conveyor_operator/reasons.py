@@ -18,13 +18,20 @@ from enum import StrEnum
 
 class ConditionType(StrEnum):
     """Condition types, after kstatus (sigs.k8s.io/cli-utils): ``Ready`` for success,
-    ``Reconciling`` while work is in progress, ``Stalled`` for an error waiting cannot fix."""
+    ``Reconciling`` while work is in progress, ``Stalled`` for an error waiting cannot fix.
+
+    ``Degraded`` (WorkerPools only) says the pool runs below what it should: some of its
+    workers are not ready, or the operator cannot reach its Redis. It is an extra condition
+    (as OpenShift's ClusterOperators have one); kstatus ignores it, so ``Ready`` alone
+    still decides health checks.
+    """
 
     READY = "Ready"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
     #: An Execution whose ``spec.suspend`` holds its tasks (batch/v1 Job's condition name).
     SUSPENDED = "Suspended"
+    DEGRADED = "Degraded"
 
 
 class ConditionReason(StrEnum):
@@ -55,6 +62,10 @@ class ConditionReason(StrEnum):
     REDIS_SECRET_MISSING = "RedisSecretMissing"
     NAMESPACE_NOT_FOUND = "NamespaceNotFound"
     DEPLOYMENT_FAILED = "DeploymentFailed"
+    # WorkerPool, the Degraded condition (RedisUnavailable serves it too)
+    ALL_WORKERS_READY = "AllWorkersReady"  # False: every worker the Deployment runs is ready
+    WORKERS_NOT_READY_YET = "WorkersNotReadyYet"  # False: some not ready, not for long yet
+    WORKERS_NOT_READY = "WorkersNotReady"  # True: some not ready for the degraded delay
 
 
 class EventType(StrEnum):

@@ -42,6 +42,10 @@ class OperatorSettings(EngineSettings):
         "without it workers get the operator's own URLs as plain values (the sandbox).")
     pool_check_seconds: float = Field(
         5.0, gt=0, le=300, description="Pools are re-checked at least this often.")
+    pool_degraded_after_seconds: float = Field(
+        30.0, ge=0, le=3600, description="A pool whose Deployment has had fewer ready "
+        "workers than replicas for this long says Degraded=True (starting workers are not "
+        "ready for a few seconds on every scale-up).")
     timer_horizon_seconds: float = Field(
         30.0, ge=0, le=3600, description="Timers due within this count as pool load.")
     leader_election: bool = Field(

@@ -2,12 +2,22 @@
 
 The sandbox has no nodes, so this plays the ReplicaSet controller and the kubelet for
 Deployments labelled ``app.kubernetes.io/component=worker``: it keeps ``spec.replicas``
-engine worker processes per Deployment, each with a Pod object in the API (Ready once the
-worker serves), and on scale-down stops the pods with the lowest
-``controller.kubernetes.io/pod-deletion-cost`` first, youngest first among equals, as the
-ReplicaSet controller does. A stopping pod gets SIGTERM and the template's
-``terminationGracePeriodSeconds`` before SIGKILL. The image is ignored: pods run the
-code installed beside the sandbox (``python -m conveyor_engine`` with this interpreter).
+engine worker processes per Deployment, each with a Pod object in the API, and on
+scale-down stops the pods with the lowest ``controller.kubernetes.io/pod-deletion-cost``
+first, youngest first among equals, as the ReplicaSet controller does. A stopping pod gets
+SIGTERM and the template's ``terminationGracePeriodSeconds`` before SIGKILL. The image is
+ignored: pods run the code installed beside the sandbox (``python -m conveyor_engine`` with
+this interpreter).
+
+Readiness follows the container's ``readinessProbe`` as a kubelet runs it (:mod:`.probes`):
+pods share the machine's network, so each pod's worker serves its health port on a free
+loopback port of its own, which stands for the container port named in the template
+(``CONVEYOR_METRICS_PORT``), and the probe is sent there every ``periodSeconds``. A pod's
+``Ready`` condition and its Deployment's ``readyReplicas``/``availableReplicas`` follow the
+probe both ways: a worker whose ``/readyz`` answers 503 (a store it needs is unreachable)
+turns not ready after ``failureThreshold`` failures, and ready again after
+``successThreshold`` successes. A container without an HTTP readiness probe is ready once
+its worker logs that it serves.
 """
 
 from __future__ import annotations
@@ -25,7 +35,9 @@ from typing import Any
 
 import aiohttp
 
+from .probes import HttpProbe, ProbeState, after_probe, http_success, readiness_probe
 from .processes import ManagedProcess
+from .services import find_free_port
 
 log = logging.getLogger(__name__)
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -41,6 +53,12 @@ class _Pod:
     started: float
     ready: bool = False
     stopping: bool = False
+    probe: HttpProbe | None = None
+    #: Where the probe is sent: the loopback port standing for the probe's container port
+    #: (None when the template serves nothing on that port: every probe then fails).
+    probe_port: int | None = None
+    probe_state: ProbeState = field(default_factory=ProbeState)
+    next_probe: float = 0.0
 
 
 @dataclass(slots=True)
@@ -116,13 +134,12 @@ class Kubelet:
             victims = sorted(live, key=lambda p: (costs.get(p.name, 0), -p.started))
             for pod in victims[: len(live) - desired]:
                 self._stop(pod, grace)
-        for pod in state.pods:
-            if not pod.ready and not pod.stopping and "serving pool" in pod.process.log():
-                pod.ready = True
-                await self._mark_ready(pod)
+        await self._judge_readiness([p for p in state.pods if not p.stopping])
         ready = sum(1 for p in state.pods if p.ready and not p.stopping)
         current = sum(1 for p in state.pods if not p.stopping)
+        # No minReadySeconds in the templates: a ready pod is an available one.
         status = {"replicas": current, "readyReplicas": ready, "availableReplicas": ready,
+                  "unavailableReplicas": max(desired - ready, 0),
                   "updatedReplicas": current, "observedGeneration":
                   deployment["metadata"].get("generation", 1)}
         if {k: deployment.get("status", {}).get(k) for k in status} != status:
@@ -146,10 +163,55 @@ class Kubelet:
             response.raise_for_status()
         container = template["spec"]["containers"][0]
         env = await self._environment(namespace, name, container.get("env", []))
+        # No pod network: the worker serves its health port on a free loopback port that
+        # stands for the container port it was given.
+        served = env.get("CONVEYOR_METRICS_PORT", "0")
+        host_port = find_free_port()
+        env = {**env, **self._extra_env, "CONVEYOR_METRICS_PORT": str(host_port)}
         process = ManagedProcess(name, "conveyor_engine", [], env,
                                  self._workdir / f"{name}.log")
         log.info("sandbox pod %s started", name)
-        return _Pod(name, namespace, process, time.monotonic())
+        started = time.monotonic()
+        probe = readiness_probe(container)
+        probe_port = None
+        if probe is not None and served.isdigit() and probe.port == int(served) != 0:
+            probe_port = host_port
+        return _Pod(name, namespace, process, started, probe=probe, probe_port=probe_port,
+                    next_probe=started + (probe.initial_delay if probe else 0.0))
+
+    async def _judge_readiness(self, pods: list[_Pod]) -> None:
+        """Run the readiness probes that are due (concurrently) and write each pod whose
+        readiness changed; pods without an HTTP probe are ready once their worker serves."""
+        now = time.monotonic()
+        due = [p for p in pods if p.probe is not None and now >= p.next_probe]
+        results = await asyncio.gather(*(self._probe(p) for p in due))
+        for pod, ok in zip(due, results, strict=True):
+            assert pod.probe is not None
+            pod.next_probe = now + pod.probe.period
+            pod.probe_state = after_probe(pod.probe_state, ok, pod.probe)
+        for pod in pods:
+            if pod.probe is None:
+                ready = pod.ready or "serving pool" in pod.process.log()
+            else:
+                ready = pod.probe_state.ready
+            if ready != pod.ready:
+                pod.ready = ready
+                log.info("sandbox pod %s %s", pod.name, "ready" if ready else "not ready")
+                await self._mark_ready(pod)
+
+    async def _probe(self, pod: _Pod) -> bool:
+        """One HTTP readiness probe of ``pod``: True on a status in [200, 400)."""
+        assert pod.probe is not None
+        if pod.probe_port is None:
+            return False
+        url = f"http://127.0.0.1:{pod.probe_port}{pod.probe.path}"
+        try:
+            async with self._session.get(
+                    url, allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=pod.probe.timeout)) as response:
+                return http_success(response.status)
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
 
     async def _environment(self, namespace: str, pod: str,
                            items: list[dict[str, Any]]) -> dict[str, str]:
@@ -165,9 +227,7 @@ class Kubelet:
             elif "secretKeyRef" in source:
                 ref = source["secretKeyRef"]
                 env[item["name"]] = await self._secret(namespace, ref["name"], ref["key"])
-        # No node ports to hand out: probes are judged from the log instead.
-        env["CONVEYOR_METRICS_PORT"] = "0"
-        return {**env, **self._extra_env}
+        return env
 
     async def _secret(self, namespace: str, name: str, key: str) -> str:
         async with self._session.get(
@@ -205,10 +265,13 @@ class Kubelet:
         task.add_done_callback(self._stopping.discard)
 
     async def _mark_ready(self, pod: _Pod) -> None:
+        """Write the pod's ``Ready`` and ``ContainersReady`` conditions as ``pod.ready``."""
+        status = "True" if pod.ready else "False"
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         await self._patch(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status", {
             "status": {"phase": "Running", "conditions": [
-                {"type": "Ready", "status": "True"}, {"type": "ContainersReady",
-                                                      "status": "True"}]}})
+                {"type": kind, "status": status, "lastTransitionTime": since}
+                for kind in ("Ready", "ContainersReady")]}})
 
     async def _delete_pod(self, pod: _Pod) -> None:
         async with self._session.delete(

@@ -1,5 +1,6 @@
-"""WorkerPool status (pure), as tables: conditions per problem, load and decision, and every
-built status fits both the CRD's schema and the status model."""
+"""WorkerPool status (pure), as tables: conditions per problem, the Degraded condition from
+the workers' readiness and the operator's view of Redis, load and decision, and every built
+status fits both the CRD's schema and the status model."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from conveyor_operator.resources import ExecutionStatus, WorkerPoolStatus, Workf
 from conveyor_operator.status import (
     PoolFacts,
     Waiting,
+    degraded_condition,
     execution_status,
     pool_status,
     workflow_status,
@@ -27,7 +29,7 @@ BEFORE = "2026-03-01T11:00:00Z"
 
 def facts(problem: PoolProblem | None = None, **changes: Any) -> PoolFacts:
     values: dict[str, Any] = {"name": "p", "namespace": "work", "generation": 4, "replicas": 2,
-                              "ready_replicas": 1, **changes}
+                              "ready_replicas": 2, **changes}
     return PoolFacts(problem=problem, **values)
 
 
@@ -35,22 +37,26 @@ def conditions(status: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(c["type"], c["status"], c["reason"]) for c in status["conditions"]]
 
 
+WELL = ("Degraded", "False", "AllWorkersReady")
+
+
 @pytest.mark.parametrize(("problem", "expected"), [
-    pytest.param(None, [("Ready", "True", "Active")], id="healthy"),
+    pytest.param(None, [("Ready", "True", "Active"), WELL], id="healthy"),
     pytest.param(PoolProblem(ConditionReason.REDIS_UNAVAILABLE, "no answer"),
-                 [("Ready", "False", "RedisUnavailable")], id="redis-down-is-not-stalled"),
+                 [("Ready", "False", "RedisUnavailable"),
+                  ("Degraded", "True", "RedisUnavailable")], id="redis-down-is-not-stalled"),
     pytest.param(PoolProblem(ConditionReason.INVALID_SPEC, "spec.x: bad"),
-                 [("Ready", "False", "InvalidSpec"), ("Stalled", "True", "InvalidSpec")],
+                 [("Ready", "False", "InvalidSpec"), ("Stalled", "True", "InvalidSpec"), WELL],
                  id="invalid-spec"),
     pytest.param(PoolProblem(ConditionReason.REDIS_SECRET_MISSING, "no secret"),
                  [("Ready", "False", "RedisSecretMissing"),
-                  ("Stalled", "True", "RedisSecretMissing")], id="secret-missing"),
+                  ("Stalled", "True", "RedisSecretMissing"), WELL], id="secret-missing"),
     pytest.param(PoolProblem(ConditionReason.NAMESPACE_NOT_FOUND, "no ns"),
                  [("Ready", "False", "NamespaceNotFound"),
-                  ("Stalled", "True", "NamespaceNotFound")], id="namespace-missing"),
+                  ("Stalled", "True", "NamespaceNotFound"), WELL], id="namespace-missing"),
     pytest.param(PoolProblem(ConditionReason.DEPLOYMENT_FAILED, "403"),
                  [("Ready", "False", "DeploymentFailed"),
-                  ("Stalled", "True", "DeploymentFailed")], id="deployment-failed"),
+                  ("Stalled", "True", "DeploymentFailed"), WELL], id="deployment-failed"),
 ])
 def test_pool_conditions(problem: PoolProblem | None, expected: list[tuple[str, str, str]]
                          ) -> None:
@@ -75,8 +81,81 @@ def test_pool_status_fields(load: Load | None, decision: Decision | None,
                          decision, previous=None, now=NOW)
     status.pop("conditions")
     assert status == {"observedGeneration": 4, "deployment": "work/conveyor-worker-p",
-                      "currentReplicas": 2, "readyReplicas": 1, "lastScaleTime": BEFORE,
+                      "currentReplicas": 2, "readyReplicas": 2, "lastScaleTime": BEFORE,
                       "lastScaleReason": "grew", **expected}
+
+
+REDIS_DOWN = PoolProblem(ConditionReason.REDIS_UNAVAILABLE,
+                         "cannot reach the pool's Redis (ConnectionError: refused); "
+                         "keeping 2 replica(s)")
+NOT_READY = ("worker(s) not ready for 30s or more: a worker's /readyz fails while Redis or "
+             "PostgreSQL is unreachable from it (its log says which), or while it cannot start")
+
+
+@pytest.mark.parametrize(("pool", "expected"), [
+    pytest.param(facts(), (False, "AllWorkersReady", "all 2 worker(s) ready"),
+                 id="all-ready"),
+    pytest.param(facts(replicas=2, ready_replicas=3),
+                 (False, "AllWorkersReady", "all 2 worker(s) ready"),
+                 id="a-surge-pod-counts-as-none-missing"),
+    pytest.param(facts(replicas=0, ready_replicas=0),
+                 (False, "AllWorkersReady", "no workers to be ready (0 replicas)"),
+                 id="scaled-to-zero"),
+    pytest.param(facts(ready_replicas=1, unready_seconds=0.0),
+                 (False, "WorkersNotReadyYet", "1 of 2 worker(s) not ready, for less than "
+                  "30s so far (starting, or a store just became unreachable)"),
+                 id="just-not-ready-is-not-degraded"),
+    pytest.param(facts(ready_replicas=1, unready_seconds=29.9),
+                 (False, "WorkersNotReadyYet", "1 of 2 worker(s) not ready, for less than "
+                  "30s so far (starting, or a store just became unreachable)"),
+                 id="still-within-the-delay"),
+    pytest.param(facts(ready_replicas=1, unready_seconds=30.0),
+                 (True, "WorkersNotReady", f"1 of 2 {NOT_READY}"), id="degraded-at-the-delay"),
+    pytest.param(facts(ready_replicas=0, unready_seconds=300.0),
+                 (True, "WorkersNotReady", f"2 of 2 {NOT_READY}"), id="none-ready"),
+    pytest.param(facts(REDIS_DOWN),
+                 (True, "RedisUnavailable", "the operator cannot reach the pool's Redis "
+                  "(ConnectionError: refused); keeping 2 replica(s)"),
+                 id="the-operator-cannot-reach-the-pools-redis"),
+    pytest.param(facts(REDIS_DOWN, ready_replicas=1, unready_seconds=5.0),
+                 (True, "RedisUnavailable", "the operator cannot reach the pool's Redis "
+                  "(ConnectionError: refused); keeping 2 replica(s)"),
+                 id="redis-down-and-workers-not-ready-yet"),
+    pytest.param(facts(REDIS_DOWN, ready_replicas=1, unready_seconds=31.0),
+                 (True, "WorkersNotReady", f"1 of 2 {NOT_READY}; the operator also cannot "
+                  "reach the pool's Redis (ConnectionError: refused); keeping 2 replica(s)"),
+                 id="workers-not-ready-and-redis-down"),
+    pytest.param(facts(PoolProblem(ConditionReason.INVALID_SPEC, "spec.x: bad"),
+                       ready_replicas=1, unready_seconds=60.0),
+                 (True, "WorkersNotReady", f"1 of 2 {NOT_READY}"),
+                 id="a-stalled-pool-still-reports-its-workers"),
+])
+def test_degraded_condition(pool: PoolFacts, expected: tuple[bool, str, str]) -> None:
+    condition = degraded_condition(pool)
+    assert condition.type == "Degraded"
+    assert (condition.status, condition.reason, condition.message) == expected
+
+
+def test_the_degraded_delay_is_a_parameter() -> None:
+    pool = facts(ready_replicas=1, unready_seconds=2.0)
+    assert degraded_condition(pool, degraded_after=2).reason == "WorkersNotReady"
+    assert "for 2s or more" in degraded_condition(pool, degraded_after=2).message
+    assert degraded_condition(pool, degraded_after=2.5).reason == "WorkersNotReadyYet"
+    status = pool_status(pool, None, None, previous=None, now=NOW, degraded_after=1)
+    assert conditions(status)[-1] == ("Degraded", "True", "WorkersNotReady")
+
+
+def test_degraded_keeps_its_transition_time_while_its_status_holds() -> None:
+    """Only a change of status moves lastTransitionTime; a change of reason or counts
+    (1 then 2 workers not ready) does not."""
+    first = pool_status(facts(ready_replicas=1, unready_seconds=40.0), None, None,
+                        previous=None, now=datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
+    worse = pool_status(facts(ready_replicas=0, unready_seconds=50.0), None, None,
+                        previous=first, now=NOW)
+    recovered = pool_status(facts(), None, None, previous=worse, now=NOW)
+    assert conditions(worse)[-1] == ("Degraded", "True", "WorkersNotReady")
+    assert worse["conditions"][-1]["lastTransitionTime"] == BEFORE
+    assert recovered["conditions"][-1]["lastTransitionTime"] == "2026-03-01T12:00:00Z"
 
 
 def test_pool_status_keeps_the_transition_time_while_ready_does_not_change() -> None:
@@ -98,6 +177,9 @@ BUILT = [
      pool_status(facts(), Load(1, 2, 0), Decision(1, 1, "r", ()), previous=None, now=NOW)),
     ("WorkerPool", WorkerPoolStatus,
      pool_status(facts(PoolProblem(ConditionReason.INVALID_SPEC, "x")), None, None,
+                 previous=None, now=NOW)),
+    ("WorkerPool", WorkerPoolStatus,
+     pool_status(facts(REDIS_DOWN, ready_replicas=0, unready_seconds=99.0), None, None,
                  previous=None, now=NOW)),
     ("Execution", ExecutionStatus,
      execution_status(generation=1, state=execution_state(60, "Failed"), previous=None,

@@ -7,6 +7,12 @@ reads the backlog from Redis (stream length and pending entries), the timers due
 PostgreSQL, and decides with :func:`.scaling.decide`. It is the only writer of WorkerPool
 status. When a pool's Redis cannot be reached it reports that and keeps the current size
 (never scales to zero on missing data).
+
+It also reads each pool's Deployment (at most every ``WORKERS_INTERVAL`` seconds, whatever
+the pool's Redis or problems) for its ready workers: a worker's readiness probe fails while
+Redis or PostgreSQL is unreachable from it, so ``status.readyReplicas`` below
+``spec.replicas`` for ``degraded_after`` seconds makes the pool's ``Degraded`` condition
+True (:func:`..status.workerpool.degraded_condition`).
 """
 
 from __future__ import annotations
@@ -19,18 +25,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubernetes_asyncio.client.exceptions import ApiException
+
 from conveyor_engine.api import Engine, PoolQueues
 
 from ..kube import Kube, ObjectRef
 from ..reasons import ConditionReason, EventReason, EventType, PoolProblem
 from ..resources import WORKERPOOLS, WorkerPoolSpec
-from ..status import PhaseEvent, PoolFacts, pool_status, rfc3339, status_patch
+from ..status import (
+    DEGRADED_AFTER_SECONDS,
+    PhaseEvent,
+    PoolFacts,
+    pool_status,
+    rfc3339,
+    status_patch,
+)
 from . import metrics
 from .deployment import consumer_pod, deployment_name, selector
 from .scaling import Decision, Load, Policy, Recommendation, decide
 from .workloads import Workloads
 
 log = logging.getLogger(__name__)
+#: Least seconds between two reads of a pool's Deployment (its ready workers).
+WORKERS_INTERVAL = 1.9
 
 
 @dataclass(slots=True)
@@ -52,6 +69,9 @@ class PoolState:
     last_status_write: float = 0.0
     last_costs: float = 0.0
     ready_replicas: int = 0
+    #: Monotonic time since when fewer than ``replicas`` workers have been ready, or None.
+    unready_since: float | None = None
+    last_workers: float = 0.0
     holding: bool = False
     busy: bool = False
     costs_pending: bool = False
@@ -71,12 +91,23 @@ class PoolState:
         return ObjectRef("", self.name, self.uid, kind="WorkerPool", plural=WORKERPOOLS,
                          event_namespace=self.namespace)
 
-    @property
-    def facts(self) -> PoolFacts:
-        """What the pool's status shows of this state."""
+    def note_workers(self, now: float, ready: int | None = None) -> None:
+        """Take ``ready`` (the Deployment's ready replicas) when given, and track since when
+        (``now``, monotonic seconds) fewer than ``replicas`` workers have been ready."""
+        if ready is not None:
+            self.ready_replicas = ready
+        if self.ready_replicas < self.replicas:
+            if self.unready_since is None:
+                self.unready_since = now
+        else:
+            self.unready_since = None
+
+    def facts(self, now: float) -> PoolFacts:
+        """What the pool's status shows of this state at ``now`` (monotonic seconds)."""
+        unready = 0.0 if self.unready_since is None else max(now - self.unready_since, 0.0)
         return PoolFacts(self.name, self.namespace, self.generation, self.replicas,
                          self.ready_replicas, self.last_scale_time, self.last_scale_reason,
-                         self.problem)
+                         self.problem, unready)
 
 
 class PoolScaler:
@@ -84,11 +115,14 @@ class PoolScaler:
 
     def __init__(self, engine: Engine, kube: Kube, workloads: Workloads, *,
                  min_interval: float = 0.2, fallback: float = 5.0,
-                 timer_horizon: float = 30.0, status_interval: float = 1.0) -> None:
-        """``min_interval``, ``fallback``, ``timer_horizon`` and ``status_interval`` in
-        seconds: the shortest pause between evaluations, the longest, how far ahead timers
-        count as load, and the least time between two status writes of a pool."""
+                 timer_horizon: float = 30.0, status_interval: float = 1.0,
+                 degraded_after: float = DEGRADED_AFTER_SECONDS) -> None:
+        """``min_interval``, ``fallback``, ``timer_horizon``, ``status_interval`` and
+        ``degraded_after`` in seconds: the shortest pause between evaluations, the longest,
+        how far ahead timers count as load, the least time between two status writes of a
+        pool, and how long some workers must stay not ready before it is Degraded."""
         self._engine, self._kube, self._workloads = engine, kube, workloads
+        self._degraded_after = degraded_after
         self._min_interval = min_interval
         self._fallback = fallback
         self._horizon = timedelta(seconds=timer_horizon)
@@ -108,8 +142,10 @@ class PoolScaler:
             state.history, state.status = old.history, old.status
             state.last_scale_time, state.last_scale_reason = (
                 old.last_scale_time, old.last_scale_reason)
+            _keep_workers(state, old)
             if old.queues is not None:
                 await old.queues.close()
+        state.note_workers(time.monotonic())
         state.queues = self._engine.pool_queues(redis_url)
         self._pools[state.name] = state
         self._wake.set()
@@ -120,8 +156,10 @@ class PoolScaler:
         old = self._pools.get(state.name)
         if old is not None:
             state.status = old.status
+            _keep_workers(state, old, read=True)
             if old.queues is not None:  # a blocked pool is not looked at: let its Redis go
                 await old.queues.close()
+        state.note_workers(time.monotonic())
         state.problem = PoolProblem(reason, message)
         self._pools[state.name] = state
         await self._write_status(state, force=True)
@@ -175,8 +213,13 @@ class PoolScaler:
             await asyncio.sleep(self._min_interval)
 
     async def evaluate(self, state: PoolState) -> Decision | None:
-        """Observe one pool, scale it if needed, protect busy pods, write status."""
+        """Observe one pool, scale it if needed, protect busy pods, write status.
+
+        A pool with a problem that blocks work is not scaled, but its workers' readiness is
+        still read and its status written when that changes it (``Degraded``)."""
+        await self._observe_workers(state)
         if state.problem is not None and state.problem.blocks_work:
+            await self._write_status(state, force=False)
             return None
         assert state.queues is not None
         try:
@@ -205,6 +248,7 @@ class PoolScaler:
             await self._workloads.scale(state.namespace, deployment_name(state.name),
                                         decision.replicas)
             state.replicas = decision.replicas
+            state.note_workers(time.monotonic())
             state.last_scale_time = rfc3339(datetime.now(UTC))
             state.last_scale_reason = decision.reason
             direction = "up" if decision.replicas > before else "down"
@@ -243,19 +287,34 @@ class PoolScaler:
             pod = consumer_pod(consumer)
             running[pod] = running.get(pod, 0) + count
         pods = await self._workloads.pods(state.namespace, selector(state.name))
-        state.ready_replicas = sum(1 for p in pods if p["ready"] and not p["deleting"])
         for pod in pods:
             cost = running.get(pod["name"], 0)
             if pod["cost"] != str(cost) and not pod["deleting"]:
                 await self._workloads.set_deletion_cost(state.namespace, pod["name"], cost)
+
+    async def _observe_workers(self, state: PoolState) -> None:
+        """Read the pool's Deployment for its ready workers, at most every
+        ``WORKERS_INTERVAL`` seconds; a Deployment that is missing has none ready. A failed
+        read keeps what was known (the next look tries again)."""
+        now = time.monotonic()
+        if now - state.last_workers < WORKERS_INTERVAL:
+            return
+        state.last_workers = now
+        try:
+            size = await self._workloads.size(state.namespace, deployment_name(state.name))
+        except (ApiException, OSError, TimeoutError) as exc:
+            log.warning("pool %s: cannot read its Deployment (%s: %s); its readiness is "
+                        "looked at again soon", state.name, type(exc).__name__, exc)
+            return
+        state.note_workers(now, 0 if size is None else size.ready)
 
     async def _write_status(self, state: PoolState, *, load: Load | None = None,
                             decision: Decision | None = None, force: bool) -> None:
         now = time.monotonic()
         if not force and now - state.last_status_write < self._status_interval:
             return
-        desired = pool_status(state.facts, load, decision, previous=state.status,
-                              now=datetime.now(UTC))
+        desired = pool_status(state.facts(now), load, decision, previous=state.status,
+                              now=datetime.now(UTC), degraded_after=self._degraded_after)
         patch = status_patch(state.status, desired)
         if not patch:
             return
@@ -263,3 +322,13 @@ class PoolScaler:
             state.last_status_write = now
             state.status = {k: v for k, v in {**state.status, **patch}.items() if v is not None}
 
+
+def _keep_workers(state: PoolState, old: PoolState, *, read: bool = False) -> None:
+    """Carry what ``old`` knew of the workers' readiness over to ``state`` (the same pool
+    registered again: a spec change, a problem), when both run in the same namespace; with
+    ``read``, ``state`` already holds a fresh ready count (from the Deployment) to keep."""
+    if old.namespace != state.namespace:
+        return
+    state.unready_since, state.last_workers = old.unready_since, old.last_workers
+    if not read:
+        state.ready_replicas = old.ready_replicas

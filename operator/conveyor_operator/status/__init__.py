@@ -24,10 +24,17 @@ from .execution import (
     format_duration,
 )
 from .patch import status_json_patch, status_patch
-from .workerpool import PoolFacts, pool_conditions, pool_status
+from .workerpool import (
+    DEGRADED_AFTER_SECONDS,
+    PoolFacts,
+    degraded_condition,
+    pool_conditions,
+    pool_status,
+)
 from .workflow import workflow_status
 
 __all__ = [
+    "DEGRADED_AFTER_SECONDS",
     "MAX_MESSAGE",
     "MAX_TASKS_IN_STATUS",
     "MAX_TASK_MESSAGE",
@@ -35,6 +42,7 @@ __all__ = [
     "PhaseEvent",
     "PoolFacts",
     "Waiting",
+    "degraded_condition",
     "execution_status",
     "format_duration",
     "lifecycle_event",
