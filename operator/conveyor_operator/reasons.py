@@ -26,7 +26,8 @@ class ConditionType(StrEnum):
 
 
 class ConditionReason(StrEnum):
-    """Reasons written on status conditions of Workflows, Executions and WorkerPools."""
+    """Reasons written on status conditions of Workflows, Executions, WorkerPools and
+    Schedules."""
 
     # Workflow
     COMPILED = "Compiled"
@@ -50,6 +51,11 @@ class ConditionReason(StrEnum):
     REDIS_SECRET_MISSING = "RedisSecretMissing"
     NAMESPACE_NOT_FOUND = "NamespaceNotFound"
     DEPLOYMENT_FAILED = "DeploymentFailed"
+    # Schedule (WorkflowNotFound and InvalidSpec above are a Schedule's too)
+    SCHEDULED = "Scheduled"
+    SUSPENDED = "Suspended"
+    INVALID_SCHEDULE = "InvalidSchedule"
+    INVALID_TIME_ZONE = "InvalidTimeZone"
 
 
 class EventType(StrEnum):
@@ -70,6 +76,17 @@ class EventReason(StrEnum):
     SCALED_DOWN = "ScaledDown"
     CRD_MISMATCH = "CrdMismatch"  # an installed CRD stopped matching the operator's
     CRD_MATCHES = "CrdMatches"  # ... and matches again: statuses are rewritten
+    # Schedule: one Event per tick decided (docs/schedules.md#events)
+    RUN_CREATED = "RunCreated"
+    MISSED_RUN_CREATED = "MissedRunCreated"  # a missed tick run late (RunOnce, CatchUp)
+    MISSED_RUN_SKIPPED = "MissedRunSkipped"  # missedRunPolicy Skip / RunOnce left it out
+    CATCH_UP_LIMIT = "CatchUpLimit"  # CatchUp: older than the latest maxCatchUp missed ticks
+    MISSED_DEADLINE = "MissedDeadline"  # older than startingDeadlineSeconds
+    TOO_MANY_MISSED_RUNS = "TooManyMissedRuns"  # more than 100 due at once (as CronJob)
+    PREVIOUS_RUN_ACTIVE = "PreviousRunActive"  # concurrencyPolicy Forbid
+    RUN_REPLACED = "RunReplaced"  # concurrencyPolicy Replace cancelled an open run
+    WORKFLOW_NOT_FOUND = "WorkflowNotFound"  # a tick found no Workflow to run
+    INVALID_INPUTS = "InvalidInputs"  # a tick's inputs could not be rendered
 
 
 #: Pool problems that pass by themselves and stop nothing: the pool keeps its size and its

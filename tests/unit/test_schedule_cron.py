@@ -4,6 +4,7 @@ to 03:00 EDT = 07:00Z; fall back on 2025-11-02 at 02:00 EDT to 01:00 EST = 06:00
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -99,7 +100,7 @@ def test_every_minute_across_a_dst_night_keeps_real_time(night: str) -> None:
     start = utc(night)
     ticks = cron.ticks(start, start + timedelta(hours=5), limit=10_000)
     assert len(ticks) == 300
-    gaps = {(b - a).total_seconds() for a, b in zip(ticks, ticks[1:], strict=False)}
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(ticks)}
     assert gaps == {60.0}
     assert len(set(ticks)) == len(ticks)
 

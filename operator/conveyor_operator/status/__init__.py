@@ -18,6 +18,7 @@ from .execution import (
     format_duration,
 )
 from .patch import status_json_patch, status_patch
+from .schedule import ScheduleFacts, schedule_conditions, schedule_status, tick_event
 from .workerpool import PoolFacts, pool_conditions, pool_status
 from .workflow import workflow_status
 
@@ -28,6 +29,7 @@ __all__ = [
     "Condition",
     "PhaseEvent",
     "PoolFacts",
+    "ScheduleFacts",
     "Waiting",
     "execution_status",
     "format_duration",
@@ -38,7 +40,10 @@ __all__ = [
     "pool_status",
     "refused_event",
     "rfc3339",
+    "schedule_conditions",
+    "schedule_status",
     "status_json_patch",
     "status_patch",
+    "tick_event",
     "workflow_status",
 ]
