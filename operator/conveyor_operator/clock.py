@@ -95,8 +95,11 @@ class FileClock(Clock):
         return datetime.fromtimestamp(seconds, UTC)
 
     def real_seconds(self, span: timedelta) -> float:
-        """``span`` divided by the speed."""
-        return max(0.0, span.total_seconds() / self._speed) if self._speed > 0 else self.MAX_NAP
+        """``span`` divided by the speed (a frozen clock: a short nap until it moves)."""
+        seconds = span.total_seconds()
+        if seconds <= 0:
+            return 0.0
+        return seconds / self._speed if self._speed > 0 else self.MAX_NAP
 
 
 def clock_from(path: str | None) -> Clock:

@@ -197,11 +197,13 @@ class ScheduleRunner:
             missing = (f"workflow {spec.workflow_ref.name!r} not found in namespace "
                        f"{entry.ref.namespace!r}; ticks are skipped until it exists")
         problem, created = await self._act(entry, spec, cron, plan, runs, now, missing)
-        if plan.decided_through is not None:
-            entry.decided_through = plan.decided_through
+        # What is decided is remembered (status.lastTickTime), so the next look, here or
+        # after a restart, starts after it; a new Schedule's first look decides "nothing
+        # before now".
+        entry.decided_through = plan.decided_through or baseline
         last = [t for t in (facts.last_schedule, created) if t is not None]
         facts = ScheduleFacts(generation, False, problem,
-                              last_tick=plan.decided_through or facts.last_tick,
+                              last_tick=entry.decided_through,
                               last_schedule=max(last, default=None),
                               next_tick=plan.next.scheduled if plan.next else None,
                               runs=await self._prune(entry, spec, runs),
