@@ -7,6 +7,7 @@ start and finish times). The operator's clock runs four times as fast as real ti
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,7 +73,7 @@ async def test_ten_restarts_at_second_two_never_double_a_run(
         assert run["metadata"]["name"] == f"restarts-{int(moment.timestamp()) // 60}"
     # Runs last 90 s and ticks come every 60 s: Forbid skips every other tick.
     assert len(times) >= RESTARTS // 2
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert all(gap >= 120 for gap in gaps), gaps
     # Never two running: the engine's own start and finish times do not overlap.
     engine = await Engine.connect(redis_url=sandbox.redis_url,
@@ -87,6 +88,6 @@ async def test_ten_restarts_at_second_two_never_double_a_run(
     finally:
         await engine.close()
     spans.sort(key=lambda span: span[0] or datetime.min.replace(tzinfo=UTC))
-    for (_, finished), (started, _) in zip(spans, spans[1:], strict=False):
+    for (_, finished), (started, _) in itertools.pairwise(spans):
         assert finished is not None and started is not None and started >= finished, spans
     assert "PreviousRunActive" in reasons
