@@ -67,6 +67,7 @@ def run(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> No
         raise typer.Exit(3)
     from . import handlers  # noqa: F401  (registers the handlers with kopf)
     from .pools import handlers as pool_handlers  # noqa: F401
+    from .schedules import handlers as schedule_handlers  # noqa: F401
 
     asyncio.run(operate(config))
 

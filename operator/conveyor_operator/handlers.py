@@ -27,6 +27,7 @@ from conveyor_engine.api import (
 from conveyor_engine.phases import ExecutionPhase
 
 from . import watchclock
+from .clock import clock_from
 from .control import RunControl
 from .crdcheck import expected_crds
 from .crdwatch import CrdWatch
@@ -50,6 +51,7 @@ from .resources import (
     Metadata,
     workflow_spec,
 )
+from .schedules.runner import ScheduleRunner
 from .settings import OperatorSettings
 from .status import (
     Waiting,
@@ -101,6 +103,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                      first=config.workflow_retry_seconds,
                                      cap=config.wait_recheck_max_seconds)
     memo.waiting_task = asyncio.create_task(memo.waiting.run(), name="waiting")
+    memo.schedules = ScheduleRunner(memo.kube, clock_from(config.clock_file))
     memo.crds = CrdWatch(memo.kube, memo.get("state") or OperatorState(), expected_crds(),
                          lambda: rewrite_statuses(memo),
                          event_namespace=config.namespace or config.worker_namespace)
@@ -162,6 +165,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await memo.schedules.close()
     await memo.engine.close()
     await memo.kube.close()
 
@@ -199,6 +203,7 @@ async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kop
         generation=meta.get("generation"), workflow=compiled, problem=problem,
         previous=dict(status), now=datetime.now(UTC)))
     memo.waiting.poke()  # Executions waiting for this Workflow look again
+    memo.schedules.workflow_changed(namespace, name)  # and Schedules that run it
 
 
 @kopf.on.delete(GROUP, VERSION, WORKFLOWS, optional=True)

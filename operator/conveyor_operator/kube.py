@@ -103,15 +103,47 @@ class Kube:
                 return False
             raise
 
-    async def list_objects(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        """Every ``conveyor.dev`` object of kind ``plural`` (in ``namespace``, or all)."""
+    async def list_objects(self, plural: str, namespace: str | None,
+                           label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Every ``conveyor.dev`` object of kind ``plural`` (in ``namespace``, or all),
+        only those matching ``label_selector`` when given."""
+        extra = {"label_selector": label_selector} if label_selector else {}
         if namespace:
             found = await self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, _request_timeout=TIMEOUT)
+                GROUP, VERSION, namespace, plural, _request_timeout=TIMEOUT, **extra)
         else:
             found = await self._custom.list_cluster_custom_object(
-                GROUP, VERSION, plural, _request_timeout=TIMEOUT)
+                GROUP, VERSION, plural, _request_timeout=TIMEOUT, **extra)
         return list(found.get("items") or [])
+
+    async def create(self, namespace: str, plural: str,
+                     body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the namespaced ``conveyor.dev`` object ``body``; returns it as stored, or
+        None when an object of that name exists already (409 AlreadyExists)."""
+        try:
+            return await self._custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    async def patch_spec(self, ref: ObjectRef, spec: dict[str, Any]) -> bool:
+        """Set the top-level ``spec`` keys of ``spec`` on the object ``ref`` names: a JSON
+        patch that first tests ``metadata.uid``, as status writes do. False when the object
+        is gone (404) or replaced or the change refused (422)."""
+        ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": ref.uid}]
+        ops += [{"op": "add", "path": "/spec/" + key.replace("~", "~0").replace("/", "~1"),
+                 "value": value} for key, value in spec.items()]
+        try:
+            await self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ref.namespace, ref.plural, ref.name, ops,
+                _content_type="application/json-patch+json", _request_timeout=TIMEOUT)
+            return True
+        except ApiException as exc:
+            if exc.status in (404, 422):
+                return False
+            raise
 
     async def patch_status(self, ref: ObjectRef, patch: dict[str, Any],
                            known: dict[str, Any]) -> bool:

@@ -35,7 +35,8 @@ class ConditionType(StrEnum):
 
 
 class ConditionReason(StrEnum):
-    """Reasons written on status conditions of Workflows, Executions and WorkerPools."""
+    """Reasons written on status conditions of Workflows, Executions, WorkerPools and
+    Schedules."""
 
     # Workflow
     COMPILED = "Compiled"
@@ -53,7 +54,7 @@ class ConditionReason(StrEnum):
     FAILED = "Failed"
     TASK_FAILED = "TaskFailed"
     CANCELLED = "Cancelled"
-    # Execution, lifecycle (spec.suspend)
+    # Execution, lifecycle (spec.suspend); a suspended Schedule too
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
     # WorkerPool
@@ -66,6 +67,10 @@ class ConditionReason(StrEnum):
     ALL_WORKERS_READY = "AllWorkersReady"  # False: every worker the Deployment runs is ready
     WORKERS_NOT_READY_YET = "WorkersNotReadyYet"  # False: some not ready, not for long yet
     WORKERS_NOT_READY = "WorkersNotReady"  # True: some not ready for the degraded delay
+    # Schedule (WorkflowNotFound and InvalidSpec above are a Schedule's too)
+    SCHEDULED = "Scheduled"
+    INVALID_SCHEDULE = "InvalidSchedule"
+    INVALID_TIME_ZONE = "InvalidTimeZone"
 
 
 class EventType(StrEnum):
@@ -91,6 +96,17 @@ class EventReason(StrEnum):
     CRD_MATCHES = "CrdMatches"  # ... and matches again: statuses are rewritten
     #: A finished Execution's Namespace has a bad ``conveyor.dev/ttl-seconds-after-finished``
     INVALID_TTL_ANNOTATION = "InvalidTTLAnnotation"
+    # Schedule: one Event per tick decided (docs/schedules.md#events)
+    RUN_CREATED = "RunCreated"
+    MISSED_RUN_CREATED = "MissedRunCreated"  # a missed tick run late (RunOnce, CatchUp)
+    MISSED_RUN_SKIPPED = "MissedRunSkipped"  # missedRunPolicy Skip / RunOnce left it out
+    CATCH_UP_LIMIT = "CatchUpLimit"  # CatchUp: older than the latest maxCatchUp missed ticks
+    MISSED_DEADLINE = "MissedDeadline"  # older than startingDeadlineSeconds
+    TOO_MANY_MISSED_RUNS = "TooManyMissedRuns"  # more than 100 due at once (as CronJob)
+    PREVIOUS_RUN_ACTIVE = "PreviousRunActive"  # concurrencyPolicy Forbid
+    RUN_REPLACED = "RunReplaced"  # concurrencyPolicy Replace cancelled an open run
+    WORKFLOW_NOT_FOUND = "WorkflowNotFound"  # a tick found no Workflow to run
+    INVALID_INPUTS = "InvalidInputs"  # a tick's inputs could not be rendered
 
 
 #: Pool problems that pass by themselves and stop nothing: the pool keeps its size and its

@@ -74,6 +74,9 @@ class OperatorSettings(EngineSettings):
         600.0, ge=0, le=86400.0,
         description="/healthz fails when a watch has been silent this long (0: never); "
         "keep it above watch_timeout_seconds.")
+    clock_file: str | None = Field(
+        None, description="For tests only: a JSON file that sets the time Schedules see "
+        "(conveyor_operator.clock); never set it in a cluster.")
 
     @model_validator(mode="after")
     def _lease_timings(self) -> OperatorSettings:

@@ -98,6 +98,6 @@ def test_short_names_avoid_the_best_known_crds_and_builtins() -> None:
              yaml.safe_load(p.read_text())["spec"]["names"]["shortNames"]
              for p in sorted(CRDS.glob("*.yaml"))}
     assert {kind: short[0] for kind, short in names.items()} == {
-        "Workflow": "cvwf", "Execution": "cvex", "WorkerPool": "cvwp"}
+        "Workflow": "cvwf", "Execution": "cvex", "WorkerPool": "cvwp", "Schedule": "cvsch"}
     every = [name for short in names.values() for name in short]
     assert len(every) == len(set(every)) and not set(every) & TAKEN_SHORT_NAMES

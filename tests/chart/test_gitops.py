@@ -3,12 +3,16 @@ repository layout (valid manifests), and syncing the same manifests twice starts
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 import pytest
 import yaml
 
 from conveyor_engine.compiler import compile_workflow
-from conveyor_operator.resources import ExecutionResource, WorkflowResource
+from conveyor_operator.resources import ExecutionResource, ScheduleResource, WorkflowResource
+from conveyor_operator.schedules.cron import parse_schedule
+from conveyor_operator.schedules.runs import render_inputs
 from conveyor_sandbox.sandbox import Sandbox
 from tests.chart.helmchart import ROOT, Rendered, validate
 from tests.e2e.kubectl import Kubectl
@@ -69,7 +73,7 @@ def test_argocd_cm_patch_carries_the_script_for_every_kind() -> None:
     patch = yaml.safe_load((GITOPS / "argocd" / "argocd-cm-health.yaml").read_text())
     keys = {k: v for k, v in patch["data"].items() if k.startswith("resource.customizations")}
     assert sorted(keys) == [f"resource.customizations.health.conveyor.dev_{kind}"
-                            for kind in ("Execution", "WorkerPool", "Workflow")]
+                            for kind in ("Execution", "Schedule", "WorkerPool", "Workflow")]
     assert all(script == LUA for script in keys.values())
 
 
@@ -109,13 +113,14 @@ def test_example_repository_manifests_are_valid() -> None:
         if doc.kind == "Execution":
             execution = ExecutionResource.model_validate(doc.obj)
             workflows[execution.spec.workflow_ref.name].resolve_inputs(execution.spec.inputs)
-    cronjob = next(d for d in docs if d.kind == "CronJob").obj
-    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
-    assert cronjob["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0  # one try per slot
-    template = yaml.safe_load(next(d for d in docs if d.kind == "ConfigMap").obj["data"][
-        "execution.yaml"])
-    validate(Rendered("configmap", {**template, "metadata": {"name": "x"}}))
-    workflows[template["spec"]["workflowRef"]["name"]].resolve_inputs({})
+    scheduled = ScheduleResource.model_validate(next(d for d in docs
+                                                     if d.kind == "Schedule").obj)
+    assert scheduled.spec.concurrency_policy == "Forbid"
+    assert not [d for d in docs if d.kind == "CronJob"], "the Schedule replaces the CronJob"
+    cron = parse_schedule(scheduled.spec.schedule, scheduled.spec.time_zone)
+    tick = cron.next_after(datetime(2026, 1, 1, tzinfo=UTC))
+    workflows[scheduled.spec.workflow_ref.name].resolve_inputs(
+        render_inputs(scheduled.spec.inputs, tick, cron.zone))
 
 
 @pytest.mark.e2e

@@ -220,6 +220,17 @@ async def exercise(sandbox: Sandbox, kubectl: Kubectl) -> None:
     await sandbox.until(lambda: "conveyor-worker-rbac-check" not in deployments(sandbox),
                         timeout=60, what="the deleted pool's Deployment to go")
 
+    # examples/schedule.yaml (applied first) ticks every minute: the operator creates a run
+    # and writes the Schedule's status.
+    await sandbox.until(lambda: scheduled_runs(sandbox), timeout=90,
+                        what="the example Schedule's first run")
+
+
+def scheduled_runs(sandbox: Sandbox) -> list[dict]:
+    return [e for e in sandbox.api.objects("conveyor.dev", "v1alpha1", "executions",
+                                           SANDBOX_NAMESPACE)
+            if "conveyor.dev/schedule" in (e["metadata"].get("labels") or {})]
+
 
 async def _gone(sandbox: Sandbox, name: str) -> bool:
     return await sandbox.get("executions", name) is None

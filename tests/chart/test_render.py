@@ -232,7 +232,8 @@ def test_crd_upgrade_hook_may_touch_only_conveyor_crds() -> None:
     role = only(render({}), "ClusterRole", "conveyor-crds").obj
     named = [r for r in role["rules"] if "resourceNames" in r]
     assert named and sorted(named[0]["resourceNames"]) == [
-        "executions.conveyor.dev", "workerpools.conveyor.dev", "workflows.conveyor.dev"]
+        "executions.conveyor.dev", "schedules.conveyor.dev", "workerpools.conveyor.dev",
+        "workflows.conveyor.dev"]
     assert sorted(named[0]["verbs"]) == ["get", "update"]
     unnamed = [r for r in role["rules"] if "resourceNames" not in r]
     assert [r["verbs"] for r in unnamed] == [["create"]]  # create cannot be limited by name

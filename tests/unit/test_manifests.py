@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from conveyor_engine import tasktypes
 from conveyor_engine.compiler import compile_workflow
 from conveyor_engine.model import INPUT_NAME_PATTERN, NAME_PATTERN
-from conveyor_operator.resources import ExecutionResource, WorkflowResource
+from conveyor_operator.resources import ExecutionResource, ScheduleResource, WorkflowResource
+from conveyor_operator.schedules.cron import parse_schedule
+from conveyor_operator.schedules.runs import render_inputs
 from conveyor_operator.status import Waiting, execution_status, workflow_status
 from tests.support.factories import execution_state
 from tests.support.manifests import EXAMPLES, crds, load_all, schema_errors
 
 EXAMPLE_DOCS = [(path.name, doc) for path in sorted(EXAMPLES.glob("*.yaml"))
                 for doc in load_all(path)]
-MODELS = {"Workflow": WorkflowResource, "Execution": ExecutionResource}
+MODELS = {"Workflow": WorkflowResource, "Execution": ExecutionResource,
+          "Schedule": ScheduleResource}
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -32,11 +36,15 @@ def test_example_is_valid_for_the_crd_and_the_model(path: str, doc: dict) -> Non
     resource = MODELS[doc["kind"]].model_validate(doc)
     if doc["kind"] == "Workflow":
         compile_workflow(resource.metadata.name, resource.spec)
-    else:
-        workflows = {d["metadata"]["name"]: d for _, d in EXAMPLE_DOCS if d["kind"] == "Workflow"}
-        target = workflows[resource.spec.workflow_ref.name]
-        compiled = compile_workflow(target["metadata"]["name"], target["spec"])
-        compiled.resolve_inputs(resource.spec.inputs)
+        return
+    workflows = {d["metadata"]["name"]: d for _, d in EXAMPLE_DOCS if d["kind"] == "Workflow"}
+    target = workflows[resource.spec.workflow_ref.name]
+    compiled = compile_workflow(target["metadata"]["name"], target["spec"])
+    inputs = resource.spec.inputs
+    if doc["kind"] == "Schedule":
+        cron = parse_schedule(resource.spec.schedule, resource.spec.time_zone)
+        inputs = render_inputs(inputs, cron.next_after(NOW), ZoneInfo(cron.zone_name))
+    compiled.resolve_inputs(inputs)
 
 
 def test_crd_task_types_are_the_registered_ones() -> None:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from conveyor_engine.phases import ExecutionPhase, TaskPhase
 from conveyor_operator.resources import (
     ExecutionResource,
+    ScheduleResource,
     WorkerPoolResource,
     WorkflowResource,
 )
@@ -39,6 +40,7 @@ RESOURCES: dict[str, type[BaseModel]] = {
     "workflows.conveyor.dev.yaml": WorkflowResource,
     "executions.conveyor.dev.yaml": ExecutionResource,
     "workerpools.conveyor.dev.yaml": WorkerPoolResource,
+    "schedules.conveyor.dev.yaml": ScheduleResource,
 }
 #: Walked field by field; the other top-level fields are Kubernetes' own.
 WALKED = ("spec", "status")
@@ -234,6 +236,11 @@ def test_the_walk_descends_into_map_values() -> None:
                   "observedGeneration"],
                  "status.conditions[].observedGeneration: in the model, not in the CRD",
                  id="conditions"),
+    pytest.param("schedules.conveyor.dev.yaml",
+                 ["properties", "status", "properties", "lastOutcome", "properties",
+                  "scheduledTime"],
+                 "status.lastOutcome.scheduledTime: in the model, not in the CRD",
+                 id="schedule-status"),
 ])
 def test_the_walk_reaches_every_level_of_the_real_crds(file: str, path: list[str],
                                                        expected: str) -> None:

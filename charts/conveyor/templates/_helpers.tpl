@@ -213,10 +213,14 @@ seccompProfile:
   verbs: [get, list, watch, patch]
 - apiGroups: [conveyor.dev]
   resources: [executions]
-  # get and delete: ttlSecondsAfterFinished (the operator deletes finished Executions).
-  verbs: [get, list, watch, patch, delete]
+  # get and delete: ttlSecondsAfterFinished and Schedules' history limits (the operator
+  # deletes finished Executions); create: Schedules' runs.
+  verbs: [get, list, watch, patch, delete, create]
 - apiGroups: [conveyor.dev]
-  resources: [workflows/status, executions/status]
+  resources: [schedules]
+  verbs: [list, watch, patch]
+- apiGroups: [conveyor.dev]
+  resources: [workflows/status, executions/status, schedules/status]
   verbs: [patch]
 - apiGroups: [""]
   resources: [events]

@@ -11,6 +11,7 @@ from .base import (
     CRD_VERSION_LABEL,
     EXECUTIONS,
     GROUP,
+    SCHEDULES,
     VERSION,
     WORKERPOOLS,
     WORKFLOWS,
@@ -20,6 +21,13 @@ from .base import (
     StatusModel,
 )
 from .execution import ExecutionResource, ExecutionSpec, ExecutionStatus, TaskSummary, WorkflowRef
+from .schedule import (
+    ActiveRun,
+    RunOutcome,
+    ScheduleResource,
+    ScheduleSpec,
+    ScheduleStatus,
+)
 from .workerpool import (
     RedisRef,
     SecretKeyRef,
@@ -35,9 +43,11 @@ __all__ = [
     "CRD_VERSION_LABEL",
     "EXECUTIONS",
     "GROUP",
+    "SCHEDULES",
     "VERSION",
     "WORKERPOOLS",
     "WORKFLOWS",
+    "ActiveRun",
     "CamelModel",
     "ConditionStatus",
     "ExecutionDefaults",
@@ -46,6 +56,10 @@ __all__ = [
     "ExecutionStatus",
     "Metadata",
     "RedisRef",
+    "RunOutcome",
+    "ScheduleResource",
+    "ScheduleSpec",
+    "ScheduleStatus",
     "SecretKeyRef",
     "StatusModel",
     "TaskSummary",

@@ -14,6 +14,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 WORKFLOWS = "workflows"
 EXECUTIONS = "executions"
 WORKERPOOLS = "workerpools"
+SCHEDULES = "schedules"
 #: Bumped when a CRD schema changes incompatibly; the operator checks it at start.
 CRD_VERSION_LABEL = "conveyor.dev/crd-version"
 

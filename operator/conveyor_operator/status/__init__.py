@@ -24,6 +24,7 @@ from .execution import (
     format_duration,
 )
 from .patch import status_json_patch, status_patch
+from .schedule import ScheduleFacts, schedule_conditions, schedule_status, tick_event
 from .workerpool import (
     DEGRADED_AFTER_SECONDS,
     PoolFacts,
@@ -41,6 +42,7 @@ __all__ = [
     "Condition",
     "PhaseEvent",
     "PoolFacts",
+    "ScheduleFacts",
     "Waiting",
     "degraded_condition",
     "execution_status",
@@ -53,8 +55,11 @@ __all__ = [
     "pool_status",
     "refused_event",
     "rfc3339",
+    "schedule_conditions",
+    "schedule_status",
     "status_json_patch",
     "status_patch",
+    "tick_event",
     "ttl_annotation_event",
     "workflow_status",
 ]
