@@ -198,3 +198,39 @@ async def test_problems_are_reported_on_status(clock_sandbox: tuple[Sandbox, Fak
                          what=f"{name} to turn Ready after the fix")
     finally:
         await delete_schedule(sandbox, name)
+
+
+async def test_replace_cancels_the_open_run_and_keeps_it(
+        clock_sandbox: tuple[Sandbox, FakeClock]) -> None:
+    """``concurrencyPolicy: Replace``: the next tick sets ``spec.cancel`` on the run still
+    going (it is Cancelled, and its object and history stay), then creates its own run."""
+    sandbox, clock = clock_sandbox
+    name = "replace-long"
+    t0 = utc("2025-07-01T00:00:00")
+    clock.set(t0 - timedelta(seconds=5), speed=0)
+    await sandbox.apply_objects([
+        workflow("long-nap", [{"name": "nap", "type": "wait", "params": {"duration": "1h"}}]),
+        schedule(name, "long-nap", "* * * * *", concurrencyPolicy="Replace")])
+    try:
+        await eventually(lambda: status(sandbox, name),
+                         until=lambda s: s.get("nextScheduleTime") == "2025-07-01T00:00:00Z",
+                         what=f"{name}'s first status")
+        clock.set(t0 + timedelta(seconds=2), speed=0)
+        first = await eventually(lambda: runs(sandbox, name), until=lambda r: len(r) == 1,
+                                 what="the 00:00 run")
+        first_name = first[0]["metadata"]["name"]
+        await eventually(lambda: api(sandbox, "GET", f"{API}/executions/{first_name}"),
+                         until=lambda e: e.get("status", {}).get("phase") == "Running",
+                         what="the 00:00 run to run")
+        clock.set(t0 + timedelta(seconds=62), speed=0)
+        both = await eventually(lambda: runs(sandbox, name), until=lambda r: len(r) == 2,
+                                what="the 00:01 run")
+        assert scheduled(both) == ["00:00", "00:01"]
+        replaced = await eventually(
+            lambda: api(sandbox, "GET", f"{API}/executions/{first_name}"),
+            until=lambda e: e.get("status", {}).get("phase") == "Cancelled",
+            what="the 00:00 run to be cancelled")
+        assert replaced["spec"]["cancel"] is True
+        assert "RunReplaced" in [reason for reason, _ in await events(sandbox, name)]
+    finally:
+        await delete_schedule(sandbox, name)
