@@ -224,7 +224,11 @@ async def test_a_rate_limit_holds_across_three_workers(
         assert (await finished(engine, run.execution_id, timeout=90)).phase == "Succeeded"
     arrivals = sorted(s.start for s in seen)
     assert len(arrivals) == 100
-    allowance = window_allowance(Rate(200_000, 5), 1.0)  # burst 5 + 5/s * 1 s = 10
+    # Tokens are granted by Redis's clock; a request reaches the receiver some time after
+    # its grant (worker scheduling, HTTP). Arrivals in one second therefore come from grants
+    # in one second plus that delay: the allowance of a 1.2 s window (5 + 5/s * 1.2 s = 11)
+    # bounds them while deliveries lag by less than 0.2 s.
+    allowance = window_allowance(Rate(200_000, 5), 1.2)
     worst = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
     assert worst <= allowance, worst
     assert arrivals[-1] - arrivals[0] >= (100 - 5) / 5 - 1  # the rate, not faster
