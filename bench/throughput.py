@@ -12,6 +12,7 @@ prefix, and prints:
   quiet server.
 
     .venv/bin/python bench/throughput.py --tasks 20000 --workers 2 --concurrency 256
+    .venv/bin/python bench/throughput.py --tasks 5000 --locked   # each task: lock + token
 
 The target on a 2-core machine is 5,000 durable tasks/s. Figures are printed, never asserted.
 """
@@ -71,10 +72,16 @@ async def run(args: argparse.Namespace, redis_url: str, database_url: str) -> No
     per = args.tasks_per_execution
     executions = max(1, args.tasks // per)
     total = executions * per
-    workflow = await engine.register("noop", {
-        "pool": pool,
-        "tasks": [{"name": f"t{i}", "type": "set", "params": {"i": i}} for i in range(per)],
-    })
+    tasks = [{"name": f"t{i}", "type": "set", "params": {"i": i}} for i in range(per)]
+    spec: dict = {"pool": pool, "tasks": tasks}
+    if args.locked:
+        # Each task takes one of 8 semaphores (limit 64) and a token of a limit too high
+        # to bind: what is measured is the cost of the gate, not waiting.
+        for i, task in enumerate(tasks):
+            task["locks"] = [{"name": f"bench-{i % 8}", "limit": 64}]
+            task["rateLimit"] = {"key": "bench-api"}
+        spec["rateLimits"] = [{"key": "bench-api", "perSecond": 1_000_000, "burst": 100_000}]
+    workflow = await engine.register("locked" if args.locked else "noop", spec)
     env = worker_env(redis_url=redis_url, database_url=database_url, key_prefix=prefix,
                      pool=pool, concurrency=str(args.concurrency),
                      batch_size=str(args.batch_size))
@@ -112,7 +119,9 @@ async def run(args: argparse.Namespace, redis_url: str, database_url: str) -> No
             worker.terminate()
         await engine.close()
         services.delete_prefixed_keys(redis_url, prefix)
-    print(f"tasks:                      {total} ({executions} executions x {per} tasks)")
+    kind = "each with a lock and a rate-limit token" if args.locked else "plain set tasks"
+    print(f"tasks:                      {total} ({executions} executions x {per} tasks, "
+          f"{kind})")
     print(f"workers x concurrency:      {args.workers} x {args.concurrency}")
     print(f"submit time:                {submitted - start:.2f} s")
     print(f"total time:                 {elapsed:.2f} s")
@@ -131,6 +140,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--locked", action="store_true",
+                        help="every task takes a lock (8 semaphores of 64) and a "
+                             "rate-limit token (a limit too high to bind)")
     args = parser.parse_args()
     with services.redis_server(os.environ.get("CONVEYOR_TEST_REDIS_URL")) as redis_url, \
             services.postgres_server(os.environ.get("CONVEYOR_TEST_DATABASE_URL")) as pg, \

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from .cache import Cache
 from .compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid, compile_workflow
+from .compiler.problems import Problem
 from .connections import database_pool_options, database_ssl, redis_client
 from .events import Event, add_message, add_publish, subscribe
 from .health import start_health_server
@@ -136,6 +137,12 @@ class Engine:
         event loop (the operator's watches, a worker's lease renewal).
         """
         workflow = await asyncio.to_thread(compile_workflow, name, spec)
+        # A rate limit is global: a declaration contradicting another workflow's is a
+        # compile problem naming both (never a silent pick).
+        conflicts = await self.store.declare_rate_limits(name, workflow.spec.rate_limits)
+        if conflicts:
+            raise WorkflowInvalid(name, [Problem(None, f"rateLimits[{i}]", message)
+                                         for i, message in conflicts])
         await self.store.save_workflow(workflow.content_hash, name, workflow.to_json())
         await self.cache.put_workflow(workflow.content_hash, workflow.to_json())
         self.catalog.remember(workflow)

@@ -62,6 +62,11 @@ class Keys:
         """Pub/sub channel telling workers to abort running tasks (cancellation)."""
         return f"{self.prefix}:control"
 
+    def rate_limit(self, key: str) -> str:
+        """The GCRA state (theoretical arrival time, microseconds) of rate-limit ``key``
+        (:mod:`conveyor_engine.tokenbucket`); one key, so the script stays in one slot."""
+        return f"{self.prefix}:ratelimit:{key}"
+
     def dispatcher_lock(self, pool: str) -> str:
         """Lock held by the one worker of a pool that runs the dispatcher loop."""
         return f"{self.prefix}:{self.pool_tag(pool)}:dispatcher"

@@ -48,6 +48,17 @@ OUTCOMES_REFUSED = Counter(
     "conveyor_outcomes_refused_total",
     "Attempt outcomes refused at commit because their claim had been taken over (fencing).",
 )
+TASKS_WAITING = Gauge(
+    "conveyor_tasks_waiting",
+    "Tasks of a pool waiting on a durable timer, by reason: LockHeld, RateLimited, "
+    "RetryBackoff, Timer (a wait task). Set by the pool's dispatcher.",
+    ["pool", "reason"],
+)
+LOCK_LOST = Counter(
+    "conveyor_lock_lost_total",
+    "Attempt outcomes refused at commit because a lock of theirs was taken by a newer holder "
+    "after its lease ran out (lock fencing); the attempt is recorded Lost, reason LockLost.",
+)
 LOST_ATTEMPTS = Counter(
     "conveyor_lost_attempts_total",
     "Attempts recorded as lost after their worker stopped renewing the claim's lease.",

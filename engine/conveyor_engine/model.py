@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import durationpy
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .inputtypes import InputType
@@ -142,6 +142,57 @@ class InputSpec(_Model):
         return "default" not in self.model_fields_set
 
 
+#: Lock names and rate-limit keys (after rendering): printable, no spaces, commas or ``=``,
+#: so a token can travel in one header field as ``name=token`` (RFC 9110 §5.5, a list).
+RESOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,127}$"
+#: Most locks one task may declare (all are taken at once, or none).
+MAX_LOCKS = 8
+
+
+class LockUse(_Model):
+    """A named lock or semaphore a task holds while it runs (``locks: [{name, limit}]``).
+
+    ``name`` may hold ``${{ }}`` templates over ``inputs`` and upstream ``tasks``
+    (rendered when the task is claimed; the result must match
+    :data:`RESOURCE_NAME_PATTERN`). ``limit`` is how many holders may hold it at once
+    (1: a mutex). See :mod:`conveyor_engine.locks`.
+    """
+
+    name: str = Field(min_length=1, max_length=256)
+    limit: int = Field(1, ge=1, le=10_000, description="Holders at once (1: a mutex).")
+
+
+class RateLimitUse(_Model):
+    """A rate-limit token a task takes before it runs (``rateLimit: {key, units}``).
+
+    The limit of ``key`` is declared once, in a workflow's ``rateLimits``; ``key`` may hold
+    ``${{ }}`` templates. See :mod:`conveyor_engine.ratelimits`.
+    """
+
+    key: str = Field(min_length=1, max_length=256)
+    units: int = Field(1, ge=1, le=10_000, description="Tokens this task takes.")
+
+
+class RateLimitSpec(_Model):
+    """A global rate limit (``rateLimits: [{key, perSecond | perMinute, burst}]``).
+
+    Shared by every worker, pool and workflow using ``key``; every declaration of one key
+    must agree (a different one is refused when the workflow is registered). ``burst``
+    (default: one second's worth, at least 1) is how many tokens may be taken at once.
+    """
+
+    key: str = Field(pattern=RESOURCE_NAME_PATTERN)
+    per_second: float | None = Field(None, gt=0, le=1_000_000)
+    per_minute: float | None = Field(None, gt=0, le=60_000_000)
+    burst: int | None = Field(None, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> RateLimitSpec:
+        if (self.per_second is None) == (self.per_minute is None):
+            raise ValueError("set exactly one of perSecond and perMinute")
+        return self
+
+
 class TaskSpec(_Model):
     """One task of a workflow.
 
@@ -160,6 +211,11 @@ class TaskSpec(_Model):
     pool: str | None = Field(
         None, pattern=NAME_PATTERN, description="Worker pool for this task (default: the "
         "workflow's pool), e.g. to run heavy calls on their own workers.")
+    locks: list[LockUse] = Field(
+        default_factory=list, max_length=MAX_LOCKS,
+        description="Named locks/semaphores held while the task runs (all or none).")
+    rate_limit: RateLimitUse | None = Field(
+        None, description="A token of a global rate limit taken before the task runs.")
 
     @field_validator("timeout")
     @classmethod
@@ -180,6 +236,9 @@ class WorkflowSpec(_Model):
     inputs: list[InputSpec] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS)
     pool: str = Field("default", pattern=NAME_PATTERN, description="Worker pool to run on.")
+    rate_limits: list[RateLimitSpec] = Field(
+        default_factory=list, max_length=64,
+        description="Global rate limits this workflow declares (shared by every workflow).")
 
 
 def is_valid_name(name: str) -> bool:

@@ -46,6 +46,25 @@ class LostAttempt:
 
     error: str
     retryable: bool = True
+    #: ``WorkerLost``, or ``LockLost`` when the attempt's lock was taken from it before its
+    #: outcome was committed (:mod:`conveyor_engine.locks`).
+    reason: str = WORKER_LOST
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Outcome produced by the worker when a task cannot start yet: a lock is held by
+    others or a rate-limit token is not due (:mod:`conveyor_engine.locks`,
+    :mod:`conveyor_engine.ratelimits`). The attempt is not over and holds no worker slot:
+    the task waits in ``Waiting`` with a durable timer of ``timer_kind`` (``lock`` or
+    ``rate``) until ``until``, with ``reason`` and ``message`` saying why; ``waiting_for``
+    names the lock, so its release wakes the task sooner."""
+
+    until: datetime
+    timer_kind: str
+    reason: str
+    message: str
+    waiting_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +85,8 @@ class Transition:
     due_at: datetime | None = None
     timer_kind: str | None = None
     reason: str | None = None
+    #: The lock a ``Waiting`` task waits for (timer kind ``lock``), else None.
+    waiting_for: str | None = None
 
     @property
     def final(self) -> bool:
@@ -78,7 +99,7 @@ def transition_for(
     retry_limit: int,
     backoff_seconds: float,
     attempt: int,
-    outcome: Outcome | SkippedByCondition | LostAttempt,
+    outcome: Outcome | SkippedByCondition | LostAttempt | Deferred,
     now: datetime,
     retry_on: Sequence[str] | None = None,
 ) -> Transition:
@@ -107,6 +128,12 @@ def transition_for(
             TaskPhase.WAITING, None, message=f"waiting until {until.isoformat()}",
             due_at=until, timer_kind="resume",
         )
+    if isinstance(outcome, Deferred):
+        return Transition(
+            TaskPhase.WAITING, None, message=outcome.message[:1000],
+            due_at=max(outcome.until, now), timer_kind=outcome.timer_kind,
+            reason=outcome.reason, waiting_for=outcome.waiting_for,
+        )
     if isinstance(outcome, Failed):
         error = outcome.error[:MAX_ERROR_CHARS]
         listed = retry_on_matches(retry_on, kind=outcome.kind, status_code=outcome.status_code)
@@ -127,7 +154,7 @@ def transition_for(
             message=f"failed after {attempt} attempt(s){why}: {error[:200]}",
         )
     if isinstance(outcome, LostAttempt):
-        if not retry_on_matches(retry_on, kind=WORKER_LOST, status_code=None):
+        if not retry_on_matches(retry_on, kind=outcome.reason, status_code=None):
             retry_limit = 0  # not in retryOn: the lost attempt fails the task at once
         return _lost(retry_limit, backoff_seconds, attempt, outcome, now)
     raise TypeError(f"unknown outcome {outcome!r}")
@@ -135,16 +162,17 @@ def transition_for(
 
 def _lost(retry_limit: int, backoff_seconds: float, attempt: int, outcome: LostAttempt,
           now: datetime) -> Transition:
-    error = f"{WORKER_LOST}: {outcome.error}"[:MAX_ERROR_CHARS]
+    reason = outcome.reason
+    error = f"{reason}: {outcome.error}"[:MAX_ERROR_CHARS]
     if outcome.retryable and attempt <= retry_limit:
         return Transition(
-            TaskPhase.WAITING, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,
+            TaskPhase.WAITING, AttemptOutcome.LOST, error=error, reason=reason,
             due_at=now + timedelta(seconds=backoff_seconds), timer_kind="retry",
             message=(f"attempt {attempt} lost, retry {attempt} of {retry_limit} "
                      f"in {round(backoff_seconds, 3):g}s: {error[:200]}"),
         )
     return Transition(
-        TaskPhase.FAILED, AttemptOutcome.LOST, error=error, reason=WORKER_LOST,
+        TaskPhase.FAILED, AttemptOutcome.LOST, error=error, reason=reason,
         message=f"failed after {attempt} attempt(s), the last lost: {error[:200]}",
     )
 

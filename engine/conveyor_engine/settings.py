@@ -47,6 +47,10 @@ class EngineSettings(BaseSettings):
         30.0, ge=1.0, le=3600.0,
         description="A claim not renewed for this long is reclaimed by another worker.",
     )
+    lock_lease_seconds: float = Field(
+        30.0, ge=1.0, le=3600.0,
+        description="Lease of a lock a task holds (renewed with the claims' leases); a "
+                    "holder not renewed for this long loses the lock to the next acquirer.")
     shutdown_grace_seconds: float = Field(25.0, ge=0.0, le=3600.0)
     batch_size: int = Field(256, ge=1, le=10_000, description="Outcomes committed per batch.")
     dispatch_interval_seconds: float = Field(

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .. import tasktypes
+from .. import locks, ratelimits, tasktypes
 from ..expressions import (
     OPEN,
     Condition,
@@ -79,6 +79,13 @@ def canonical_json(spec: WorkflowSpec) -> str:
             retry.pop("retryOn", None)
         if retry.get("jitter") == "Full":
             retry.pop("jitter", None)
+        # Tasks without locks or a rate limit hash as before those fields existed (issue 10).
+        if not raw_task.get("locks"):
+            raw_task.pop("locks", None)
+        if raw_task.get("rateLimit") is None:
+            raw_task.pop("rateLimit", None)
+    if not data.get("rateLimits"):
+        data.pop("rateLimits", None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -160,6 +167,8 @@ class _Part:
     expressions: tuple[Expression, ...]
     refs: frozenset[str]
     timeout: timedelta | None
+    locks: tuple[tuple[Template, int], ...] = ()
+    rate_key: Template | None = None
 
 
 class _Compilation:
@@ -196,6 +205,7 @@ class _Compilation:
         self.check_cycles(dependents)
         compiled_parts = {name: self.compile_task(task) for name, task in self.tasks.items()}
         self.check_all_references(deps, compiled_parts)
+        self.check_limits()
         if self.problems:
             raise WorkflowInvalid(self.name, self.problems)
 
@@ -216,6 +226,8 @@ class _Compilation:
                 dependents=tuple(sorted(dependents[name], key=position.__getitem__)),
                 refs=part.refs,
                 timeout=part.timeout,
+                locks=part.locks,
+                rate_key=part.rate_key,
             )
         text = canonical_json(self.spec)
         return CompiledWorkflow(
@@ -294,6 +306,15 @@ class _Compilation:
                 expressions.append(when.expression)
             except ExpressionError as exc:
                 self.problem(task.name, exc.field, exc.message)
+        locks = []
+        for i, lock in enumerate(task.locks):
+            name = self.name_template(task, lock.name, f"locks[{i}].name", expressions)
+            if name is not None:
+                locks.append((name, lock.limit))
+        rate_key = None
+        if task.rate_limit is not None:
+            rate_key = self.name_template(task, task.rate_limit.key, "rateLimit.key",
+                                          expressions)
         refs = frozenset().union(*(e.references for e in expressions))
         timeout = duration(task.timeout, "timeout") if task.timeout is not None else None
         if self.strict and timeout is not None and task.type in tasktypes.REGISTRY:
@@ -301,7 +322,54 @@ class _Compilation:
                 self.problem(task.name, "timeout",
                              f'does not apply to a "{task.type}" task, which holds no worker '
                              f"while it waits (remove it)")
-        return _Part(params, when, tuple(expressions), refs, timeout)
+        return _Part(params, when, tuple(expressions), refs, timeout, tuple(locks), rate_key)
+
+    def name_template(self, task: TaskSpec, text: str, where: str,
+                      expressions: list[Expression]) -> Template | None:
+        """A lock name or rate-limit key compiled as a template (its expressions join
+        ``expressions``, so their references are checked and loaded); a literal one is
+        checked against the name pattern now. None after a problem."""
+        try:
+            template = compile_template(text, where)
+        except ExpressionError as exc:
+            for error in exc.errors:
+                self.problem(task.name, error.field, error.message)
+            return None
+        expressions.extend(template.expressions)
+        if not template.expressions:
+            problem = locks.name_problem(text, where)
+            if problem is not None:
+                self.problem(task.name, where, problem.removeprefix(f"{where}: "))
+                return None
+        return template
+
+    def check_limits(self) -> None:
+        """Workflow-wide checks of locks and rate limits: one limit per literal lock name,
+        one limit per declared rate-limit key, and a literal ``rateLimit`` taking no more
+        units than its limit's burst."""
+        for i, message in ratelimits.declaration_problems(self.spec.rate_limits):
+            self.problem(None, f"rateLimits[{i}]", message)
+        limits: dict[str, tuple[str, int, int]] = {}
+        for task in self.tasks.values():
+            for i, lock in enumerate(task.locks):
+                if OPEN in lock.name:
+                    continue
+                first = limits.setdefault(lock.name, (task.name, i, lock.limit))
+                if first[2] != lock.limit:
+                    self.problem(task.name, f"locks[{i}].limit",
+                                 f'lock "{lock.name}" has limit {lock.limit} here but '
+                                 f'{first[2]} in task "{first[0]}" (locks[{first[1]}]); '
+                                 f"use one limit per lock")
+        declared = {spec.key: spec for spec in self.spec.rate_limits}
+        for task in self.tasks.values():
+            use = task.rate_limit
+            if use is None or use.key not in declared:
+                continue
+            burst = ratelimits.rate_of(declared[use.key]).burst
+            if use.units > burst:
+                self.problem(task.name, "rateLimit.units",
+                             f'{use.units} units can never be granted by "{use.key}", whose '
+                             f"burst is {burst}")
 
     def check_all_references(self, deps: dict[str, tuple[str, ...]],
                              parts: dict[str, _Part]) -> None:

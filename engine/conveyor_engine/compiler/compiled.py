@@ -53,6 +53,15 @@ class CompiledTask:
     dependents: tuple[str, ...]
     refs: frozenset[str]
     timeout: timedelta | None
+    #: ``locks``: each declared lock's name template and limit (:mod:`conveyor_engine.locks`);
+    #: ``rate_key``: the template of ``rateLimit.key`` (None: no rate limit).
+    locks: tuple[tuple[Template, int], ...] = ()
+    rate_key: Template | None = None
+
+    @property
+    def gated(self) -> bool:
+        """True when the task takes locks or a rate-limit token before it runs."""
+        return bool(self.locks) or self.rate_key is not None
 
     def backoff(self, retry_number: int) -> timedelta:
         """The ceiling of the wait before retry ``retry_number`` (1 = the first retry).

@@ -6,6 +6,7 @@ are skipped, how the counters move and how an execution finishes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
@@ -13,6 +14,7 @@ import asyncpg
 from ..phases import EXECUTION_OPEN, TASK_FINAL, TaskPhase, sql_list
 from .base import StoreBase, sid
 from .decisions import CommitPlan, execution_finish, plan_commit, released
+from .locks import release_held
 from .records import CommitResult, OutcomeRecord, ReadyTask, TaskRef
 
 # Guarded by the phase and attempt: only a task Running at that attempt moves, which is what
@@ -24,17 +26,20 @@ _MOVE_TASKS = """
     UPDATE tasks t
     SET phase = u.phase, outputs = u.outputs, error = u.error, message = u.message,
         reason = u.reason, due_at = u.due_at, timer_kind = u.timer_kind, resume_from = NULL,
-        lease_until = NULL,
+        lease_until = NULL, waiting_for = u.waiting_for,
         finished_at = CASE WHEN u.phase = ANY($12::text[]) THEN u.finished_at END
     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::text[],
                 $7::text[], $8::timestamptz[], $9::text[], $10::timestamptz[], $13::bigint[],
-                $14::timestamptz[], $15::text[])
+                $14::timestamptz[], $15::text[], $16::int[], $17::text[])
          AS u(eid, name, attempt, phase, outputs, error, message, due_at, timer_kind,
-              finished_at, claim, lease_before, reason)
+              finished_at, claim, lease_before, reason, locks, waiting_for)
     WHERE t.execution_id = u.eid AND t.name = u.name AND t.attempt = u.attempt
       AND t.phase = $11
       AND (u.claim IS NULL OR t.claim = u.claim)
       AND (u.lease_before IS NULL OR t.lease_until < u.lease_before)
+      AND (u.locks = 0 OR u.locks = (SELECT count(*) FROM lock_holders h
+                                      WHERE h.execution_id = t.execution_id
+                                        AND h.task_name = t.name AND h.claim = u.claim))
     RETURNING t.execution_id, t.name"""
 
 # The current claim of tasks whose outcome did not apply: was it refused by the fence?
@@ -119,6 +124,10 @@ async def _commit(
     result.applied = await _move_tasks(conn, records)
     if len(result.applied) < len(records):
         result.refused = await _superseded(conn, records, result.applied)
+        result.lock_refused = await _lock_lost(conn, records, result)
+    locked = [r for r in result.applied + result.lock_refused
+              if r.locks and r.claim is not None]
+    await release_held(conn, [(r.ref.execution_id, r.ref.task, r.claim) for r in locked], now)
     if not result.applied:
         return result
     await _record_attempts(conn, [r for r in result.applied if r.transition.attempt_outcome])
@@ -150,6 +159,8 @@ async def _move_tasks(
         [r.claim for r in records],
         [r.lease_before for r in records],
         [r.transition.reason for r in records],
+        [r.locks for r in records],
+        [r.transition.waiting_for for r in records],
     )
     moved_keys = {(sid(m["execution_id"]), m["name"]) for m in moved}
     return [r for r in records if (r.ref.execution_id, r.ref.task) in moved_keys]
@@ -171,6 +182,25 @@ async def _superseded(conn: asyncpg.Connection, records: list[OutcomeRecord],
     current = {(sid(row["execution_id"]), row["name"]): row["claim"] for row in rows}
     return [r for r in fenced
             if current.get((r.ref.execution_id, r.ref.task), r.claim) != r.claim]
+
+
+async def _lock_lost(conn: asyncpg.Connection, records: list[OutcomeRecord],
+                     result: CommitResult) -> list[OutcomeRecord]:
+    """Apply the ``lock_lost`` transition of records refused only by the lock fence (their
+    claim is still current, a lock of theirs is not): the attempt is recorded ``Lost``
+    (reason ``LockLost``) and retried under its policy. Adds them to ``result.applied``;
+    returns the original records."""
+    done = {id(r) for r in result.applied} | {id(r) for r in result.refused}
+    candidates = [r for r in records
+                  if id(r) not in done and r.locks and r.lock_lost is not None]
+    if not candidates:
+        return []
+    fallback = {id(r): replace(r, transition=r.lock_lost, locks=0, lock_lost=None)
+                for r in candidates}
+    moved = await _move_tasks(conn, list(fallback.values()))
+    moved_ids = {id(m) for m in moved}
+    result.applied += moved
+    return [r for r in candidates if id(fallback[id(r)]) in moved_ids]
 
 
 async def _record_attempts(conn: asyncpg.Connection, finished: list[OutcomeRecord]) -> None:

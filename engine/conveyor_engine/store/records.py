@@ -87,6 +87,12 @@ class OutcomeRecord:
     downstream: tuple[str, ...] = ()
     claim: int | None = None
     lease_before: datetime | None = None
+    #: Locks the attempt held (:mod:`conveyor_engine.locks`): the task row moves only while
+    #: all of them are still held under ``claim`` (lock fencing), and the commit releases
+    #: them. ``lock_lost`` is what the attempt becomes when one was taken from it (``Lost``,
+    #: reason ``LockLost``, retried under the task's policy).
+    locks: int = 0
+    lock_lost: Transition | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +106,9 @@ class CommitResult:
     #: Records refused because the task was claimed again since their claim (fencing: the
     #: claim is no longer current); nothing of them was recorded.
     refused: list[OutcomeRecord] = field(default_factory=list)
+    #: Records refused because a lock they held was taken from them (its lease ran out and
+    #: another holder took it); each was applied as its ``lock_lost`` transition instead.
+    lock_refused: list[OutcomeRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@
 * :mod:`.claims`: claiming attempts, their leases, hand-back and abandoned claims;
 * :mod:`.outcomes`: the batch commit of attempt outcomes (its decisions: :mod:`.decisions`);
 * :mod:`.timers`: durable timers and lost dispatches (the dispatcher's queries);
-* :mod:`.retention`: deleting expired history in batches (the retention job).
+* :mod:`.retention`: deleting expired history in batches (the retention job);
+* :mod:`.locks`: locks and semaphores: acquire, renew, release, sweep, wake waiters;
+* :mod:`.ratelimits`: rate-limit declarations, one global limit per key.
 
 Batch statements take parallel arrays through ``unnest`` so that a batch of any size costs
 one round trip per statement (asyncpg sends arrays natively). Every state change is guarded
@@ -25,8 +27,10 @@ import orjson
 from .claims import ClaimQueries
 from .executions import ExecutionQueries
 from .lifecycle import LifecycleQueries
+from .locks import LockQueries
 from .migrate import migrate
 from .outcomes import OutcomeQueries
+from .ratelimits import RateLimitQueries
 from .retention import RetentionQueries
 from .timers import TimerQueries
 
@@ -42,7 +46,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class Store(ExecutionQueries, LifecycleQueries, ClaimQueries, OutcomeQueries, TimerQueries,
-            RetentionQueries):
+            RetentionQueries, LockQueries, RateLimitQueries):
     """PostgreSQL access for the engine. Create with :meth:`connect`; close with :meth:`close`.
 
     All methods raise asyncpg errors unchanged on connection problems; callers decide

@@ -25,6 +25,7 @@ _REARM_LOST = pick_and_update_sql(
 # Served by the partial index tasks_waiting: the phase is a literal (see base.py).
 _WAITING = f"pool = $1 AND phase = {phase_literal(TaskPhase.WAITING)}"
 _NEXT_TIMER = f"SELECT min(due_at) FROM tasks WHERE {_WAITING}"
+_WAITING_BY_KIND = f"SELECT timer_kind, count(*) AS n FROM tasks WHERE {_WAITING} GROUP BY 1"
 _TIMERS_DUE_BEFORE = f"SELECT count(*) FROM tasks WHERE {_WAITING} AND due_at < $2"
 
 
@@ -57,6 +58,12 @@ class TimerQueries(StoreBase):
     async def next_timer(self, pool: str) -> datetime | None:
         """When the earliest ``Waiting`` timer of ``pool`` falls due, or None."""
         return await self._pool.fetchval(_NEXT_TIMER, pool)
+
+    async def waiting_by_kind(self, pool: str) -> dict[str, int]:
+        """How many tasks of ``pool`` wait, by timer kind (``retry``, ``resume``, ``lock``,
+        ``rate``)."""
+        rows = await self._pool.fetch(_WAITING_BY_KIND, pool)
+        return {r["timer_kind"]: r["n"] for r in rows if r["timer_kind"] is not None}
 
     async def timers_due_before(self, pool: str, until: datetime) -> int:
         """How many ``Waiting`` timers of ``pool`` fall due before ``until``."""

@@ -9,6 +9,7 @@ PostgreSQL or Kubernetes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -46,6 +47,9 @@ class TaskContext:
     resources: Resources
     resumed_from: datetime | None = None
     timeout: timedelta | None = None
+    #: The fencing tokens of the locks this attempt holds, by lock name (empty: none);
+    #: see :mod:`conveyor_engine.locks`. An ``http`` task sends them as a header.
+    locks: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

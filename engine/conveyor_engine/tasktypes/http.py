@@ -17,6 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from ..locks import TOKEN_HEADER, header_value
 from ..retries import RETRY_AFTER_STATUSES, TIMEOUT, parse_retry_after
 from .base import Failed, Outcome, Succeeded, TaskContext, TaskType
 
@@ -194,6 +195,15 @@ def body_outputs(
     return {"text": decode_text(data, charset, complete=not truncated)}
 
 
+def _with_lock_tokens(headers: dict[str, str], ctx: TaskContext) -> dict[str, str]:
+    """``headers`` plus ``Conveyor-Lock-Token: name=token, ...`` when the attempt holds
+    locks, so the resource can refuse a writer whose token is older than one it has seen
+    (Kleppmann's fencing tokens); a header of that name set in params is kept as is."""
+    if not ctx.locks or any(n.lower() == TOKEN_HEADER.lower() for n in headers):
+        return headers
+    return {**headers, TOKEN_HEADER: header_value(ctx.locks)}
+
+
 def response_headers(headers: httpx.Headers) -> dict[str, str]:
     """Response header fields as a dict with lower-case names.
 
@@ -299,7 +309,7 @@ class HttpTask(TaskType):
             async with ctx.resources.http.stream(
                 params.method,
                 url,
-                headers=params.headers or None,
+                headers=_with_lock_tokens(params.headers, ctx) or None,
                 **request_kwargs,
             ) as response:
                 data = await _read_capped(response, cap)

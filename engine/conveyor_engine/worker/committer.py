@@ -24,7 +24,7 @@ from .. import dependencies
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
-from ..metrics import COMMIT_BATCH, DEAD_LETTERS, LOST_ATTEMPTS, OUTCOMES_REFUSED
+from ..metrics import COMMIT_BATCH, DEAD_LETTERS, LOCK_LOST, LOST_ATTEMPTS, OUTCOMES_REFUSED
 from ..phases import SATISFIES_DEPENDENTS, TaskPhase
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
@@ -110,6 +110,7 @@ class Committer:
                 delay = min(delay * 2, 5.0)
         COMMIT_BATCH.observe(len(records))
         _log_refused(result.refused)
+        _log_lock_lost(result.lock_refused)
         delay = 0.1
         while True:
             try:
@@ -137,6 +138,7 @@ class Committer:
             merged.skipped += part.skipped
             merged.finished.update(part.finished)
             merged.refused += part.refused
+            merged.lock_refused += part.lock_refused
         return merged
 
     async def _after_commit(self, batch: list[Finished], result: CommitResult) -> None:
@@ -197,6 +199,17 @@ def _count_takeovers(batch: list[Finished], applied: set[int]) -> None:
                 DEAD_LETTERS.inc()
             log.warning("took over %s: its attempt %d is recorded as lost (%s)",
                         item.record.ref, item.record.ref.attempt, item.record.transition.phase)
+
+
+def _log_lock_lost(refused: list[OutcomeRecord]) -> None:
+    """Say which outcomes the lock fence refused (recorded Lost, reason LockLost)."""
+    if not refused:
+        return
+    LOCK_LOST.inc(len(refused))
+    for record in refused:
+        log.warning("refused the outcome (%s) of %s: a lock of theirs was taken by a newer "
+                    "holder after its lease ran out; the attempt is recorded as lost",
+                    record.transition.phase, record.ref)
 
 
 def _log_refused(refused: list[OutcomeRecord]) -> None:

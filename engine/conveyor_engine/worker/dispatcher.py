@@ -18,7 +18,7 @@ from .. import dependencies
 from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
-from ..metrics import LOST_ATTEMPTS
+from ..metrics import LOST_ATTEMPTS, TASKS_WAITING
 from ..phases import TaskPhase
 from ..queue import Queue
 from ..retention import RetentionPolicy, next_look, retention_cutoff
@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 #: Timers fired or tasks re-armed per query; more are picked up on the next pass at once.
 _BATCH = 500
+#: How often the waiting tasks of the pool are counted for ``conveyor_tasks_waiting``.
+_WAITING_COUNT_SECONDS = 5.0
+#: The ``reason`` label of each timer kind (bounded: four values).
+WAIT_REASONS = {"lock": "LockHeld", "rate": "RateLimited", "retry": "RetryBackoff",
+                "resume": "Timer"}
 
 
 class Dispatcher:
@@ -68,6 +73,7 @@ class Dispatcher:
         self._next_retention = datetime.min.replace(tzinfo=UTC)
         #: Executions deleted per retention batch, newest last (for logs and tests).
         self.retention_batches: list[int] = []
+        self._next_waiting_count = datetime.min.replace(tzinfo=UTC)
         ttl = max(5.0, interval * 20)
         self._lock = redis.lock(keys.dispatcher_lock(pool), timeout=ttl)
 
@@ -125,6 +131,7 @@ class Dispatcher:
                     Event(r.ref.execution_id, TaskPhase.READY, r.ref.task, r.ref.attempt)
                     for r in ready])
                 await pipe.execute()
+        await self._sweep_locks(now)
         await self._retain(now)  # after the dispatch: timers never wait for a deletion
         if len(fired) == _BATCH:
             return 0.0
@@ -132,6 +139,21 @@ class Dispatcher:
         if upcoming is None:
             return self._interval
         return max(0.0, min(self._interval, (upcoming - datetime.now(UTC)).total_seconds()))
+
+    async def _sweep_locks(self, now: datetime) -> None:
+        """Free dead lock holders (lease ran out, or their task no longer runs under the
+        claim that took the lock: finished, cancelled, taken over, execution deleted) and
+        wake their waiters, so no worker death or operator restart leaves a lock held
+        (:mod:`conveyor_engine.locks`); every few seconds, count this pool's waiting tasks
+        by reason for ``conveyor_tasks_waiting``."""
+        freed = await self._store.sweep_locks(now=now)
+        if freed:
+            log.info("freed %d lock holder(s) whose lease ran out or whose task ended", freed)
+        if now >= self._next_waiting_count:
+            self._next_waiting_count = now + timedelta(seconds=_WAITING_COUNT_SECONDS)
+            counts = await self._store.waiting_by_kind(self._pool)
+            for kind, reason in WAIT_REASONS.items():
+                TASKS_WAITING.labels(self._pool, reason).set(counts.get(kind, 0))
 
     async def _retain(self, now: datetime) -> None:
         """Delete one batch of this pool's expired executions when a look is due

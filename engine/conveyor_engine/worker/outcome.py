@@ -5,17 +5,22 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ..compiler import CompiledTask, CompiledWorkflow
-from ..progress import LostAttempt, SkippedByCondition, transition_for
+from ..locks import LOCK_LOST, header_value
+from ..progress import Deferred, LostAttempt, SkippedByCondition, Transition, transition_for
 from ..store import HeldClaim, OutcomeRecord, TaskRef
-from ..tasktypes.base import Failed, Outcome
+from ..tasktypes.base import Failed, Outcome, TaskContext
+
+if TYPE_CHECKING:
+    from .context import Job
 
 
 def outcome_record(
     ref: TaskRef,
-    outcome: Outcome | SkippedByCondition | LostAttempt,
+    outcome: Outcome | SkippedByCondition | LostAttempt | Deferred,
     *,
     worker: str,
     started: datetime,
@@ -27,6 +32,8 @@ def outcome_record(
     lease_before: datetime | None = None,
     attempt_base: int = 0,
     rand: Callable[[], float] = random.random,
+    locks: int = 0,
+    lock_lost: Transition | None = None,
 ) -> OutcomeRecord:
     """The record of attempt ``ref`` ending with ``outcome`` at ``finished``.
 
@@ -44,6 +51,8 @@ def outcome_record(
     (``rand``, floats in ``[0, 1)``, is the jitter's random source), at least a server's
     ``Retry-After`` (``Failed.retry_after``) up to ``maxBackoff``; ``retryOn`` decides
     which failures are retried (:func:`~conveyor_engine.progress.transition_for`).
+    ``locks`` is how many locks the attempt held and ``lock_lost`` what it becomes if one
+    was taken from it (see :func:`lock_lost_transition`).
     """
     retry_on = None
     if retries and task is not None:
@@ -67,7 +76,27 @@ def outcome_record(
                     if task is not None and workflow is not None else ()),
         claim=claim,
         lease_before=lease_before,
+        locks=locks,
+        lock_lost=lock_lost,
     )
+
+
+def lock_lost_transition(job: Job, ctx: TaskContext, tokens: dict[str, int]) -> Transition:
+    """What an attempt that held ``tokens`` becomes when a lock is taken from it before its
+    outcome is committed (its lease ran out and a newer holder took it): ``Lost``, reason
+    ``LockLost``, retried under the task's policy like a lost worker."""
+    held = header_value(tokens)
+    record = outcome_record(
+        job.claimed.ref, LostAttempt(f"a lock was taken by a newer holder after its lease "
+                                     f"ran out (held {held})", reason=LOCK_LOST),
+        worker="", started=ctx_now(), finished=ctx_now(), workflow=job.workflow,
+        task=job.task, attempt_base=job.claimed.attempt_base)
+    return record.transition
+
+
+def ctx_now() -> datetime:
+    """Now, UTC (the lock-lost transition's retry is timed from when it is built)."""
+    return datetime.now(UTC)
 
 
 def lost_record(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -49,14 +50,16 @@ from ..retention import RetentionPolicy
 from ..settings import EngineSettings
 from ..store import Claimed, ReadyTask, Store
 from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
+from ..tokenbucket import TokenBucket
 from ..workflows import WorkflowCatalog
 from .committer import Committer, Finished
 from .contact import Contact
 from .context import ContextLoader, Job, LoadFailure
 from .dispatcher import Dispatcher
 from .execute import execute
+from .gate import Gate, Passed
 from .inflight import InFlight, Running, Stop
-from .outcome import outcome_label, outcome_record
+from .outcome import lock_lost_transition, outcome_label, outcome_record
 from .reclaim import Reclaimer
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,8 @@ class Worker:
             batch_size=settings.batch_size, on_acked=self._acked,
         )
         self.inflight = InFlight()
+        self.gate = Gate(store=store, bucket=TokenBucket(redis, self.keys),
+                         worker=self.consumer, lock_lease_seconds=settings.lock_lease_seconds)
         self.contact = Contact()
         self.dispatcher = Dispatcher(
             store=store, redis=redis, keys=self.keys, queue=self.queue, pool=self.pool,
@@ -271,7 +276,17 @@ class Worker:
                                       claim=job.claimed.claim,
                                       attempt_base=job.claimed.attempt_base)
         try:
-            outcome = await self._outcome(entry, job, ctx)
+            gated = await self._gate(entry, job)
+            if isinstance(gated, Passed):
+                if gated.tokens:  # locks held: the outcome is fenced by them
+                    ctx = dataclasses.replace(ctx, locks=gated.tokens)
+                    job.context["task"]["locks"] = gated.tokens
+                    record_of = functools.partial(
+                        record_of, locks=len(gated.tokens),
+                        lock_lost=lock_lost_transition(job, ctx, gated.tokens))
+                outcome = await self._outcome(entry, job, ctx)
+            else:
+                outcome = gated
             record = record_of(outcome, finished=_now())
         except asyncio.CancelledError:
             raise  # handed back by the shutdown path, which owns the entry now
@@ -283,6 +298,13 @@ class Worker:
         TASK_ATTEMPTS.labels(job.task.type, outcome_label(outcome)).inc()
         self.inflight.finish(entry.delivery.message_id)
         self.committer.submit(Finished(self.pool, entry.delivery.message_id, record))
+
+    async def _gate(self, entry: Running, job: Job) -> Any:
+        """Take the task's locks and rate-limit token (:mod:`.gate`); tasks that declare
+        none pass at once, without a store call."""
+        if not job.task.gated or entry.stop is Stop.CANCELLED:
+            return Passed({})
+        return await self.gate.enter(job)
 
     async def _outcome(self, entry: Running, job: Job, ctx: TaskContext) -> Any:
         """Run the attempt (unless already cancelled); outputs made storable."""
@@ -311,8 +333,9 @@ class Worker:
         slower than that cannot keep the lease anyway); after a failure retry within half a
         second. Outcomes are reported to :attr:`contact`, which lets takeovers wait until
         both stores have been reachable for a whole lease."""
-        interval = self.settings.lease_seconds / 3
-        bound = self.settings.lease_seconds / 2
+        lease = min(self.settings.lease_seconds, self.settings.lock_lease_seconds)
+        interval = lease / 3
+        bound = lease / 2
         delay = interval
         while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
@@ -347,6 +370,8 @@ class Worker:
         so an outage is seen even while nothing runs)."""
         await self.store.renew_leases(
             self.consumer, until=_now() + timedelta(seconds=self.settings.lease_seconds))
+        await self.store.renew_lock_leases(
+            self.consumer, until=_now() + timedelta(seconds=self.settings.lock_lease_seconds))
 
     # -- dependencies ---------------------------------------------------------------------------
 

@@ -1,0 +1,64 @@
+"""A loopback HTTP server that records every request: when, which path, which lock token.
+
+``GET /slow/<seconds>/<tag>`` sleeps, then answers JSON. Each request is recorded as a
+:class:`Seen` (arrival and end times from ``time.monotonic()``, the path and the
+``Conveyor-Lock-Token`` header), the view a fenced resource or a rate-limited API has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the server saw it."""
+
+    start: float
+    end: float
+    path: str
+    token: str | None
+
+
+class _Recording(BaseHTTPRequestHandler):
+    seen: list[Seen]
+    lock: threading.Lock
+
+    def do_GET(self) -> None:
+        start = time.monotonic()
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "slow" and len(parts) > 1:
+            time.sleep(float(parts[1]))
+        with self.lock:
+            self.seen.append(Seen(start, time.monotonic(), self.path,
+                                  self.headers.get("Conveyor-Lock-Token")))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def recording_server() -> Iterator[tuple[str, list[Seen]]]:
+    """Serve on a free loopback port; yield ``(base url, requests seen so far)``."""
+    seen: list[Seen] = []
+    handler = type("H", (_Recording,), {"seen": seen, "lock": threading.Lock()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
