@@ -390,6 +390,12 @@ class Engine:
         """
         return await self.catalog.get(content_hash, name)
 
+    async def waiting_counts(self) -> dict[tuple[str, str], int]:
+        """Submitted executions that wait, by ``(reason, pool)``: ``ConcurrencyLimit``
+        (queued in their concurrency group) and ``Suspended``; for the operator's
+        ``conveyor_executions_waiting`` gauge. One aggregate query over open runs."""
+        return await self.store.waiting_counts()
+
     async def timers_due_before(self, pool: str, until: datetime) -> int:
         """How many durable timers (``Waiting`` tasks) of ``pool`` fall due before ``until``
         (an aware datetime): work a worker must soon be there to fire."""

@@ -159,6 +159,18 @@ class ExecutionQueries(StoreBase):
         async with self._pool.acquire() as conn:
             return await _queued_message(conn, execution_id)
 
+    async def waiting_counts(self) -> dict[tuple[str, str], int]:
+        """Open executions that wait, by ``(reason, pool)``: ``ConcurrencyLimit`` (queued
+        in their concurrency group) and ``Suspended``. A queued and suspended run counts
+        as ``ConcurrencyLimit`` (it waits for its group first)."""
+        rows = await self._pool.fetch(
+            f"""SELECT CASE WHEN queued THEN $1 ELSE $2 END AS reason, pool, count(*) AS n
+                FROM executions
+                WHERE phase IN ({", ".join(f"'{p}'" for p in _EXECUTION_OPEN)})
+                  AND (queued OR suspended)
+                GROUP BY 1, 2""", LIMITED, "Suspended")
+        return {(r["reason"], r["pool"]): r["n"] for r in rows}
+
     async def find_execution_by_key(self, idempotency_key: str) -> str | None:
         """The id of the execution submitted with ``idempotency_key``, or None."""
         found = await self._pool.fetchval(
