@@ -120,3 +120,43 @@ async def test_forbid_fails_the_second_run_with_a_reason_and_an_event(
     assert "Started" not in events.stdout
     await kubectl.run("patch", "execution", "only-one-1", "--type", "merge", "-p",
                       '{"spec": {"cancel": true}}')
+
+
+async def test_operator_killed_while_runs_are_queued_loses_nothing_and_keeps_the_order(
+    sandbox: Sandbox, kubectl: Kubectl
+) -> None:
+    """Three runs of one key are submitted (two queued); the operator is killed (SIGKILL)
+    and started again: every run succeeds once, one at a time, in submission order, and the
+    statuses follow (the queue lives in PostgreSQL, not in the operator)."""
+    names = ["keep-1", "keep-2", "keep-3"]
+    await kubectl.run("apply", "-f", "-", stdin=manifest("""
+        apiVersion: conveyor.dev/v1alpha1
+        kind: Workflow
+        metadata: {name: keep-order}
+        spec:
+          inputs: [{name: customer}]
+          concurrency: {key: inputs.customer}
+          tasks:
+            - {name: pause, type: wait, params: {duration: 3s}}
+    """))
+    for name in names:
+        await kubectl.run("apply", "-f", "-", stdin=manifest(
+            execution(name, "k", "keep-order")))
+        await eventually(lambda name=name: sandbox.get("executions", name),
+                         until=lambda e: (e or {}).get("status", {}).get("executionId"),
+                         timeout=60, interval=0.05, what=f"{name} to be submitted")
+    await eventually(lambda: sandbox.get("executions", "keep-3"),
+                     until=lambda e: ready(e) == ("False", "ConcurrencyLimit"), timeout=30,
+                     interval=0.1, what="keep-3 to wait for its group")
+    await sandbox.stop_operator(kill=True)
+    await sandbox.start_operator()
+
+    async def statuses() -> list[dict]:
+        return [((await sandbox.get("executions", n)) or {}).get("status", {}) for n in names]
+
+    final = await eventually(statuses, until=lambda found: all(
+        s.get("phase") == "Succeeded" for s in found), timeout=120, interval=0.2,
+        what="the three runs to succeed after the operator restart")
+    for earlier, later in itertools.pairwise(final):
+        assert later["startedAt"] >= earlier["finishedAt"], (earlier, later)
+    assert all(ready({"status": s}) == ("True", "Succeeded") for s in final)
