@@ -21,19 +21,21 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .cache import Cache
-from .compiler import CompiledWorkflow, InvalidInputs, WorkflowInvalid, compile_workflow
-from .compiler.problems import Problem
+from .compiler import CompiledWorkflow, InvalidInputs, Problem, WorkflowInvalid, compile_workflow
+from .concurrency import Concurrency, Policy, replaced_message
 from .connections import database_pool_options, database_ssl, redis_client
 from .events import Event, add_message, add_publish, subscribe
 from .health import start_health_server
 from .keys import Keys
 from .model import WorkflowSpec
 from .phases import ExecutionPhase, TaskPhase
+from .priorities import check_priority
 from .queue import Backlog, Queue
 from .redis_policy import check_eviction_policy
 from .settings import EngineSettings
 from .store import AttemptState, ExecutionHeader, ExecutionState, ReadyTask, Store, TaskState
 from .store.lifecycle import Retried
+from .store.records import Created
 from .workflows import WorkflowCatalog
 
 #: What callers outside the engine (the operator) may use: the client, its results and
@@ -42,10 +44,12 @@ __all__ = [
     "AttemptState",
     "Backlog",
     "CompiledWorkflow",
+    "Concurrency",
     "Engine",
     "Event",
     "ExecutionState",
     "InvalidInputs",
+    "Policy",
     "PoolQueues",
     "Retried",
     "Submission",
@@ -64,10 +68,18 @@ DISPATCH_TIMEOUT_SECONDS = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """Result of :meth:`Engine.submit`: the execution id, and whether this call created it."""
+    """Result of :meth:`Engine.submit`: the execution id, and whether this call created it.
+
+    For a run created now: ``queued`` when it waits in its concurrency group's queue,
+    ``forbidden`` the message it failed with (``policy: Forbid``), ``replaced`` the ids of
+    the runs it cancelled (``policy: Replace``).
+    """
 
     execution_id: str
     created: bool
+    queued: bool = False
+    forbidden: str | None = None
+    replaced: tuple[str, ...] = ()
 
 
 class Engine:
@@ -155,9 +167,22 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         suspended: bool = False,
+        priority: int = 0,
+        concurrency: Concurrency | None = None,
     ) -> Submission:
         """Start an execution of ``workflow`` with ``inputs`` (``suspended``: created
         suspended, so no task starts until :meth:`resume`; as a Job created suspended).
+
+        ``priority`` (-1000..1000, default 0) picks its tasks' dispatch band
+        (:mod:`conveyor_engine.priorities`). ``concurrency`` puts the run in that
+        concurrency group (:mod:`conveyor_engine.concurrency`) instead of the one its
+        workflow's ``spec.concurrency`` gives (None: the workflow's, if any): how a
+        Schedule's ``concurrencyPolicy`` limits its own runs. A run of a group may be
+        queued (:attr:`Submission.queued`), refused at once (``Forbid``: it is recorded
+        ``Failed`` with reason ``ConcurrencyForbidden``) or replace older runs
+        (``Replace``: they are ``Cancelled`` with reason ``ConcurrencyReplaced``).
+        Raises :class:`InvalidInputs` naming ``priority`` when it is out of range, and
+        naming ``concurrency.key`` when the key cannot be evaluated with these inputs.
 
         With an ``idempotency_key`` (for example a Kubernetes object's uid), a repeated call
         returns the execution the first call created, whatever its state, and starts
@@ -174,6 +199,13 @@ class Engine:
         after an *unknown* result (a lost reply, a crash of the caller) safe too.
         """
         resolved = workflow.resolve_inputs(inputs, max_bytes=self.max_inputs_bytes)
+        try:
+            check_priority(priority)
+        except ValueError as exc:
+            raise InvalidInputs([Problem(None, "priority", str(exc).partition(": ")[2])]
+                                ) from None
+        if concurrency is None:
+            concurrency = workflow.concurrency(resolved)
         if idempotency_key is not None:
             existing = await self.store.find_execution_by_key(idempotency_key)
             if existing is not None:
@@ -183,7 +215,7 @@ class Engine:
         for pool in {task[3] for task in tasks} - self._groups:
             await self.queue.ensure_group(pool)
             self._groups.add(pool)
-        execution_id, created, ready = await self.store.create_execution(
+        made = await self.store.create_execution(
             workflow_name=workflow.name,
             workflow_hash=workflow.content_hash,
             spec_json=workflow.to_json(),
@@ -193,28 +225,47 @@ class Engine:
             idempotency_key=idempotency_key,
             now=datetime.now(UTC),
             suspended=suspended,
+            concurrency=concurrency,
+            priority=priority,
         )
-        if created:
+        execution_id = made.execution_id
+        if made.created:
+            phase = ExecutionPhase.FAILED if made.forbidden else ExecutionPhase.PENDING
             header = ExecutionHeader(execution_id, workflow.name, workflow.content_hash,
-                                     workflow.pool, resolved, ExecutionPhase.PENDING)
+                                     workflow.pool, resolved, phase)
             try:
-                await asyncio.wait_for(self._dispatch_created(header, workflow, ready),
+                await asyncio.wait_for(self._dispatch_created(header, workflow, made,
+                                                             concurrency),
                                        DISPATCH_TIMEOUT_SECONDS)
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("execution %s is committed but its dispatch to Redis failed "
                             "(%s: %s); the dispatcher re-dispatches it from PostgreSQL",
                             execution_id, type(exc).__name__, exc)
-        return Submission(execution_id, created)
+        return Submission(execution_id, made.created, queued=made.queued,
+                          forbidden=made.forbidden, replaced=tuple(made.cancelled))
 
     async def _dispatch_created(self, header: ExecutionHeader, workflow: CompiledWorkflow,
-                                ready: list[ReadyTask]) -> None:
-        """Cache a new execution's header and workflow, add its ready tasks to the stream and
-        announce it, in one pipelined round trip."""
+                                made: Created, concurrency: Concurrency | None) -> None:
+        """Cache a new execution's header and workflow, add the ready tasks to the stream,
+        tell workers to stop the runs it replaced, and announce it all, in one pipelined
+        round trip."""
+        events = [Event(header.execution_id, header.phase)]
+        replaced = replaced_message(concurrency.group) if concurrency is not None else ""
         async with self.redis.pipeline(transaction=False) as pipe:
             self.cache.add_header(pipe, header)
             self.cache.add_workflow(pipe, workflow.content_hash, workflow.to_json())
-            self.queue.add_dispatch(pipe, ready)
-            add_publish(pipe, self.keys, [Event(header.execution_id, ExecutionPhase.PENDING)])
+            self.queue.add_dispatch(pipe, made.ready)
+            if made.forbidden:
+                self.cache.add_finished(pipe, header.execution_id)
+            for victim, tasks in made.cancelled.items():
+                add_message(pipe, self.keys.control(), orjson.dumps(
+                    {"cancel": victim, "reason": replaced}))
+                self.cache.add_finished(pipe, victim)
+                events += [Event(victim, ExecutionPhase.CANCELLED)]
+                events += [Event(victim, TaskPhase.CANCELLED, name) for name in tasks]
+            events += [Event(r.ref.execution_id, ExecutionPhase.PENDING) for r in made.ready
+                       if r.ref.execution_id != header.execution_id]
+            add_publish(pipe, self.keys, events)
             await pipe.execute()
 
     async def get(self, execution_id: str) -> ExecutionState | None:
@@ -243,7 +294,7 @@ class Engine:
 
         Returns False when the execution is unknown or already final. History is kept.
         """
-        cancelled = await self.store.cancel_execution(
+        cancelled, admitted = await self.store.cancel_and_admit(
             execution_id, reason=reason, now=datetime.now(UTC))
         if cancelled is None:
             return False
@@ -251,8 +302,12 @@ class Engine:
             add_message(pipe, self.keys.control(),
                         orjson.dumps({"cancel": execution_id, "reason": reason}))
             self.cache.add_finished(pipe, execution_id)
+            # Runs of its concurrency group admitted in its place start now (or, if Redis
+            # fails here, after the dispatcher's grace).
+            self.queue.add_dispatch(pipe, admitted.ready)
             add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.CANCELLED)] + [
-                Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled])
+                Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled] + [
+                Event(eid, ExecutionPhase.PENDING) for eid in admitted.admitted + admitted.moved])
             await pipe.execute()
         return True
 
@@ -352,6 +407,12 @@ class Engine:
         Raises ``LookupError`` when no layer has it (only a damaged database causes that).
         """
         return await self.catalog.get(content_hash, name)
+
+    async def waiting_counts(self) -> dict[tuple[str, str], int]:
+        """Submitted executions that wait, by ``(reason, pool)``: ``ConcurrencyLimit``
+        (queued in their concurrency group) and ``Suspended``; for the operator's
+        ``conveyor_executions_waiting`` gauge. One aggregate query over open runs."""
+        return await self.store.waiting_counts()
 
     async def timers_due_before(self, pool: str, until: datetime) -> int:
         """How many durable timers (``Waiting`` tasks) of ``pool`` fall due before ``until``

@@ -30,9 +30,12 @@ class Keys:
         """The hash tag shared by every key of one execution."""
         return f"{{{self.prefix}/exec/{execution_id}}}"
 
-    def stream(self, pool: str) -> str:
-        """The dispatch stream of a worker pool (Redis Streams, one consumer group)."""
-        return f"{self.prefix}:{self.pool_tag(pool)}:tasks"
+    def stream(self, pool: str, band: str = "normal") -> str:
+        """The dispatch stream of a worker pool and priority band (Redis Streams, one
+        consumer group each). The ``normal`` band keeps the name every pool's one stream
+        had; ``high`` and ``low`` add a suffix (see :mod:`conveyor_engine.priorities`)."""
+        base = f"{self.prefix}:{self.pool_tag(pool)}:tasks"
+        return base if band == "normal" else f"{base}:{band}"
 
     def group(self, pool: str) -> str:
         """The consumer group name that a pool's workers share on its stream."""

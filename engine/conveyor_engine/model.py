@@ -230,8 +230,35 @@ class TaskSpec(_Model):
         return value
 
 
+#: Most runs one concurrency group may admit at once (``spec.concurrency.limit``).
+MAX_CONCURRENCY_LIMIT = 10_000
+
+
+class ConcurrencySpec(_Model):
+    """``spec.concurrency``: how many runs of this workflow may be open at once, per key.
+
+    ``key`` (optional) is a bare CEL expression over ``inputs`` only (for example
+    ``inputs.customer``), evaluated at submission: runs with equal keys form one group;
+    absent, every run of the workflow is in one group. ``limit`` (1 to 10,000) runs of a
+    group are admitted at a time; ``policy`` says what a run beyond it does: ``Queue``
+    waits (first come, first served per group), ``Forbid`` fails at once
+    (``ConcurrencyForbidden``), ``Replace`` cancels the oldest open runs of the group to
+    make room (Kubernetes CronJob's ``concurrencyPolicy`` words; Hatchet's
+    ``GROUP_ROUND_ROBIN`` / ``CANCEL_NEWEST`` / ``CANCEL_IN_PROGRESS``). See
+    :mod:`conveyor_engine.concurrency` and ``docs/concurrency.md``.
+    """
+
+    limit: int = Field(1, ge=1, le=MAX_CONCURRENCY_LIMIT,
+                       description="Runs of one group admitted at a time.")
+    key: str | None = Field(None, min_length=1, max_length=1024,
+                            description="CEL over inputs naming the group (absent: one).")
+    policy: Literal["Queue", "Forbid", "Replace"] = Field(
+        "Queue", description="What a run beyond the limit does.")
+
+
 class WorkflowSpec(_Model):
-    """A workflow definition: named inputs and a DAG of tasks."""
+    """A workflow definition: named inputs and a DAG of tasks, and optionally a
+    concurrency rule for its runs (:class:`ConcurrencySpec`)."""
 
     inputs: list[InputSpec] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS)
@@ -239,6 +266,7 @@ class WorkflowSpec(_Model):
     rate_limits: list[RateLimitSpec] = Field(
         default_factory=list, max_length=64,
         description="Global rate limits this workflow declares (shared by every workflow).")
+    concurrency: ConcurrencySpec | None = None
 
 
 def is_valid_name(name: str) -> bool:

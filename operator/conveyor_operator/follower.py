@@ -153,7 +153,8 @@ class ExecutionFollower:
             return
         before = tracked.status.get("phase")
         tracked.status = {k: v for k, v in {**tracked.status, **patch}.items() if v is not None}
-        for event in phase_events(before, state.phase, desired.get("message") or ""):
+        for event in phase_events(before, state.phase, desired.get("message") or "",
+                                  state.reason):
             await self._kube.post_event(tracked.ref, event)
         if state.phase in EXECUTION_FINAL:
             await self._finished(tracked)

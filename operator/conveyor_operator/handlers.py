@@ -26,7 +26,7 @@ from conveyor_engine.api import (
 )
 from conveyor_engine.phases import ExecutionPhase
 
-from . import watchclock
+from . import waitcount, watchclock
 from .clock import clock_from
 from .control import RunControl
 from .crdcheck import expected_crds
@@ -67,6 +67,8 @@ from .waits import install_filter, retry_later
 
 log = logging.getLogger(__name__)
 FINALIZER = "conveyor.dev/cancel-on-delete"
+#: How often ``conveyor_executions_waiting`` is refreshed (:mod:`.waitcount`), in seconds.
+WAITCOUNT_SECONDS = 15.0
 
 
 @kopf.on.startup()
@@ -104,6 +106,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                      cap=config.wait_recheck_max_seconds)
     memo.waiting_task = asyncio.create_task(memo.waiting.run(), name="waiting")
     memo.schedules = ScheduleRunner(memo.kube, clock_from(config.clock_file))
+    memo.waitcount_task = asyncio.create_task(
+        waitcount.run(memo.engine, memo.waiting.reasons, interval=WAITCOUNT_SECONDS),
+        name="waitcount")
     memo.crds = CrdWatch(memo.kube, memo.get("state") or OperatorState(), expected_crds(),
                          lambda: rewrite_statuses(memo),
                          event_namespace=config.namespace or config.worker_namespace)
@@ -161,7 +166,8 @@ async def rewrite_statuses(memo: kopf.Memo) -> None:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop following and close connections."""
-    tasks = (memo.follower_task, memo.scaler_task, memo.waiting_task, memo.reaper_task)
+    tasks = (memo.follower_task, memo.scaler_task, memo.waiting_task, memo.reaper_task,
+             memo.waitcount_task)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -269,7 +275,8 @@ async def _start(memo: kopf.Memo, entry: WaitingExecution) -> Waiting | None:
     try:
         submission = await engine.submit(workflow, dict(entry.spec.inputs),
                                          idempotency_key=ref.uid,
-                                         suspended=entry.spec.suspend)
+                                         suspended=entry.spec.suspend,
+                                         priority=entry.spec.priority)
     except InvalidInputs as exc:
         failed = Waiting(ConditionReason.INVALID_INPUTS, str(exc), final=True)
         desired = execution_status(generation=entry.generation, state=None,

@@ -49,11 +49,15 @@ class ConditionReason(StrEnum):
     POOL_NOT_FOUND = "PoolNotFound"  # also after submission: a pool its open tasks need is gone
     POOL_NOT_READY = "PoolNotReady"
     INVALID_INPUTS = "InvalidInputs"
+    # Execution, submitted: waiting in its concurrency group's queue (docs/concurrency.md)
+    CONCURRENCY_LIMIT = "ConcurrencyLimit"
     # Execution, final
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     TASK_FAILED = "TaskFailed"
     CANCELLED = "Cancelled"
+    CONCURRENCY_FORBIDDEN = "ConcurrencyForbidden"  # refused: its group is full (Forbid)
+    CONCURRENCY_REPLACED = "ConcurrencyReplaced"  # cancelled by a newer run (Replace)
     # Execution, lifecycle (spec.suspend); a suspended Schedule too
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
@@ -90,6 +94,8 @@ class EventReason(StrEnum):
     SUSPENDED = "Suspended"  # spec.suspend: true took effect
     RESUMED = "Resumed"  # ... and false again
     RETRIED = "Retried"  # spec.retry raised: the run runs its failed step again
+    CONCURRENCY_FORBIDDEN = "ConcurrencyForbidden"  # a Warning: refused, its group is full
+    CONCURRENCY_REPLACED = "ConcurrencyReplaced"  # cancelled by a newer run of its group
     SCALED_UP = "ScaledUp"
     SCALED_DOWN = "ScaledDown"
     CRD_MISMATCH = "CrdMismatch"  # an installed CRD stopped matching the operator's

@@ -75,6 +75,10 @@ class WaitingExecutions:
         entry.due = time.monotonic() + entry.delay
         self._waiting[entry.ref.uid] = entry
 
+    def reasons(self) -> list[str]:
+        """The reason each waiting Execution waits for (``WorkflowNotFound``, ...)."""
+        return [entry.waiting.reason for entry in self._waiting.values()]
+
     def get(self, uid: str) -> WaitingExecution | None:
         """The waiting entry of the object ``uid``, or None when it is not waiting."""
         return self._waiting.get(uid)

@@ -20,6 +20,7 @@ from conveyor_operator.status import (
     status_json_patch,
     status_patch,
 )
+from conveyor_operator.waitcount import waiting_samples
 from tests.support.factories import execution_state
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -264,3 +265,60 @@ def test_a_workflow_waiting_for_its_store_is_not_ready_and_shows_no_old_hash() -
     assert ready["message"] == "waiting for the store: ConnectionError: refused"
     assert status["contentHash"] is None and status["observedGeneration"] == 2
     assert "Stalled" not in {c["type"] for c in status["conditions"]}
+
+
+WAITING = "waiting for 2 earlier run(s) of key 'ns/w[acme]' (1 running, 1 queued ahead; limit 1)"
+
+
+@pytest.mark.parametrize(("phase", "queued", "reason", "message", "conditions"), [
+    # queued in its concurrency group: Pending, the reason says why, the message how long
+    ("Pending", True, "ConcurrencyLimit", WAITING,
+     {"Ready": ("False", "ConcurrencyLimit"), "Reconciling": ("True", "ConcurrencyLimit")}),
+    # a retried run queued again keeps its phase and says why it waits
+    ("Running", True, "ConcurrencyLimit", WAITING,
+     {"Ready": ("False", "ConcurrencyLimit"), "Reconciling": ("True", "ConcurrencyLimit")}),
+    # refused by Forbid: Failed and Stalled with the group's reason, not TaskFailed
+    ("Failed", False, "ConcurrencyForbidden", "ConcurrencyForbidden: concurrency group ...",
+     {"Ready": ("False", "ConcurrencyForbidden"), "Stalled": ("True", "ConcurrencyForbidden")}),
+    # cancelled by a newer run (Replace)
+    ("Cancelled", False, "ConcurrencyReplaced", "ConcurrencyReplaced: replaced by ...",
+     {"Ready": ("False", "ConcurrencyReplaced"), "Stalled": ("True", "ConcurrencyReplaced")}),
+    # admitted: the usual conditions
+    ("Pending", False, None, None,
+     {"Ready": ("False", "Pending"), "Reconciling": ("True", "Pending")}),
+])
+def test_concurrency_reasons_on_execution_status(phase: str, queued: bool, reason: str | None,
+                                                 message: str | None, conditions: dict) -> None:
+    state = replace(execution_state(2, phase), queued=queued, reason=reason, message=message)
+    status = execution_status(generation=1, state=state, previous=None, now=NOW)
+    assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]} == conditions
+    if message:
+        assert status["message"].startswith(message)
+
+
+@pytest.mark.parametrize(("before", "after", "reason", "events"), [
+    # refused by its group: one Warning, never a Started
+    (None, "Failed", "ConcurrencyForbidden", [("Warning", "ConcurrencyForbidden")]),
+    ("Pending", "Failed", "ConcurrencyForbidden", [("Warning", "ConcurrencyForbidden")]),
+    # replaced by a newer run, after it ran
+    ("Running", "Cancelled", "ConcurrencyReplaced", [("Normal", "ConcurrencyReplaced")]),
+    # a reason that does not belong to the phase changes nothing
+    ("Running", "Failed", "ConcurrencyReplaced", [("Warning", "Failed")]),
+    ("Pending", "Running", None, [("Normal", "Started")]),
+])
+def test_phase_events_with_the_engines_reason(before: str | None, after: str,
+                                              reason: str | None, events: list) -> None:
+    assert [(e.type, e.reason) for e in phase_events(before, after, "m", reason)] == events
+
+
+@pytest.mark.parametrize(("engine", "unsubmitted", "seen", "samples"), [
+    ({}, [], [], {}),
+    ({("ConcurrencyLimit", "default"): 3, ("Suspended", "heavy"): 1},
+     ["WorkflowNotFound", "WorkflowNotFound", "PoolNotReady"], [],
+     {("ConcurrencyLimit", "default"): 3, ("Suspended", "heavy"): 1,
+      ("WorkflowNotFound", ""): 2, ("PoolNotReady", ""): 1}),
+    # a label set published before and gone now is set to 0, not left at its old value
+    ({}, [], [("ConcurrencyLimit", "default")], {("ConcurrencyLimit", "default"): 0}),
+])
+def test_waiting_samples(engine: dict, unsubmitted: list, seen: list, samples: dict) -> None:
+    assert waiting_samples(engine, unsubmitted, seen) == samples

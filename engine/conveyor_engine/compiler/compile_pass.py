@@ -66,6 +66,9 @@ def canonical_json(spec: WorkflowSpec) -> str:
     back as optional (pydantic counts it as set).
     """
     data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+    if data.get("concurrency") is None:
+        # Workflows without a concurrency rule hash as before it existed (issue 10).
+        data.pop("concurrency", None)
     for raw, input_spec in zip(data["inputs"], spec.inputs, strict=True):
         raw["required"] = input_spec.is_required
         if raw.get("type") is None:
@@ -206,6 +209,7 @@ class _Compilation:
         compiled_parts = {name: self.compile_task(task) for name, task in self.tasks.items()}
         self.check_all_references(deps, compiled_parts)
         self.check_limits()
+        concurrency_key = self.compile_concurrency_key()
         if self.problems:
             raise WorkflowInvalid(self.name, self.problems)
 
@@ -238,7 +242,30 @@ class _Compilation:
             roots=tuple(name for name in order if not deps[name]),
             pool=self.spec.pool,
             _stored=text,
+            concurrency_key=concurrency_key,
         )
+
+    def compile_concurrency_key(self) -> Expression | None:
+        """Compile ``concurrency.key``: one bare CEL expression over ``inputs`` only (it is
+        evaluated at submission, before any task ran), naming declared inputs."""
+        rule = self.spec.concurrency
+        if rule is None or rule.key is None:
+            return None
+        try:
+            expression = compile_condition(rule.key, "concurrency.key",
+                                           check_constant=False).expression
+        except ExpressionError as exc:
+            self.problem(None, "concurrency.key", exc.message)
+            return None
+        others = sorted(expression.roots - {"inputs"})
+        if others:
+            self.problem(None, "concurrency.key",
+                         f"may use only inputs (it is evaluated when a run is submitted, "
+                         f"before any task ran); {rule.key!r} uses {', '.join(others)}")
+        for name in sorted(expression.inputs - self.inputs):
+            self.problem(None, "concurrency.key", f"no input named {name!r}"
+                         + did_you_mean(name, self.inputs))
+        return expression
 
     def check_names(self) -> None:
         for i, input_spec in enumerate(self.spec.inputs):

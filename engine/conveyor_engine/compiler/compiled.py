@@ -16,7 +16,8 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from ..expressions import Condition, Template
+from ..concurrency import Concurrency, Policy, group_name
+from ..expressions import Condition, Expression, ExpressionError, Template, to_json_value, to_text
 from ..inputtypes import type_mismatch
 from ..model import TaskSpec, WorkflowSpec, parse_duration
 from ..outputs import json_size
@@ -102,6 +103,26 @@ class CompiledWorkflow:
     roots: tuple[str, ...]
     pool: str
     _stored: str = field(repr=False)
+    #: ``spec.concurrency.key`` compiled (None: no key, or no concurrency rule).
+    concurrency_key: Expression | None = field(default=None, repr=False)
+
+    def concurrency(self, inputs: Mapping[str, Any]) -> Concurrency | None:
+        """The concurrency group a run with (resolved) ``inputs`` joins, or None when the
+        workflow has no ``spec.concurrency``. The group is the workflow's name, plus the
+        key's value as text when ``key`` is set (:func:`conveyor_engine.concurrency.
+        group_name`). Raises :class:`InvalidInputs` naming ``concurrency.key`` when the key
+        cannot be evaluated with these inputs."""
+        rule = self.spec.concurrency
+        if rule is None:
+            return None
+        key = None
+        if self.concurrency_key is not None:
+            try:
+                value = self.concurrency_key.evaluate({"inputs": dict(inputs)})
+            except ExpressionError as exc:
+                raise InvalidInputs([Problem(None, "concurrency.key", exc.message)]) from None
+            key = to_text(to_json_value(value))
+        return Concurrency(group_name(self.name, key), rule.limit, Policy(rule.policy))
 
     def downstream(self, name: str) -> frozenset[str]:
         """All tasks that depend on ``name``, directly or not; ``KeyError`` if no such task.

@@ -52,7 +52,7 @@ def pick_and_update_sql(*, phase: TaskPhase, column: str, inclusive: bool, set_s
     transaction holds (``FOR UPDATE SKIP LOCKED``, so several dispatchers never wait on
     each other) and meeting the extra condition ``where`` (SQL on ``tasks``); applies
     ``set_sql`` (which may use ``$2``, the current time, and ``$5``, the new phase) and
-    returns ``execution_id, name, attempt`` of each.
+    returns ``execution_id, name, attempt, priority`` of each.
     """
     compare = "<=" if inclusive else "<"
     return f"""UPDATE tasks t SET phase = $5, {set_sql}
@@ -61,12 +61,14 @@ def pick_and_update_sql(*, phase: TaskPhase, column: str, inclusive: bool, set_s
                        AND {column} {compare} $3 AND {where}
                      ORDER BY {column} LIMIT $4 FOR UPDATE SKIP LOCKED) d
                WHERE t.execution_id = d.execution_id AND t.name = d.name
-               RETURNING t.execution_id, t.name, t.attempt"""
+               RETURNING t.execution_id, t.name, t.attempt, t.priority"""
 
 
 def ready_tasks(rows: list[asyncpg.Record], pool: str) -> list[ReadyTask]:
-    """Ready tasks of ``pool`` from rows with ``execution_id``, ``name`` and ``attempt``."""
-    return [ReadyTask(TaskRef(sid(r["execution_id"]), r["name"], r["attempt"]), pool)
+    """Ready tasks of ``pool`` from rows with ``execution_id``, ``name``, ``attempt`` and
+    ``priority``."""
+    return [ReadyTask(TaskRef(sid(r["execution_id"]), r["name"], r["attempt"]), pool,
+                      r["priority"])
             for r in rows]
 
 

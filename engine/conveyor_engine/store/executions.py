@@ -8,11 +8,22 @@ from typing import Any
 
 import asyncpg
 
+from ..concurrency import (
+    FORBIDDEN,
+    LIMITED,
+    REPLACED,
+    Concurrency,
+    admit,
+    replaced_message,
+    waiting_message,
+)
 from ..phases import EXECUTION_OPEN, TASK_OPEN, ExecutionPhase, TaskPhase, sql_list
+from .admission import cancel_open, lock_group, open_runs, promote, queue_position
 from .base import StoreBase, sid
 from .decisions import initial_task
 from .records import (
     AttemptState,
+    Created,
     ExecutionHeader,
     ExecutionState,
     ReadyTask,
@@ -59,52 +70,106 @@ class ExecutionQueries(StoreBase):
         idempotency_key: str | None,
         now: datetime,
         suspended: bool = False,
-    ) -> tuple[str, bool, list[ReadyTask]]:
+        concurrency: Concurrency | None = None,
+        priority: int = 0,
+    ) -> Created:
         """Create an execution and its task rows in one transaction.
 
         ``spec_json`` is the workflow's canonical JSON (stored once per content hash).
         ``tasks`` are ``(name, type, number of dependencies, pool)``; tasks without
         dependencies start ``Ready`` (attempt 1); ``pool`` is the execution's default pool.
-        Returns ``(execution id, created, ready tasks)``. When ``idempotency_key`` names an
-        existing execution nothing is written and that execution's id is returned with
-        ``created=False`` (Stripe-style idempotency keys). A ``suspended`` execution starts
-        no task until it is resumed (:meth:`LifecycleQueries.set_suspended`).
+        When ``idempotency_key`` names an existing execution nothing is written and that
+        execution's id is returned with ``created=False`` (Stripe-style idempotency keys).
+        A ``suspended`` execution starts no task until it is resumed
+        (:meth:`LifecycleQueries.set_suspended`). ``priority`` is stored with it and its
+        tasks (their dispatch band).
+
+        With ``concurrency`` the run joins that group under its advisory lock
+        (:mod:`conveyor_engine.concurrency`): it queues (its roots held ``Pending``) and
+        is admitted at once if it fits; or fails at once (``Forbid``, no task runs: each
+        is ``Cancelled``); or first cancels the oldest open runs (``Replace``).
         """
         execution_id = str(uuid.uuid4())
 
-        async def work(conn: asyncpg.Connection) -> tuple[str, bool, list[ReadyTask]]:
+        async def work(conn: asyncpg.Connection) -> Created:
             await conn.execute(_SAVE_WORKFLOW, workflow_hash, workflow_name, spec_json)
+            group = concurrency.group if concurrency is not None else None
+            if concurrency is not None:
+                await lock_group(conn, concurrency.group)
+                decision = admit(concurrency, await open_runs(conn, concurrency.group))
             created = await conn.fetchval(
                 """INSERT INTO executions (id, idempotency_key, workflow_name, workflow_hash,
                        pool, inputs, phase, tasks_total, tasks_open, created_at, updated_at,
-                       suspended)
-                   VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $7, $8, $8, $10)
+                       suspended, priority, concurrency_key, concurrency_limit,
+                       concurrency_seq, queued, reason)
+                   VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $7, $8, $8, $10, $11, $12, $13,
+                           CASE WHEN $12::text IS NOT NULL
+                                THEN nextval('executions_concurrency_seq') END,
+                           $12::text IS NOT NULL, $14)
                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
                 execution_id, idempotency_key, workflow_name, workflow_hash, pool, inputs,
-                len(tasks), now, ExecutionPhase.PENDING, suspended,
+                len(tasks), now, ExecutionPhase.PENDING, suspended, priority, group,
+                concurrency.limit if concurrency is not None else None,
+                LIMITED if concurrency is not None else None,
             )
             if created is None:
                 existing = await conn.fetchval(
                     "SELECT id FROM executions WHERE idempotency_key = $1", idempotency_key
                 )
-                return sid(existing), False, []
-            rows = [(name, type_, deps, task_pool, *initial_task(deps, now))
-                    for name, type_, deps, task_pool in tasks]
-            await conn.copy_records_to_table(
-                "tasks",
-                columns=["execution_id", "name", "type", "pool", "phase", "deps_open",
-                         "attempt", "due_at"],
-                records=[(created, name, type_, task_pool, phase, deps, attempt, due_at)
-                         for name, type_, deps, task_pool, phase, attempt, due_at in rows],
-            )
-            ready = [
-                ReadyTask(TaskRef(execution_id, name, attempt), task_pool)
-                for name, _, _, task_pool, phase, attempt, _ in rows
-                if phase == TaskPhase.READY
-            ]
-            return execution_id, True, ready
+                return Created(sid(existing), False)
+            if concurrency is None:
+                rows = [(name, type_, deps, task_pool, *initial_task(deps, now))
+                        for name, type_, deps, task_pool in tasks]
+                await _insert_tasks(conn, created, rows, priority)
+                return Created(execution_id, True, [
+                    ReadyTask(TaskRef(execution_id, name, attempt), task_pool, priority)
+                    for name, _, _, task_pool, phase, attempt, _ in rows
+                    if phase == TaskPhase.READY])
+            if decision.forbidden is not None:
+                await _insert_tasks(conn, created, [
+                    (name, type_, deps, task_pool, TaskPhase.CANCELLED, 0, None)
+                    for name, type_, deps, task_pool in tasks], priority,
+                    message=f"not started: {decision.forbidden}", now=now)
+                await conn.execute(
+                    """UPDATE executions SET phase = $2, message = $3, reason = $4,
+                           queued = false, tasks_open = 0, finished_at = $5
+                       WHERE id = $1""",
+                    execution_id, ExecutionPhase.FAILED, decision.forbidden, FORBIDDEN, now)
+                return Created(execution_id, True, forbidden=decision.forbidden)
+            cancelled = {}
+            for victim in decision.cancel:
+                names = await cancel_open(conn, victim, message=replaced_message(concurrency.group),
+                                          now=now, reason=REPLACED)
+                if names is not None:
+                    cancelled[victim] = names
+            # Queued first: every task waits Pending (attempt 0) until admitted.
+            await _insert_tasks(conn, created, [
+                (name, type_, deps, task_pool, TaskPhase.PENDING, 0, None)
+                for name, type_, deps, task_pool in tasks], priority)
+            promoted = await promote(conn, [concurrency.group], now,
+                                     locked=[concurrency.group])
+            return Created(execution_id, True, promoted.ready,
+                           queued=execution_id not in promoted.admitted, cancelled=cancelled)
 
         return await self._in_transaction(work)
+
+    async def queued_message(self, execution_id: str) -> str | None:
+        """Why a queued run waits (:func:`~conveyor_engine.concurrency.waiting_message`),
+        or None when it is not queued."""
+        async with self._pool.acquire() as conn:
+            return await _queued_message(conn, execution_id)
+
+    async def waiting_counts(self) -> dict[tuple[str, str], int]:
+        """Open executions that wait, by ``(reason, pool)``: ``ConcurrencyLimit`` (queued
+        in their concurrency group) and ``Suspended``. A queued and suspended run counts
+        as ``ConcurrencyLimit`` (it waits for its group first)."""
+        rows = await self._pool.fetch(
+            f"""SELECT CASE WHEN queued THEN $1 ELSE $2 END AS reason, pool, count(*) AS n
+                FROM executions
+                WHERE phase IN ({", ".join(f"'{p}'" for p in _EXECUTION_OPEN)})
+                  AND (queued OR suspended)
+                GROUP BY 1, 2""", LIMITED, "Suspended")
+        return {(r["reason"], r["pool"]): r["n"] for r in rows}
 
     async def find_execution_by_key(self, idempotency_key: str) -> str | None:
         """The id of the execution submitted with ``idempotency_key``, or None."""
@@ -147,6 +212,8 @@ class ExecutionQueries(StoreBase):
             row = await conn.fetchrow("SELECT * FROM executions WHERE id = $1", execution_id)
             if row is None:
                 return None
+            waiting = (await _queued_message(conn, execution_id)
+                       if row["queued"] and row["phase"] in EXECUTION_OPEN else None)
             tasks = await conn.fetch(
                 """SELECT name, type, phase, attempt, outputs, error, message, started_at,
                           finished_at, due_at, reason
@@ -161,7 +228,7 @@ class ExecutionQueries(StoreBase):
             pool=row["pool"],
             inputs=row["inputs"],
             phase=row["phase"],
-            message=row["message"],
+            message=waiting or row["message"],
             tasks_total=row["tasks_total"],
             tasks_open=row["tasks_open"],
             created_at=row["created_at"],
@@ -171,6 +238,10 @@ class ExecutionQueries(StoreBase):
             tasks=tuple(TaskState(**dict(t)) for t in tasks),
             suspended=row["suspended"],
             retries=row["retries"],
+            priority=row["priority"],
+            concurrency_group=row["concurrency_key"],
+            queued=row["queued"] and row["phase"] in EXECUTION_OPEN,
+            reason=row["reason"],
         )
 
     async def get_attempts(self, execution_id: str) -> list[AttemptState]:
@@ -190,3 +261,34 @@ class ExecutionQueries(StoreBase):
             since, limit,
         )
         return [sid(r["id"]) for r in rows]
+
+
+async def _insert_tasks(conn: asyncpg.Connection, execution_id: Any, rows: list[tuple],
+                        priority: int, *, message: str | None = None,
+                        now: datetime | None = None) -> None:
+    """Copy task rows ``(name, type, deps, pool, phase, attempt, due_at)`` in; ``message``
+    and ``finished_at = now`` on each when given (tasks that will never run)."""
+    columns = ["execution_id", "name", "type", "pool", "phase", "deps_open", "attempt",
+               "due_at", "priority"]
+    extra: tuple = ()
+    if message is not None:
+        columns += ["message", "finished_at"]
+        extra = (message, now)
+    await conn.copy_records_to_table(
+        "tasks", columns=columns,
+        records=[(execution_id, name, type_, task_pool, phase, deps, attempt, due_at,
+                  priority, *extra)
+                 for name, type_, deps, task_pool, phase, attempt, due_at in rows],
+    )
+
+
+async def _queued_message(conn: asyncpg.Connection, execution_id: str) -> str | None:
+    row = await conn.fetchrow(
+        """SELECT concurrency_key, concurrency_seq, concurrency_limit FROM executions
+           WHERE id = $1 AND queued""", execution_id)
+    if row is None or row["concurrency_key"] is None:
+        return None
+    admitted, ahead = await queue_position(conn, row["concurrency_key"],
+                                           row["concurrency_seq"])
+    return waiting_message(row["concurrency_key"], admitted=admitted, ahead=ahead,
+                           limit=row["concurrency_limit"] or 1)

@@ -17,6 +17,7 @@ from ..phases import (
     TaskPhase,
     sql_list,
 )
+from .admission import Promoted, cancel_open, lock_group, promote, requeue
 from .base import StoreBase, ready_tasks, sid
 from .decisions import retry_plan
 from .records import ReadyTask, TaskRef
@@ -41,7 +42,7 @@ _RESET_TASKS = """
         finished_at = NULL
     FROM unnest($2::text[], $3::text[], $4::int[]) AS r(name, phase, deps_open)
     WHERE t.execution_id = $1 AND t.name = r.name
-    RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool"""
+    RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool, t.priority"""
 
 _REOPEN = """
     UPDATE executions SET phase = $2, message = NULL, finished_at = NULL, tasks_open = $3,
@@ -69,30 +70,26 @@ class LifecycleQueries(StoreBase):
 
         Returns the names of the tasks cancelled (possibly empty), or None when the
         execution is unknown or already final (cancel is idempotent). History stays.
+        When it belongs to a concurrency group, the next queued runs of the group are
+        admitted in the same transaction; :meth:`cancel_and_admit` returns them too.
         """
+        cancelled, _ = await self.cancel_and_admit(execution_id, reason=reason, now=now)
+        return cancelled
 
-        async def work(conn: asyncpg.Connection) -> list[str] | None:
-            await conn.execute(
-                """SELECT 1 FROM tasks WHERE execution_id = $1 AND phase = ANY($2::text[])
-                   ORDER BY name FOR UPDATE""",
-                execution_id, _TASK_OPEN,
-            )
-            updated = await conn.fetchval(
-                """UPDATE executions SET phase = $4, message = $2, tasks_open = 0,
-                       finished_at = $3, updated_at = $3
-                   WHERE id = $1 AND phase = ANY($5::text[]) RETURNING id""",
-                execution_id, reason, now, ExecutionPhase.CANCELLED, _EXECUTION_OPEN,
-            )
-            if updated is None:
-                return None
-            rows = await conn.fetch(
-                """UPDATE tasks SET phase = $4, message = $2, finished_at = $3,
-                       due_at = NULL, timer_kind = NULL
-                   WHERE execution_id = $1 AND phase = ANY($5::text[])
-                   RETURNING name""",
-                execution_id, reason, now, TaskPhase.CANCELLED, _TASK_OPEN,
-            )
-            return [r["name"] for r in rows]
+    async def cancel_and_admit(
+        self, execution_id: str, *, reason: str, now: datetime
+    ) -> tuple[list[str] | None, Promoted]:
+        """:meth:`cancel_execution`, and what its group's queue admitted (to dispatch)."""
+
+        async def work(conn: asyncpg.Connection) -> tuple[list[str] | None, Promoted]:
+            group = await conn.fetchval(
+                "SELECT concurrency_key FROM executions WHERE id = $1", execution_id)
+            if group is not None:  # the group's lock first, as a submission takes it
+                await lock_group(conn, group)
+            cancelled = await cancel_open(conn, execution_id, message=reason, now=now)
+            if cancelled is None or group is None:
+                return cancelled, Promoted()
+            return cancelled, await promote(conn, [group], now, locked=[group])
 
         return await self._in_transaction(work)
 
@@ -120,11 +117,11 @@ class LifecycleQueries(StoreBase):
                 return []
             rows = await conn.fetch(
                 """UPDATE tasks SET due_at = $2 WHERE execution_id = $1 AND phase = $3
-                   RETURNING execution_id, name, attempt, pool""",
+                   RETURNING execution_id, name, attempt, pool, priority""",
                 execution_id, now, TaskPhase.READY,
             )
             return [ReadyTask(TaskRef(sid(r["execution_id"]), r["name"], r["attempt"]),
-                              r["pool"]) for r in rows]
+                              r["pool"], r["priority"]) for r in rows]
 
         return await self._in_transaction(work)
 
@@ -156,6 +153,13 @@ class LifecycleQueries(StoreBase):
                 [r.deps_open for r in plan], TaskPhase.READY, now)
             retries = await conn.fetchval(_REOPEN, execution_id, ExecutionPhase.RUNNING,
                                           len(plan), suspended, now)
+            group = await conn.fetchval(
+                "SELECT concurrency_key FROM executions WHERE id = $1", execution_id)
+            if group is not None:
+                # A retried run of a concurrency group queues again behind the runs
+                # already waiting, and is admitted when it fits.
+                promoted = await requeue(conn, execution_id, group, now)
+                return Retried(retries, tuple(r.name for r in plan), tuple(promoted.ready))
             ready = [r for r in rows if r["phase"] == TaskPhase.READY]
             return Retried(retries, tuple(r.name for r in plan),
                            tuple(t for r in ready for t in ready_tasks([r], r["pool"])))

@@ -12,6 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from ..phases import EXECUTION_OPEN, TASK_FINAL, TaskPhase, sql_list
+from .admission import promote
 from .base import StoreBase, sid
 from .decisions import CommitPlan, execution_finish, plan_commit, released
 from .locks import release_held
@@ -73,7 +74,8 @@ _COUNT_DOWN = """
         due_at = CASE WHEN t.phase = $5 AND t.deps_open - d.n <= 0 THEN $4 ELSE t.due_at END
     FROM unnest($1::uuid[], $2::text[], $3::int[]) AS d(eid, name, n)
     WHERE t.execution_id = d.eid AND t.name = d.name
-    RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool, t.deps_open, d.n"""
+    RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool, t.deps_open, d.n,
+              t.priority"""
 
 _COUNTERS = """
     UPDATE executions e
@@ -83,11 +85,14 @@ _COUNTERS = """
     WHERE e.id = c.eid AND e.phase = ANY($5::text[])
     RETURNING e.id, e.tasks_open, e.tasks_failed, e.tasks_total"""
 
+# Returns each finished run's concurrency group (NULL for most): those queues move. Still
+# one statement and one round trip, as before groups existed.
 _FINISH = """
     UPDATE executions e SET phase = f.phase, message = f.message,
         finished_at = $4, updated_at = $4
     FROM unnest($1::uuid[], $2::text[], $3::text[]) AS f(eid, phase, message)
-    WHERE e.id = f.eid"""
+    WHERE e.id = f.eid
+    RETURNING e.concurrency_key"""
 
 _TASK_FINAL = sql_list(TASK_FINAL)
 _EXECUTION_OPEN = sql_list(EXECUTION_OPEN)
@@ -134,7 +139,13 @@ async def _commit(
     plan = plan_commit(result.applied)
     result.skipped = await _skip(conn, plan, now)
     result.ready = await _count_down(conn, plan, now)
-    result.finished = await _finish(conn, plan, result.skipped, now)
+    result.finished, groups = await _finish(conn, plan, result.skipped, now)
+    if groups:
+        # A run of a concurrency group finished: admit the next queued ones, in this
+        # transaction (their tasks are dispatched with the batch's).
+        promoted = await promote(conn, groups, now)
+        result.ready += promoted.ready
+        result.admitted, result.moved = promoted.admitted, promoted.moved
     return result
 
 
@@ -245,17 +256,18 @@ async def _count_down(conn: asyncpg.Connection, plan: CommitPlan, now: datetime
         [n for _, _, n in plan.countdown], now, TaskPhase.PENDING, TaskPhase.READY,
     )
     return [ReadyTask(TaskRef(sid(row["execution_id"]), row["name"], row["attempt"]),
-                      row["pool"])
+                      row["pool"], row["priority"])
             for row in rows
             if released(phase=row["phase"], deps_open=row["deps_open"], counted=row["n"])]
 
 
 async def _finish(
     conn: asyncpg.Connection, plan: CommitPlan, skipped: list[tuple[str, str]], now: datetime
-) -> dict[str, str]:
+) -> tuple[dict[str, str], set[str]]:
     """Move the counters of the touched executions; finish those with no task open.
 
-    Returns ``{execution id: final phase}`` of the executions finished now.
+    Returns ``{execution id: final phase}`` of the executions finished now, and the
+    concurrency groups of those that have one.
     """
     ids = list(plan.executions)
     closed = plan.closed_with(skipped)
@@ -270,9 +282,9 @@ async def _finish(
         if finish is not None:
             done[sid(row["id"])] = finish
     if not done:
-        return {}
+        return {}, set()
     ids = sorted(done)
-    await conn.execute(
-        _FINISH, ids, [done[i][0] for i in ids], [done[i][1] for i in ids], now,
-    )
-    return {i: done[i][0] for i in ids}
+    args = (ids, [done[i][0] for i in ids], [done[i][1] for i in ids], now)
+    groups = {row["concurrency_key"] for row in await conn.fetch(_FINISH, *args)
+              if row["concurrency_key"] is not None}
+    return {i: done[i][0] for i in ids}, groups

@@ -20,10 +20,12 @@ class TaskRef:
 
 @dataclass(frozen=True, slots=True)
 class ReadyTask:
-    """A task recorded ``Ready`` in PostgreSQL that must now be put on ``pool``'s stream."""
+    """A task recorded ``Ready`` in PostgreSQL that must now be put on ``pool``'s stream of
+    the band of ``priority`` (its execution's, see :mod:`conveyor_engine.priorities`)."""
 
     ref: TaskRef
     pool: str
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,24 @@ class OutcomeRecord:
     lock_lost: Transition | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What :meth:`~conveyor_engine.store.Store.create_execution` did.
+
+    ``ready``: tasks to dispatch now (its own roots when it was admitted, and any other
+    run's its submission admitted); ``queued``: it waits in its concurrency group's queue;
+    ``forbidden``: the message it failed with (``policy: Forbid``); ``cancelled``: runs
+    ``policy: Replace`` cancelled, with the names of their tasks cancelled.
+    """
+
+    execution_id: str
+    created: bool
+    ready: list[ReadyTask] = field(default_factory=list)
+    queued: bool = False
+    forbidden: str | None = None
+    cancelled: dict[str, list[str]] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class CommitResult:
     """What a batch commit changed, for dispatch and pub/sub after the commit."""
@@ -109,6 +129,10 @@ class CommitResult:
     #: Records refused because a lock they held was taken from them (its lease ran out and
     #: another holder took it); each was applied as its ``lock_lost`` transition instead.
     lock_refused: list[OutcomeRecord] = field(default_factory=list)
+    #: Queued runs of a concurrency group admitted because a run of it finished (their
+    #: ready tasks are in ``ready``), and runs still queued whose place moved.
+    admitted: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +202,16 @@ class ExecutionState:
     suspended: bool = False
     #: How many times it was retried from its failed step.
     retries: int = 0
+    #: Its priority (``spec.priority``; see :mod:`conveyor_engine.priorities`).
+    priority: int = 0
+    #: Its concurrency group, if any, and whether it waits in the group's queue (then
+    #: ``message`` says for how many runs: :func:`conveyor_engine.concurrency.
+    #: waiting_message`).
+    concurrency_group: str | None = None
+    queued: bool = False
+    #: Why it waits or ended as it did, when the engine knows more than the phase:
+    #: ``ConcurrencyLimit``, ``ConcurrencyForbidden``, ``ConcurrencyReplaced``; else None.
+    reason: str | None = None
 
     @property
     def tasks_done(self) -> int:

@@ -25,7 +25,7 @@ from ..cache import Cache
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import COMMIT_BATCH, DEAD_LETTERS, LOCK_LOST, LOST_ATTEMPTS, OUTCOMES_REFUSED
-from ..phases import SATISFIES_DEPENDENTS, TaskPhase
+from ..phases import SATISFIES_DEPENDENTS, ExecutionPhase, TaskPhase
 from ..queue import Queue
 from ..store import CommitResult, OutcomeRecord, Store
 from .outcome import failed_for_good
@@ -180,6 +180,8 @@ def add_commit_effects(pipe: Pipeline, result: CommitResult, *, cache: Cache, qu
         events.append(Event(ready.ref.execution_id, TaskPhase.READY, ready.ref.task, 1))
     for eid, phase in result.finished.items():
         events.append(Event(eid, phase))
+    # Runs of a concurrency group admitted by this commit, and those whose place moved.
+    events += [Event(eid, ExecutionPhase.PENDING) for eid in result.admitted + result.moved]
     # Outputs first: a dependent dispatched below may be claimed at once and must find its
     # upstream outputs in the cache.
     for eid, values in outputs.items():

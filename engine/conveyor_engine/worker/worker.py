@@ -97,6 +97,7 @@ class Worker:
                                       settings.retention_batch_size),
         )
         self._stopping = asyncio.Event()
+        self._reads = 0
         self.reclaimer = Reclaimer(
             store=store, queue=self.queue, loader=self.loader, committer=self.committer,
             inflight=self.inflight, pool=self.pool, consumer=self.consumer,
@@ -187,9 +188,10 @@ class Worker:
                 await self.inflight.slot_freed.wait()
                 continue
             try:
+                self._reads += 1  # the weighted schedule of the priority bands
                 deliveries, malformed = await self.queue.read(
                     self.pool, self.consumer, count=min(free, self.settings.batch_size),
-                    block_ms=1000,
+                    block_ms=1000, tick=self._reads,
                 )
                 for message_id in malformed:
                     self.inflight.hold_unrun(message_id)
@@ -452,9 +454,10 @@ class Worker:
             refs = [d.ref for d in deliveries]
             handed = set(await self.store.hand_back(refs, worker=self.consumer, now=_now()))
             log.warning("handing back %d unfinished task(s) to the queue", len(handed))
+            priority = {d.ref: d.priority for d in deliveries}
             async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue.add_dispatch(pipe, [ReadyTask(ref, self.pool) for ref in refs
-                                               if ref in handed])
+                self.queue.add_dispatch(pipe, [ReadyTask(ref, self.pool, priority[ref])
+                                               for ref in refs if ref in handed])
                 self.queue.add_ack(pipe, self.pool, ids)
                 await pipe.execute()
         except Exception as exc:

@@ -37,6 +37,8 @@ class ExecutionSpec(CamelModel):
     #: How many times the run is to be retried from its failed step; raise it by one to
     #: retry a Failed or Cancelled run once. Never lowered (the CRD's rule).
     retry: int = Field(0, ge=0, le=2**31 - 1)
+    #: Priority of the run's tasks (:mod:`conveyor_engine.priorities`), read at submission.
+    priority: int = Field(0, ge=-1000, le=1000)
 
 
 class TaskSummary(StatusModel):

@@ -32,19 +32,36 @@ def _event(kind: EventType, reason: EventReason, message: str) -> PhaseEvent:
     return PhaseEvent(str(kind), str(reason), message)
 
 
-def phase_events(before: str | None, after: str | None, message: str) -> list[PhaseEvent]:
+#: Final Events whose reason the engine's own reason replaces (concurrency groups).
+_REASONED_EVENTS: dict[tuple[str, str], tuple[EventType, EventReason]] = {
+    (ExecutionPhase.FAILED, EventReason.CONCURRENCY_FORBIDDEN):
+        (EventType.WARNING, EventReason.CONCURRENCY_FORBIDDEN),
+    (ExecutionPhase.CANCELLED, EventReason.CONCURRENCY_REPLACED):
+        (EventType.NORMAL, EventReason.CONCURRENCY_REPLACED),
+}
+
+
+def phase_events(before: str | None, after: str | None, message: str,
+                 reason: str | None = None) -> list[PhaseEvent]:
     """The Events announcing a move from phase ``before`` to ``after``, in order.
 
     ``Started`` once an Execution runs, then ``Succeeded``, ``Failed`` (a Warning) or
     ``Cancelled``. A run that finished between two looks still gets ``Started`` first,
     so every run that ran tells both stories; a run cancelled before it started does not.
+    ``reason`` is the engine's reason for the run's end, if any: a run its concurrency
+    group refused gets one ``ConcurrencyForbidden`` Warning (it never started); one a
+    newer run replaced gets ``ConcurrencyReplaced`` instead of ``Cancelled``.
     """
     if after == before or after is None:
         return []
+    reasoned = _REASONED_EVENTS.get((after, reason or ""))
     events = []
-    if before in (None, ExecutionPhase.PENDING) and after in _RAN:
+    if (before in (None, ExecutionPhase.PENDING) and after in _RAN
+            and reason != EventReason.CONCURRENCY_FORBIDDEN):
         events.append(_event(EventType.NORMAL, EventReason.STARTED, "execution started"))
-    if after in _FINAL_EVENTS:
+    if reasoned is not None:
+        events.append(_event(*reasoned, message))
+    elif after in _FINAL_EVENTS:
         events.append(_event(*_FINAL_EVENTS[after], message))
     return events
 

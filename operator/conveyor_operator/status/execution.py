@@ -97,14 +97,23 @@ def _suspension(state: ExecutionState, previous: dict[str, Any]) -> list[Conditi
     return []
 
 
-def _execution_conditions(phase: str, message: str) -> list[Condition]:
+def _execution_conditions(phase: str, message: str, state: ExecutionState | None = None
+                          ) -> list[Condition]:
+    reason = state.reason if state is not None else None
     if phase == ExecutionPhase.SUCCEEDED:
         return [Condition(ConditionType.READY, True, ConditionReason.SUCCEEDED, message)]
+    if phase == ExecutionPhase.FAILED and reason == ConditionReason.CONCURRENCY_FORBIDDEN:
+        return not_ready(ConditionReason.CONCURRENCY_FORBIDDEN, message, stalled=True)
     if phase == ExecutionPhase.FAILED:
         return [Condition(ConditionType.READY, False, ConditionReason.FAILED, message),
                 Condition(ConditionType.STALLED, True, ConditionReason.TASK_FAILED, message)]
+    if phase == ExecutionPhase.CANCELLED and reason == ConditionReason.CONCURRENCY_REPLACED:
+        return not_ready(ConditionReason.CONCURRENCY_REPLACED, message, stalled=True)
     if phase == ExecutionPhase.CANCELLED:
         return not_ready(ConditionReason.CANCELLED, message, stalled=True)
+    if state is not None and state.queued:
+        # Waiting in its concurrency group's queue: the message says for how many runs.
+        return not_ready(ConditionReason.CONCURRENCY_LIMIT, message, stalled=False)
     # An open run: the reason is its phase (Pending, Running).
     return not_ready(phase, message, stalled=False)
 
@@ -123,7 +132,11 @@ def execution_status(
     Without ``state`` (not submitted yet) the Execution is ``Pending`` with the ``waiting``
     reason, or ``Failed`` when that reason is final. A suspended open run keeps its phase and
     says ``Ready=False``/``Suspended=True`` (reason ``Suspended``); once resumed,
-    ``Suspended=False`` (``Resumed``). ``missing_pools`` names WorkerPools
+    ``Suspended=False`` (``Resumed``). A run waiting in its concurrency group's queue is
+    ``Pending`` with reason ``ConcurrencyLimit`` and the engine's message (``waiting for N
+    earlier run(s) of key K ...``); a run its group refused is ``Failed`` with reason
+    ``ConcurrencyForbidden``, one a newer run replaced ``Cancelled`` with
+    ``ConcurrencyReplaced`` (both ``Stalled``). ``missing_pools`` names WorkerPools
     that open tasks of a submitted execution need and that no longer exist: its phase is
     still the engine's, but its message and conditions say ``PoolNotFound``, since nothing
     will run those tasks until the pool is created again. Keys that no longer apply are
@@ -152,7 +165,7 @@ def execution_status(
     if state.started_at:
         end = state.finished_at or now
         duration = format_duration((end - state.started_at).total_seconds())
-    conditions = _execution_conditions(state.phase, message)
+    conditions = _execution_conditions(state.phase, message, state)
     if missing_pools and state.phase not in EXECUTION_FINAL:
         names = ", ".join(repr(p) for p in missing_pools)
         message = (f"{message}; no WorkerPool named {names}: its tasks wait until it is "
