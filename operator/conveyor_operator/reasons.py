@@ -51,6 +51,10 @@ class ConditionReason(StrEnum):
     INVALID_INPUTS = "InvalidInputs"
     # Execution, submitted: waiting in its concurrency group's queue (docs/concurrency.md)
     CONCURRENCY_LIMIT = "ConcurrencyLimit"
+    # Execution, open: a task of it waits for a lock or a rate-limit token (the engine's
+    # task reasons, surfaced on the Execution so `kubectl get -o wide` shows them)
+    LOCK_HELD = "LockHeld"
+    RATE_LIMITED = "RateLimited"
     # Execution, final
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"

@@ -79,8 +79,8 @@ def spec(**extra: object) -> ScheduleSpec:
 
 
 def test_the_manifest_names_its_schedule_time_and_owner() -> None:
-    made = run_manifest(Owner("nightly", "team-a", "uid-9"), spec(ttlSecondsAfterFinished=60),
-                        T, {"day": "x"})
+    made = run_manifest(Owner("nightly", "team-a", "uid-9"),
+                        spec(ttlSecondsAfterFinished=60, priority=50), T, {"day": "x"})
     assert made["metadata"] == {
         "name": "nightly-29025060", "namespace": "team-a",
         "labels": {SCHEDULE_LABEL: "nightly"},
@@ -88,10 +88,10 @@ def test_the_manifest_names_its_schedule_time_and_owner() -> None:
         "ownerReferences": [{"apiVersion": "conveyor.dev/v1alpha1", "kind": "Schedule",
                              "name": "nightly", "uid": "uid-9", "controller": True}]}
     assert made["spec"] == {"workflowRef": {"name": "report"}, "inputs": {"day": "x"},
-                            "ttlSecondsAfterFinished": 60}
+                            "ttlSecondsAfterFinished": 60, "priority": 50}
     assert schema_errors("Execution", made) == []
-    assert "ttlSecondsAfterFinished" not in run_manifest(
-        Owner("n", "ns", "u"), spec(), T, {})["spec"]
+    plain = run_manifest(Owner("n", "ns", "u"), spec(), T, {})["spec"]
+    assert "ttlSecondsAfterFinished" not in plain and "priority" not in plain
 
 
 def obj(name: str, owner: str, stamp: str | None, phase: str | None,

@@ -322,3 +322,32 @@ def test_phase_events_with_the_engines_reason(before: str | None, after: str,
 ])
 def test_waiting_samples(engine: dict, unsubmitted: list, seen: list, samples: dict) -> None:
     assert waiting_samples(engine, unsubmitted, seen) == samples
+
+
+def _waiting(reason: str, message: str, *, running: bool = False):
+    state = execution_state(3, "Running")
+    tasks = list(state.tasks)
+    tasks[1] = replace(tasks[1], phase="Waiting", reason=reason, message=message,
+                       finished_at=None)
+    if running:
+        tasks[2] = replace(tasks[2], phase="Running", finished_at=None)
+    return replace(state, tasks=tuple(tasks))
+
+
+@pytest.mark.parametrize(("state", "reason", "says"), [
+    (_waiting("LockHeld", "waiting for lock db-1 (limit 1) held by e/t"), "LockHeld",
+     "task 't1': waiting for lock db-1 (limit 1) held by e/t"),
+    (_waiting("RateLimited", "waiting for rate limit api (next token in 0.2s)"),
+     "RateLimited", "task 't1': waiting for rate limit api"),
+    # a task still runs: the run is Running, the wait is only part of its story
+    (_waiting("LockHeld", "waiting for lock db-1", running=True), "Running", None),
+    # a retry's backoff is no shared wait
+    (_waiting("RetryBackoff", "attempt 1 failed, retry 1 of 2 in 1s"), "Running", None),
+])
+def test_an_execution_says_which_lock_or_rate_limit_it_waits_for(
+        state, reason: str, says: str | None) -> None:
+    status = execution_status(generation=1, state=state, previous=None, now=NOW)
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == reason
+    if says:
+        assert says in status["message"] and says in ready["message"]

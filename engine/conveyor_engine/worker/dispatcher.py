@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 _BATCH = 500
 #: How often the waiting tasks of the pool are counted for ``conveyor_tasks_waiting``.
 _WAITING_COUNT_SECONDS = 5.0
+#: How often dead lock holders are swept. A commit releases its own locks at once; the
+#: sweep is for holders whose task ended without one (cancelled, taken over, deleted), so
+#: once a second is prompt enough and keeps a pass without locks to its own queries.
+_SWEEP_SECONDS = 1.0
 #: The ``reason`` label of each timer kind (bounded: four values).
 WAIT_REASONS = {"lock": "LockHeld", "rate": "RateLimited", "retry": "RetryBackoff",
                 "resume": "Timer"}
@@ -74,6 +78,7 @@ class Dispatcher:
         #: Executions deleted per retention batch, newest last (for logs and tests).
         self.retention_batches: list[int] = []
         self._next_waiting_count = datetime.min.replace(tzinfo=UTC)
+        self._next_sweep = datetime.min.replace(tzinfo=UTC)
         ttl = max(5.0, interval * 20)
         self._lock = redis.lock(keys.dispatcher_lock(pool), timeout=ttl)
 
@@ -146,6 +151,9 @@ class Dispatcher:
         wake their waiters, so no worker death or operator restart leaves a lock held
         (:mod:`conveyor_engine.locks`); every few seconds, count this pool's waiting tasks
         by reason for ``conveyor_tasks_waiting``."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + timedelta(seconds=_SWEEP_SECONDS)
         freed = await self._store.sweep_locks(now=now)
         if freed:
             log.info("freed %d lock holder(s) whose lease ran out or whose task ended", freed)

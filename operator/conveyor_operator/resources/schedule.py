@@ -38,6 +38,8 @@ class ScheduleSpec(CamelModel):
     max_catch_up: int = Field(10, ge=1, le=100)
     jitter: str | None = None
     ttl_seconds_after_finished: int | None = Field(None, ge=0, le=2**31 - 1)
+    #: Copied to each run's ``spec.priority`` (the Execution's range).
+    priority: int | None = Field(None, ge=-1000, le=1000)
 
     @field_validator("jitter")
     @classmethod

@@ -103,11 +103,13 @@ def run_manifest(owner: Owner, spec: ScheduleSpec, scheduled: datetime,
     """The Execution for the tick at ``scheduled``: its deterministic name, the label and
     annotation naming the Schedule and the time, the Schedule as its controller owner (so
     deleting the Schedule garbage-collects its runs), the Workflow and ``inputs`` (already
-    rendered) and the Schedule's ``ttlSecondsAfterFinished``."""
+    rendered) and the Schedule's ``ttlSecondsAfterFinished`` and ``priority``."""
     run_spec: dict[str, Any] = {"workflowRef": {"name": spec.workflow_ref.name},
                                 "inputs": inputs}
     if spec.ttl_seconds_after_finished is not None:
         run_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    if spec.priority is not None:
+        run_spec["priority"] = spec.priority
     return {
         "apiVersion": API_VERSION,
         "kind": "Execution",

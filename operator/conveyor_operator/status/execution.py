@@ -22,7 +22,7 @@ from .conditions import Condition, merge_conditions, not_ready, rfc3339
 if TYPE_CHECKING:
     # For annotations only: the engine's records module pulls in its task types (and so an
     # HTTP client) at run time, which a pure status builder has no use for.
-    from conveyor_engine.store.records import ExecutionState
+    from conveyor_engine.store.records import ExecutionState, TaskState
 
 #: Task summaries kept on an Execution's status; the CRD's ``maxItems`` says the same.
 MAX_TASKS_IN_STATUS = 50
@@ -95,6 +95,23 @@ def _suspension(state: ExecutionState, previous: dict[str, Any]) -> list[Conditi
         return [Condition(ConditionType.SUSPENDED, False, ConditionReason.RESUMED,
                           "spec.suspend is false: the run continues")]
     return []
+
+
+#: Task reasons that say an open run waits on something shared (a lock another run holds,
+#: a rate limit): they become the Execution's own reason.
+_WAITING_REASONS = frozenset({ConditionReason.LOCK_HELD, ConditionReason.RATE_LIMITED})
+
+
+def _waiting_task(state: ExecutionState) -> TaskState | None:
+    """The first task (workflow order) of an open, admitted run that waits for a lock or a
+    rate-limit token while none of its tasks runs; None otherwise. A run with a task
+    running is reported as running: the wait is then only part of its story."""
+    if state.phase in EXECUTION_FINAL or state.queued:
+        return None
+    if any(t.phase == TaskPhase.RUNNING for t in state.tasks):
+        return None
+    return next((t for t in state.tasks
+                 if t.phase == TaskPhase.WAITING and t.reason in _WAITING_REASONS), None)
 
 
 def _execution_conditions(phase: str, message: str, state: ExecutionState | None = None
@@ -171,6 +188,10 @@ def execution_status(
         message = (f"{message}; no WorkerPool named {names}: its tasks wait until it is "
                    f"created again")
         conditions = not_ready(ConditionReason.POOL_NOT_FOUND, message, stalled=False)
+    waiter = _waiting_task(state) if not missing_pools else None
+    if waiter is not None:
+        message = f"{message}; task {waiter.name!r}: {waiter.message or waiter.reason}"
+        conditions = not_ready(str(waiter.reason), message, stalled=False)
     suspension = _suspension(state, previous)
     if suspension and suspension[0].status:
         message = f"suspended: {message}"
