@@ -96,12 +96,35 @@ def decode(message_id: str, fields: dict[str, str]) -> Delivery:
                     int(fields.get("p", 0)))
 
 
+# A worker's ordered read of its pool's bands in one round trip: XREADGROUP on each stream
+# in turn (KEYS, in read order), each topping up what the previous ones lacked, stopping once
+# ARGV[3] entries were taken. Non-blocking XREADGROUP may run in a script; a missing group
+# raises NOGROUP as the command itself would. The bands share the pool's hash tag, so the
+# keys are in one slot on a Redis Cluster.
+_READ_BANDS = """
+local want = tonumber(ARGV[3])
+local out = {}
+for _, key in ipairs(KEYS) do
+  if want <= 0 then break end
+  local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want,
+                           'STREAMS', key, '>')
+  if reply then
+    local entries = reply[1][2]
+    out[#out + 1] = {key, entries}
+    want = want - #entries
+  end
+end
+return out
+"""
+
+
 class Queue:
     """Stream operations for all pools under one key prefix. ``redis`` decodes responses."""
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._read_bands = redis.register_script(_READ_BANDS)
 
     async def _grouped(self, pool: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call``; if the group is gone (``NOGROUP``: Redis lost its data), recreate it
@@ -163,14 +186,17 @@ class Queue:
         order = read_order(tick)
         deliveries: list[Delivery] = []
         malformed: list[str] = []
-        for band in order:
-            want = count - len(deliveries) - len(malformed)
-            if want <= 0:
-                break
-            reply = await self._grouped(pool, lambda band=band, want=want: self._redis.xreadgroup(
-                self._keys.group(pool), consumer, {self._keys.stream(pool, band): ">"},
-                count=want))
-            found, bad = _split(reply[0][1] if reply else [], band)
+        if count <= 0:
+            return deliveries, malformed
+        # One round trip however many bands are read (a script): with most work in one
+        # band, reading the empty ones first must not cost a round trip each.
+        reply = await self._grouped(pool, lambda: self._read_bands(
+            keys=[self._keys.stream(pool, band) for band in order],
+            args=[self._keys.group(pool), consumer, count]))
+        for stream, entries in reply or []:
+            found, bad = _split([(entry[0], _fields(entry[1] if len(entry) > 1 else None))
+                                 for entry in entries],
+                                self._band_of_stream(pool, stream))
             deliveries += found
             malformed += bad
         if deliveries or malformed or block_ms <= 0:
@@ -287,6 +313,13 @@ class Queue:
                 counts[consumer["name"]] = counts.get(consumer["name"], 0) + int(
                     consumer["pending"])
         return counts
+
+
+def _fields(flat: list | None) -> dict[str, str]:
+    """An entry's fields from a script's reply (``[f1, v1, f2, v2, ...]``, or nil for an
+    entry deleted while pending) as redis-py gives them from ``XREADGROUP`` (a dict)."""
+    flat = flat or []
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _split(entries: list, band: Band = Band.NORMAL) -> tuple[list[Delivery], list[str]]:

@@ -158,7 +158,11 @@ async def test_worker_killed_while_runs_are_queued_loses_nothing_and_keeps_the_o
     workflow = await engine.register("restart", {
         "pool": pool, "inputs": [{"name": "customer"}],
         "concurrency": {"limit": 1, "key": "inputs.customer"},
-        "tasks": [{"name": "work", "type": "wait", "params": {"duration": "1s"}},
+        # Long enough that the first run is still open when its worker is killed just
+        # after it was seen Running (with 1 s it could finish first on a fast machine); a
+        # kill while the wait was claimed loses that attempt, which its retry covers.
+        "tasks": [{"name": "work", "type": "wait", "params": {"duration": "3s"},
+                   "retry": {"limit": 2, "backoff": "100ms"}},
                   {"name": "after", "type": "set", "dependsOn": ["work"], "params": {}}]})
     ids = [(await engine.submit(workflow, {"customer": "k"})).execution_id for _ in range(4)]
     [worker] = start_workers(1, dispatch_interval_seconds=0.05, lease_seconds=2)
