@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conveyor_engine.api import Engine
-from conveyor_engine.phases import EXECUTION_FINAL, TASK_FINAL
+from conveyor_engine.phases import EXECUTION_FINAL, TASK_FINAL, TaskPhase
 from conveyor_engine.store.records import ExecutionState
 
 from .kube import Kube, ObjectRef
@@ -41,6 +41,7 @@ class ExecutionFollower:
 
     def __init__(self, engine: Engine, kube: Kube, *, interval: float, resync: float,
                  pool_exists: Callable[[str], bool] | None = None,
+                 pool_without_workers: Callable[[str], bool] | None = None,
                  on_final: Callable[[ObjectRef, dict[str, Any]], Awaitable[None]] | None = None,
                  ) -> None:
         """``interval`` and ``resync`` in seconds; ``pool_exists(name)`` says whether a
@@ -52,6 +53,7 @@ class ExecutionFollower:
         self._interval = interval
         self._resync = resync
         self._pool_exists = pool_exists
+        self._pool_without_workers = pool_without_workers
         self._tracked: dict[str, _Tracked] = {}
         self._dirty: set[str] = set()
         self._on_final = on_final
@@ -119,17 +121,28 @@ class ExecutionFollower:
             if batch:
                 await asyncio.gather(*(one(eid) for eid in batch))
 
-    async def _missing_pools(self, state: ExecutionState) -> list[str]:
-        """WorkerPools that open tasks of ``state`` run on and that do not exist."""
+    async def _pool_problems(self, state: ExecutionState) -> tuple[list[str], list[str]]:
+        """``(missing, without workers)``: WorkerPools that open tasks of ``state`` run on
+        and that do not exist, and those with a task waiting ``Ready`` whose pool has had
+        no ready worker for a while (:meth:`PoolScaler.without_workers`)."""
         if self._pool_exists is None or state.phase in EXECUTION_FINAL:
-            return []
+            return [], []
         try:
             workflow = await self._engine.workflow(state.workflow_hash, state.workflow_name)
         except LookupError:
-            return []
-        pools = {workflow.tasks[t.name].spec.pool or workflow.pool
-                 for t in state.tasks if t.phase not in TASK_FINAL and t.name in workflow.tasks}
-        return sorted(p for p in pools if not self._pool_exists(p))
+            return [], []
+
+        def pool_of(name: str) -> str:
+            return workflow.tasks[name].spec.pool or workflow.pool
+
+        known = [t for t in state.tasks if t.name in workflow.tasks]
+        pools = {pool_of(t.name) for t in known if t.phase not in TASK_FINAL}
+        missing = sorted(p for p in pools if not self._pool_exists(p))
+        idle: list[str] = []
+        if self._pool_without_workers is not None:
+            queued = {pool_of(t.name) for t in known if t.phase == TaskPhase.READY}
+            idle = sorted(p for p in queued - set(missing) if self._pool_without_workers(p))
+        return missing, idle
 
     async def refresh(self, execution_id: str) -> None:
         """Re-read one execution and write its status and Events if anything changed."""
@@ -139,9 +152,10 @@ class ExecutionFollower:
         state = await self._engine.get(execution_id)
         if state is None:
             return
+        missing, idle = await self._pool_problems(state)
         desired = execution_status(generation=tracked.generation, state=state,
                                    previous=tracked.status, now=datetime.now(UTC),
-                                   missing_pools=await self._missing_pools(state))
+                                   missing_pools=missing, idle_pools=idle)
         patch = status_patch(tracked.status, desired)
         if not patch:
             if state.phase in EXECUTION_FINAL:

@@ -91,6 +91,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                       interval=config.status_interval_seconds,
                                       resync=config.resync_interval_seconds,
                                       pool_exists=lambda name: name in memo.scaler.pools,
+                                      pool_without_workers=lambda name:
+                                          memo.scaler.without_workers(name),
                                       on_final=lambda ref, status: run_finished(
                                           memo, ref, status))
     memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")

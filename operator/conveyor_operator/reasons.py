@@ -55,6 +55,8 @@ class ConditionReason(StrEnum):
     # task reasons, surfaced on the Execution so `kubectl get -o wide` shows them)
     LOCK_HELD = "LockHeld"
     RATE_LIMITED = "RateLimited"
+    #: A task of it waits Ready on a pool none of whose workers has been ready for a while
+    NO_WORKERS = "NoWorkers"
     # Execution, final
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"

@@ -124,3 +124,23 @@ async def test_registering_a_pool_again_keeps_its_workers_clock(namespace: str,
     await scaler.upsert(new, None)  # a spec change
     assert (new.unready_since == 100.0) is kept
     assert new.ready_replicas == (1 if kept else 0)
+
+
+# (replicas, ready, seconds since fewer were ready or None) -> without workers (delay 30 s)
+@pytest.mark.parametrize(("replicas", "ready", "unready_for", "expected"), [
+    pytest.param(1, 0, 45.0, True, id="none-ready-for-longer-than-the-delay"),
+    pytest.param(1, 0, 5.0, False, id="scaling-up-from-zero-not-yet"),
+    pytest.param(2, 1, 45.0, False, id="one-ready-serves-the-queue"),
+    pytest.param(0, 0, None, False, id="scaled-to-zero-wants-none"),
+    pytest.param(1, 0, None, False, id="never-seen-unready"),
+])
+def test_without_workers(replicas: int, ready: int, unready_for: float | None,
+                         expected: bool) -> None:
+    scaler = PoolScaler(None, FakeKube(), FakeWorkloads(None),  # type: ignore[arg-type]
+                        degraded_after=30)
+    pool = state(replicas=replicas)
+    pool.ready_replicas = ready
+    pool.unready_since = None if unready_for is None else 1000.0 - unready_for
+    scaler.pools[pool.name] = pool
+    assert scaler.without_workers("p", now=1000.0) is expected
+    assert scaler.without_workers("unknown", now=1000.0) is False

@@ -351,3 +351,19 @@ def test_an_execution_says_which_lock_or_rate_limit_it_waits_for(
     assert ready["reason"] == reason
     if says:
         assert says in status["message"] and says in ready["message"]
+
+
+@pytest.mark.parametrize(("phase", "missing", "idle", "reason"), [
+    ("Running", [], ["busy"], "NoWorkers"),
+    ("Running", ["gone"], ["busy"], "PoolNotFound"),  # a missing pool says more
+    ("Succeeded", [], ["busy"], "Succeeded"),  # a finished run waits for nothing
+    ("Running", [], [], "Running"),
+])
+def test_a_run_whose_pool_has_no_ready_worker_says_so(phase: str, missing: list[str],
+                                                      idle: list[str], reason: str) -> None:
+    status = execution_status(generation=1, state=execution_state(2, phase), previous=None,
+                              now=NOW, missing_pools=missing, idle_pools=idle)
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == reason
+    if reason == "NoWorkers":
+        assert "no worker of WorkerPool 'busy' is ready" in status["message"]

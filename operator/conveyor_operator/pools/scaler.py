@@ -135,6 +135,18 @@ class PoolScaler:
         """Registered pools by name."""
         return self._pools
 
+    def without_workers(self, name: str, now: float | None = None) -> bool:
+        """True when the pool ``name`` wants workers but none has been ready for the
+        degraded delay (its ``Degraded`` condition's ``WorkersNotReady``): work queued on
+        it waits for a worker. A pool still scaling up from zero is not (yet) without."""
+        state = self._pools.get(name)
+        if state is None or state.replicas <= 0 or state.ready_replicas > 0:
+            return False
+        if state.unready_since is None:
+            return False
+        now = time.monotonic() if now is None else now
+        return now - state.unready_since >= self._degraded_after
+
     async def upsert(self, state: PoolState, redis_url: str | None) -> None:
         """Register or update a pool; ``redis_url`` None means the operator's own Redis."""
         old = self._pools.get(state.name)

@@ -143,6 +143,7 @@ def execution_status(
     now: datetime,
     waiting: Waiting | None = None,
     missing_pools: Sequence[str] = (),
+    idle_pools: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Status of an Execution from the engine's recorded ``state``.
 
@@ -156,7 +157,9 @@ def execution_status(
     ``ConcurrencyReplaced`` (both ``Stalled``). ``missing_pools`` names WorkerPools
     that open tasks of a submitted execution need and that no longer exist: its phase is
     still the engine's, but its message and conditions say ``PoolNotFound``, since nothing
-    will run those tasks until the pool is created again. Keys that no longer apply are
+    will run those tasks until the pool is created again; ``idle_pools`` names pools a
+    task of it waits ``Ready`` on while none of their workers has been ready for a while
+    (reason ``NoWorkers``). Keys that no longer apply are
     set to None so a JSON merge patch (RFC 7386) removes them.
     """
     previous = previous or {}
@@ -192,6 +195,11 @@ def execution_status(
     if waiter is not None:
         message = f"{message}; task {waiter.name!r}: {waiter.message or waiter.reason}"
         conditions = not_ready(str(waiter.reason), message, stalled=False)
+    elif idle_pools and not missing_pools and state.phase not in EXECUTION_FINAL:
+        names = ", ".join(repr(p) for p in idle_pools)
+        message = (f"{message}; no worker of WorkerPool {names} is ready: its tasks wait "
+                   f"(see the pool's Degraded condition)")
+        conditions = not_ready(ConditionReason.NO_WORKERS, message, stalled=False)
     suspension = _suspension(state, previous)
     if suspension and suspension[0].status:
         message = f"suspended: {message}"

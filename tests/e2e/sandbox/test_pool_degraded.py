@@ -136,6 +136,19 @@ async def test_a_pool_whose_workers_lose_their_redis_turns_degraded_and_back(
         # While the outage lasts and nothing else changes, nothing more is written.
         await eventually(lambda: status_writes_stopped(sandbox), timeout=20,
                          what="status writes to stop while the pool stays degraded")
+        # A run queued on the pool meanwhile says that no worker of it is ready.
+        await sandbox.apply_objects([
+            {"apiVersion": "conveyor.dev/v1alpha1", "kind": "Workflow",
+             "metadata": {"name": "on-fragile"},
+             "spec": {"pool": POOL, "tasks": [{"name": "one", "type": "set"}]}},
+            {"apiVersion": "conveyor.dev/v1alpha1", "kind": "Execution",
+             "metadata": {"name": "waits-for-a-worker"},
+             "spec": {"workflowRef": {"name": "on-fragile"}}}])
+        waiting = await eventually(
+            lambda: sandbox.get("executions", "waits-for-a-worker"),
+            until=lambda e: condition((e or {}).get("status"), "Ready").get("reason")
+            == "NoWorkers", timeout=60, interval=0.2, what="the run to say NoWorkers")
+        assert f"no worker of WorkerPool '{POOL}' is ready" in waiting["status"]["message"]
 
         private_redis.start()
         back = await eventually(
@@ -144,6 +157,10 @@ async def test_a_pool_whose_workers_lose_their_redis_turns_degraded_and_back(
             timeout=90, interval=0.2, what="the pool to say its workers are ready again")
         assert back["readyReplicas"] == 1, back
         assert back["ready"]["status"] == "True", back
+        await eventually(
+            lambda: sandbox.get("executions", "waits-for-a-worker"),
+            until=lambda e: condition((e or {}).get("status"), "Ready").get("reason")
+            != "NoWorkers", timeout=60, interval=0.2, what="NoWorkers to go")
 
 
 async def test_when_the_operator_cannot_reach_the_pools_redis_either_both_views_show(
