@@ -112,7 +112,14 @@ class TaskEnvironment:
         if running is None or loop is None:
             return
         self._cancel_reason = reason
-        loop.call_soon_threadsafe(running.cancel)
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:  # no loop in this thread: a plain function's
+            on_loop = False
+        if on_loop:
+            running.cancel()
+        else:
+            loop.call_soon_threadsafe(running.cancel)
 
     def _heartbeat(self, details: Any) -> None:
         with self._lock:
