@@ -1,7 +1,8 @@
 """``conveyor-engine``: run a worker (the default), apply migrations, or apply retention.
 
 Exit codes: 0 after a graceful stop, 2 for invalid settings (the message names the
-``CONVEYOR_*`` variable), 1 when a server cannot be reached at start.
+``CONVEYOR_*`` variable) or a task type that fails to load (the message names its entry
+point, module and error), 1 when a server cannot be reached at start.
 """
 
 from __future__ import annotations
@@ -34,7 +35,27 @@ def work() -> None:
     settings = load_settings()
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    load_task_types()
     asyncio.run(_work(settings))
+
+
+def load_task_types() -> None:
+    """Load every installed task type (entry points of ``conveyor.tasktypes``) before
+    connecting anywhere; a broken one stops the worker with one log line naming the entry
+    point, its module and the error (exit code 2: the installation, not a server, is at
+    fault, so restarting cannot help)."""
+    from . import tasktypes
+
+    log = logging.getLogger("conveyor_engine.cli")
+    try:
+        registry = tasktypes.load()
+    except tasktypes.TaskTypeLoadError as exc:
+        log.error("cannot start: a task type failed to load: %s", exc)
+        raise typer.Exit(2) from None
+    providers = (registry.entry(name).provider for name in registry)
+    log.info("task types: %s", ", ".join(
+        f"{p.entry_point.split(' = ')[0]} ({p.distribution or 'code'} {p.version or ''})"
+        .replace(" )", ")") for p in providers))
 
 
 async def _work(settings) -> None:

@@ -136,7 +136,8 @@ def transition_for(
         )
     if isinstance(outcome, Failed):
         error = outcome.error[:MAX_ERROR_CHARS]
-        listed = retry_on_matches(retry_on, kind=outcome.kind, status_code=outcome.status_code)
+        listed = retry_on_matches(retry_on, kind=outcome.kind, status_code=outcome.status_code,
+                                  kinds=outcome.kinds)
         if outcome.retryable and listed and attempt <= retry_limit:
             due = now + timedelta(seconds=backoff_seconds)
             return Transition(

@@ -40,7 +40,9 @@ JITTERS = (JITTER_FULL, JITTER_NONE)
 #: (:class:`conveyor_engine.progress.LostAttempt`, reason ``WorkerLost``).
 TIMEOUT = "Timeout"
 WORKER_LOST = "WorkerLost"
-RETRY_ON_KINDS = frozenset({TIMEOUT, WORKER_LOST})
+#: An SDK task declared with a ``heartbeat_timeout`` that went longer without a heartbeat.
+HEARTBEAT_TIMEOUT = "HeartbeatTimeout"
+RETRY_ON_KINDS = frozenset({TIMEOUT, WORKER_LOST, HEARTBEAT_TIMEOUT})
 
 #: A status class (``"5xx"``) or a status code (``"429"``), RFC 9110 §15.
 _STATUS_CLASS_RE = re.compile(r"^[1-5]xx$")
@@ -131,8 +133,9 @@ def retry_on_problem(entry: object) -> str | None:
     """Why ``entry`` is not a valid ``retryOn`` entry, or ``None`` when it is.
 
     Valid: a status class ``"1xx"``..``"5xx"``; a status code ``"100"``..``"599"``;
-    ``"Timeout"``; ``"WorkerLost"``; an error type name (``ConnectError``, dotted names
-    allowed, at most 128 characters) matched against a failure's ``kind``.
+    ``"Timeout"``; ``"WorkerLost"``; ``"HeartbeatTimeout"``; an error type name
+    (``ConnectError``, an SDK task's ``PaymentGatewayDown``; dotted names allowed, at most
+    128 characters) matched against a failure's ``kind`` and ``kinds``.
     """
     if not isinstance(entry, str):
         return f"{entry!r} is not a string; write status codes quoted, e.g. \"429\""
@@ -149,15 +152,16 @@ def retry_on_problem(entry: object) -> str | None:
 
 
 def retry_on_matches(retry_on: Sequence[str] | None, *, kind: str | None,
-                     status_code: int | None) -> bool:
+                     status_code: int | None, kinds: Sequence[str] = ()) -> bool:
     """Whether ``retryOn`` lets a failure with this ``kind`` and ``status_code`` be retried.
 
     ``retry_on`` None (the field absent) matches every failure: today's behaviour, where the
     failure's own ``retryable`` flag alone decides. Otherwise a failure matches when its
     status code or status class (``503`` -> ``"503"``, ``"5xx"``) or its ``kind``
-    (``"Timeout"``, ``"WorkerLost"``, an error type name) is listed; a failure with
-    neither (an unexpected error without a kind) matches nothing. This only narrows: a
-    failure its task type marks not retryable is never retried.
+    (``"Timeout"``, ``"WorkerLost"``, an error type name) or one of its further ``kinds``
+    (the base classes of an SDK task's error: ``PaymentError`` for a ``CardDeclined``
+    subclass) is listed; a failure with none of these matches nothing. This only narrows:
+    a failure its task type marks not retryable is never retried.
     """
     if retry_on is None:
         return True
@@ -165,4 +169,4 @@ def retry_on_matches(retry_on: Sequence[str] | None, *, kind: str | None,
     if status_code is not None and (
             str(status_code) in listed or f"{status_code // 100}xx" in listed):
         return True
-    return kind is not None and kind in listed
+    return (kind is not None and kind in listed) or any(k in listed for k in kinds)

@@ -1,5 +1,6 @@
 # Sourced by scripts/test and scripts/conveyor: make .venv (Python >= 3.11) with the project
-# installed, reinstalling only when pyproject.toml changed. Sets $root and $venv.
+# and the example task types installed, reinstalling only when a pyproject.toml changed.
+# Sets $root and $venv.
 #
 # Works from any directory. The first run creates .venv (set PYTHON to choose the
 # interpreter) and installs the project with the extras it needs; later runs reinstall only
@@ -21,6 +22,9 @@ check_python() { # $1: interpreter; fails unless it is Python >= 3.11
 
 # One environment serves the tests, the operator and the sandbox.
 extras="operator,sandbox,test"
+# The example task types (docs/task-types.md) are installed too: the tests run them with
+# real workers, and the sandbox's workers (started from this .venv) serve them.
+examples="examples/tasktypes"
 
 setup_venv() {
   if [[ ! -x "$venv/bin/python" ]]; then
@@ -39,12 +43,15 @@ setup_venv() {
   local want
   want=$("$venv/bin/python" -c \
     'import hashlib, sys; print(hashlib.sha256(open("pyproject.toml", "rb").read()
-                                                + sys.argv[1].encode()).hexdigest())' "$extras")
+                                                + open(sys.argv[2], "rb").read()
+                                                + sys.argv[1].encode()).hexdigest())' \
+    "$extras" "$examples/pyproject.toml")
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "conveyor setup: installing the project into $venv (pyproject.toml changed)" >&2
     rm -f "$stamp"
     # -q hides progress but pip still prints errors; a failure stops here (set -e).
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]" \
+      -e "$examples"
     echo "$want" >"$stamp"
   fi
 }

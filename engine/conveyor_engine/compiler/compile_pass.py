@@ -344,8 +344,8 @@ class _Compilation:
                                           expressions)
         refs = frozenset().union(*(e.references for e in expressions))
         timeout = duration(task.timeout, "timeout") if task.timeout is not None else None
-        if self.strict and timeout is not None and task.type in tasktypes.REGISTRY:
-            if not tasktypes.REGISTRY[task.type].honours_timeout:
+        if self.strict and timeout is not None and task.type in tasktypes.registry():
+            if not tasktypes.get(task.type).honours_timeout:
                 self.problem(task.name, "timeout",
                              f'does not apply to a "{task.type}" task, which holds no worker '
                              f"while it waits (remove it)")

@@ -3,11 +3,15 @@
 A task type is a class with a ``name`` (the ``type:`` users write), a pydantic ``Params``
 model (validated after templates are rendered) and an async ``run``. Outcomes are plain
 values; the worker turns them into committed state, so a task type never touches Redis,
-PostgreSQL or Kubernetes.
+PostgreSQL or Kubernetes. Most types are written with the SDK's ``@task_type`` decorator
+(:mod:`conveyor_engine.sdk`), which builds such a class around a function; the built-in
+``http``, ``set`` and ``wait`` subclass :class:`TaskType` directly. Both are registered and
+run the same way (:mod:`.registry`, :mod:`.running`).
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
+
+from .signals import Signals
 
 if TYPE_CHECKING:  # only an annotation: the outcomes here stay importable by pure modules
     import httpx
@@ -50,6 +56,41 @@ class TaskContext:
     #: The fencing tokens of the locks this attempt holds, by lock name (empty: none);
     #: see :mod:`conveyor_engine.locks`. An ``http`` task sends them as a header.
     locks: Mapping[str, int] = field(default_factory=dict)
+    #: Heartbeats and the cancellation flag, shared with the worker (thread-safe).
+    signals: Signals = field(default_factory=Signals)
+    #: The Secrets the task's pool mounts, by Secret name then key (issue 11 item 4; empty
+    #: until then). Never logged or stored.
+    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        """``"<execution_id>/<task_name>"``: the same for every attempt of this task in this
+        execution, different for any other task or execution. Send it to services that
+        deduplicate (an ``Idempotency-Key`` header, a payment's client reference)."""
+        return f"{self.execution_id}/{self.task_name}"
+
+    def heartbeat(self, details: Any = None) -> None:
+        """Say the attempt is alive and how far it got (``details``: any value, kept in
+        memory as the last progress). Cheap and thread-safe: call it as often as you like.
+        The worker renews the claim's lease while the attempt runs; a type declared with a
+        ``heartbeat_timeout`` that goes longer without a heartbeat is stopped and recorded
+        as a retryable failure of kind ``HeartbeatTimeout``."""
+        self.signals.heartbeat(details)
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when the attempt must stop (execution cancelled or deleted, timeout,
+        heartbeat timeout). An async function is interrupted with ``CancelledError``
+        anyway; a plain function (run in a thread) polls this or waits on it."""
+        return self.signals.cancelled
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`~conveyor_engine.tasktypes.errors.TaskCancelled` once the attempt
+        is cancelled (a plain function calls it between steps)."""
+        if self.signals.cancelled.is_set():
+            from .errors import TaskCancelled
+
+            raise TaskCancelled(self.signals.reason or "cancelled")
 
 
 @dataclass(frozen=True)
@@ -67,9 +108,11 @@ class Failed:
     ``status_code``, the HTTP status of a response that was not expected (``None``
     otherwise); ``kind``, a CamelCase name of the failure when it has one: ``"Timeout"``
     (the attempt or an HTTP client timed out) or an error type name (``"ConnectError"``,
-    the exception's class). ``retry_after`` is the wait in seconds (>= 0) a server asked
-    for with ``Retry-After`` (RFC 9110 §10.2.3), counted from the response; ``None`` when
-    it asked for none.
+    the exception's class); ``kinds``, further names it answers to (the raised class's
+    base classes, for SDK errors: see :func:`~.errors.failure_of`). ``retry_after`` is the
+    least wait in seconds (>= 0) before the next attempt: what a server asked for with
+    ``Retry-After`` (RFC 9110 §10.2.3), counted from the response, or what a task function
+    asked for with ``RetryableError(retry_after=...)``; ``None`` when none was asked.
     """
 
     error: str
@@ -77,6 +120,7 @@ class Failed:
     kind: str | None = None
     status_code: int | None = None
     retry_after: float | None = None
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,12 +138,21 @@ Outcome = Succeeded | Failed | Suspended
 
 
 class TaskType(ABC):
-    """Base class of task types. Subclasses set ``name`` and ``Params`` and define ``run``."""
+    """Base class of task types. Subclasses set ``name`` and ``Params`` and define ``run``.
+
+    ``name``: what ``type:`` says in a workflow (lower-case letters, digits, ``-``, ``_``
+    and ``.``, checked when registered). ``Params``: the pydantic model rendered params are
+    validated against (literal params also at compile time). ``Outputs``: an optional model
+    of the outputs, published with the params' JSON Schema. ``heartbeat_timeout``: seconds
+    an attempt may go without ``ctx.heartbeat()`` before it is stopped (None: no limit).
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]
+    Outputs: ClassVar[type[BaseModel] | None] = None
     #: Whether ``timeout`` applies (False for types that only set timers, like ``wait``).
     honours_timeout: ClassVar[bool] = True
+    heartbeat_timeout: ClassVar[float | None] = None
 
     @abstractmethod
     async def run(self, params: BaseModel, ctx: TaskContext) -> Outcome:

@@ -1,0 +1,1 @@
+"""Example Conveyor task types (docs/task-types.md): ``checksum`` and ``word-count``."""
