@@ -31,13 +31,13 @@ async def test_crds_check_then_apply_then_check(kubeconfig: Path, kubectl: Kubec
     assert code == 3 and "workflows.conveyor.dev" in out
     code, out = await operator_command(kubeconfig, "crds", "apply")
     assert code == 0, out
-    assert out.count("created") == 3
+    assert out.count("created") == 4, out  # executions, schedules, workerpools, workflows
     code, out = await operator_command(kubeconfig, "crds", "check")
     assert code == 0, out
     code, out = await operator_command(kubeconfig, "crds", "apply")
-    assert code == 0 and out.count("replaced") == 3, out
+    assert code == 0 and out.count("replaced") == 4, out
     names = (await kubectl.run("get", "crd", "-o", "name")).stdout
-    assert "workerpools.conveyor.dev" in names
+    assert "workerpools.conveyor.dev" in names and "schedules.conveyor.dev" in names
 
 
 async def test_operator_refuses_to_start_on_missing_crds(kubeconfig: Path) -> None:
