@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,6 +35,7 @@ from .runs import (
     Owner,
     Run,
     owned_runs,
+    parse_time,
     render_inputs,
     run_manifest,
     run_name,
@@ -180,8 +181,8 @@ class ScheduleRunner:
             return None
         status = ScheduleStatus.read(entry.status)
         facts = ScheduleFacts(generation, spec.suspend, runs=runs,
-                              last_schedule=_time(status.last_schedule_time),
-                              last_tick=_time(status.last_tick_time),
+                              last_schedule=parse_time(status.last_schedule_time),
+                              last_tick=parse_time(status.last_tick_time),
                               describe=_describe(spec, cron))
         if spec.suspend:
             await self._write(entry, facts, now)
@@ -217,12 +218,12 @@ class ScheduleRunner:
         ``status.lastTickTime``/``lastScheduleTime`` and the newest run's scheduled time
         (a status write lost in a crash); for a new Schedule its creation, or now if that
         lies ahead of this clock."""
-        known = [entry.decided_through, _time(status.last_tick_time),
-                 _time(status.last_schedule_time), *(r.scheduled for r in runs)]
+        known = [entry.decided_through, parse_time(status.last_tick_time),
+                 parse_time(status.last_schedule_time), *(r.scheduled for r in runs)]
         found = [t for t in known if t is not None]
         if found:
             return max(found)
-        created = _time((entry.body.get("metadata") or {}).get("creationTimestamp"))
+        created = parse_time((entry.body.get("metadata") or {}).get("creationTimestamp"))
         return created if created is not None and created <= now else now
 
     async def _act(self, entry: _Entry, spec: ScheduleSpec, cron: CronSchedule,
@@ -333,14 +334,6 @@ class ScheduleRunner:
         log.info("schedule %s/%s: %s: %s", ref.namespace, ref.name, reason, message)
         await self._kube.post_event(ref, tick_event(reason, message))
 
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
 
 
 def _describe(spec: ScheduleSpec, cron: CronSchedule) -> str:

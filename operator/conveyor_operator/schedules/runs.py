@@ -155,14 +155,17 @@ def owned_runs(objects: list[dict[str, Any]], owner_uid: str) -> list[Run]:
             continue
         stamp = (meta.get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION)
         status = obj.get("status") or {}
-        runs.append(Run(meta.get("name", ""), meta.get("uid", ""), _parse_time(stamp),
+        runs.append(Run(meta.get("name", ""), meta.get("uid", ""), parse_time(stamp),
                         status.get("phase"), status.get("finishedAt"),
                         bool((obj.get("spec") or {}).get("cancel"))))
     runs.sort(key=lambda r: (r.scheduled or datetime.min.replace(tzinfo=UTC), r.name))
     return runs
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 timestamp as written in status and annotations (``...Z`` or an offset)
+    as an aware UTC datetime; None when absent or malformed (a hand-edited value is
+    ignored rather than failing the Schedule)."""
     if not text:
         return None
     try:
