@@ -80,7 +80,7 @@ class RunControl:
         if retried is None:
             return False
         self.reaper.forget(ref.uid)  # open again: its TTL counts from its next finish
-        self.follower.track(execution_id, ref, generation, status)
+        self.follower.restarted(execution_id, ref, generation, status)
         names = ", ".join(retried.tasks[:10]) + (", ..." if len(retried.tasks) > 10 else "")
         await self.kube.post_event(ref, lifecycle_event(
             EventReason.RETRIED, f"retry {retried.retries} from the failed step: "

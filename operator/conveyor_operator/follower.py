@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conveyor_engine.api import Engine
-from conveyor_engine.phases import EXECUTION_FINAL, TASK_FINAL, TaskPhase
+from conveyor_engine.phases import EXECUTION_FINAL, TASK_FINAL, ExecutionPhase, TaskPhase
 from conveyor_engine.store.records import ExecutionState
 
 from .kube import Kube, ObjectRef
@@ -60,9 +60,32 @@ class ExecutionFollower:
 
     def track(self, execution_id: str, ref: ObjectRef, generation: int | None,
               status: dict[str, Any] | None) -> None:
-        """Follow ``execution_id`` for the object ``ref`` whose current status is ``status``."""
-        self._tracked[execution_id] = _Tracked(ref, generation, dict(status or {}))
+        """Follow ``execution_id`` for the object ``ref`` whose current status is ``status``.
+
+        When it is followed already, the status this follower wrote last is kept and only
+        ``ref`` and ``generation`` are taken: the caller's copy (kopf's view of the object,
+        read before the handler ran) may be older, and starting from it would announce a
+        phase change twice (or miss one).
+        """
+        tracked = self._tracked.get(execution_id)
+        if tracked is not None and tracked.ref.uid == ref.uid:
+            tracked.ref, tracked.generation = ref, generation
+        else:
+            self._tracked[execution_id] = _Tracked(ref, generation, dict(status or {}))
         self._dirty.add(execution_id)
+
+    def restarted(self, execution_id: str, ref: ObjectRef, generation: int | None,
+                  status: dict[str, Any] | None) -> None:
+        """Follow a run retried from its failed step as running again, so that its next
+        finish is announced (``Failed`` again included) even when it comes before a
+        status write has shown it running."""
+        self.track(execution_id, ref, generation, status)
+        self._tracked[execution_id].status["phase"] = str(ExecutionPhase.RUNNING)
+
+    def name_of(self, execution_id: str) -> str | None:
+        """``namespace/name`` of the Execution followed for ``execution_id``, or None."""
+        tracked = self._tracked.get(execution_id)
+        return f"{tracked.ref.namespace}/{tracked.ref.name}" if tracked else None
 
     def refresh_all(self) -> None:
         """Re-read every tracked execution on the next flush (a pool came or went)."""
@@ -155,7 +178,8 @@ class ExecutionFollower:
         missing, idle = await self._pool_problems(state)
         desired = execution_status(generation=tracked.generation, state=state,
                                    previous=tracked.status, now=datetime.now(UTC),
-                                   missing_pools=missing, idle_pools=idle)
+                                   missing_pools=missing, idle_pools=idle,
+                                   names=self.name_of)
         patch = status_patch(tracked.status, desired)
         if not patch:
             if state.phase in EXECUTION_FINAL:

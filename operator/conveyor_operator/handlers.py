@@ -311,6 +311,7 @@ async def execution_spec_changed(body: kopf.Body, name: str, namespace: str, uid
     waiting = memo.waiting.get(uid)
     if waiting is not None:  # not submitted yet: it starts with the new spec
         waiting.spec = spec
+        waiting.generation = generation  # written as observedGeneration from now on
         if spec.cancel:
             await _cancel_unsubmitted(memo, waiting)
         return

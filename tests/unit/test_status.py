@@ -76,9 +76,11 @@ def test_execution_conditions_follow_kstatus(phase: str, conditions: dict) -> No
     ("Running", False, "Suspended",
      {"Ready": ("False", "Running"), "Reconciling": ("True", "Running"),
       "Suspended": ("False", "Resumed")}, False),
-    # a run that finished while suspended: its final conditions
-    ("Succeeded", True, "Suspended",
-     {"Ready": ("True", "Succeeded"), "Suspended": ("False", "Resumed")}, False),
+    # a run that finished while suspended (its running tasks ended): its final conditions
+    ("Succeeded", True, "Suspended", {"Ready": ("True", "Succeeded")}, False),
+    # cancelled while suspended: it did not continue, so no "Resumed"
+    ("Cancelled", True, "Suspended",
+     {"Ready": ("False", "Cancelled"), "Stalled": ("True", "Cancelled")}, False),
     # never suspended: no Suspended condition at all
     ("Running", False, None,
      {"Ready": ("False", "Running"), "Reconciling": ("True", "Running")}, False),
@@ -367,3 +369,14 @@ def test_a_run_whose_pool_has_no_ready_worker_says_so(phase: str, missing: list[
     assert ready["reason"] == reason
     if reason == "NoWorkers":
         assert "no worker of WorkerPool 'busy' is ready" in status["message"]
+
+
+def test_a_lock_wait_names_the_holding_execution_as_the_user_knows_it() -> None:
+    holder = "b389d78f-1ef2-42e4-98c4-a6a52a12e321"
+    state = _waiting("LockHeld", f"waiting for lock db:main (limit 1) held by {holder}/migrate")
+    named = execution_status(generation=1, state=state, previous=None, now=NOW,
+                             names={holder: "default/migrate-1"}.get)
+    assert "held by default/migrate-1/migrate" in named["message"]
+    unknown = execution_status(generation=1, state=state, previous=None, now=NOW,
+                               names=lambda _: None)
+    assert f"held by {holder}/migrate" in unknown["message"]  # not followed here: the id

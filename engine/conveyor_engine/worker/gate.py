@@ -150,7 +150,9 @@ def _render(template, context: dict, field: str) -> str:
     try:
         value = template.render(context)
     except ExpressionError as exc:
-        raise _Unusable(f"{field}: {exc}") from None
+        # A template's error names its field already (it was compiled with it).
+        text = str(exc)
+        raise _Unusable(text if text.startswith(f"{field}:") else f"{field}: {text}") from None
     problem = locks.name_problem(value, field)
     if problem is not None:
         raise _Unusable(problem)

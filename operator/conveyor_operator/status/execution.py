@@ -9,7 +9,8 @@ reproducible in tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -86,8 +87,11 @@ def _task_summary(state: ExecutionState) -> list[dict[str, Any]]:
 
 def _suspension(state: ExecutionState, previous: dict[str, Any]) -> list[Condition]:
     """``Suspended=True`` while an open run is suspended; ``False`` (``Resumed``) once a
-    run that was suspended is not; absent for a run never suspended."""
-    if state.suspended and state.phase not in EXECUTION_FINAL:
+    run that was suspended is not; absent for a run never suspended and for a finished
+    run (cancelled while suspended, say: it did not continue)."""
+    if state.phase in EXECUTION_FINAL:
+        return []  # a finished run is neither suspended nor resumed: the condition goes
+    if state.suspended:
         return [Condition(ConditionType.SUSPENDED, True, ConditionReason.SUSPENDED,
                           "spec.suspend is true: no task starts; tasks already running "
                           "finish")]
@@ -100,6 +104,18 @@ def _suspension(state: ExecutionState, previous: dict[str, Any]) -> list[Conditi
 #: Task reasons that say an open run waits on something shared (a lock another run holds,
 #: a rate limit): they become the Execution's own reason.
 _WAITING_REASONS = frozenset({ConditionReason.LOCK_HELD, ConditionReason.RATE_LIMITED})
+
+
+_EXECUTION_ID = re.compile(
+    r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def _with_names(text: str, names: Callable[[str], str | None] | None) -> str:
+    """``text`` with each engine execution id that ``names`` knows replaced by its
+    Execution's ``namespace/name`` (a lock's holder, as a user knows it)."""
+    if names is None:
+        return text
+    return _EXECUTION_ID.sub(lambda m: names(m.group(0)) or m.group(0), text)
 
 
 def _waiting_task(state: ExecutionState) -> TaskState | None:
@@ -144,6 +160,7 @@ def execution_status(
     waiting: Waiting | None = None,
     missing_pools: Sequence[str] = (),
     idle_pools: Sequence[str] = (),
+    names: Callable[[str], str | None] | None = None,
 ) -> dict[str, Any]:
     """Status of an Execution from the engine's recorded ``state``.
 
@@ -159,7 +176,9 @@ def execution_status(
     still the engine's, but its message and conditions say ``PoolNotFound``, since nothing
     will run those tasks until the pool is created again; ``idle_pools`` names pools a
     task of it waits ``Ready`` on while none of their workers has been ready for a while
-    (reason ``NoWorkers``). Keys that no longer apply are
+    (reason ``NoWorkers``); ``names`` maps an engine execution id to its Execution's
+    ``namespace/name`` (None: unknown), for the holder a lock wait names. Keys that no
+    longer apply are
     set to None so a JSON merge patch (RFC 7386) removes them.
     """
     previous = previous or {}
@@ -193,7 +212,8 @@ def execution_status(
         conditions = not_ready(ConditionReason.POOL_NOT_FOUND, message, stalled=False)
     waiter = _waiting_task(state) if not missing_pools else None
     if waiter is not None:
-        message = f"{message}; task {waiter.name!r}: {waiter.message or waiter.reason}"
+        said = _with_names(waiter.message or str(waiter.reason), names)
+        message = f"{message}; task {waiter.name!r}: {said}"
         conditions = not_ready(str(waiter.reason), message, stalled=False)
     elif idle_pools and not missing_pools and state.phase not in EXECUTION_FINAL:
         names = ", ".join(repr(p) for p in idle_pools)
