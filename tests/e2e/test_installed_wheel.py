@@ -24,7 +24,8 @@ from conveyor_sandbox import services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ("data-pipeline-example", "fan-out-fan-in-example", "retry-recovers-example")
+EXAMPLES = ("data-pipeline-example", "fan-out-fan-in-example", "retry-recovers-example",
+            "own-task-types-example")
 
 
 async def run(args: list[str], *, cwd: Path, venv: Path, timeout: float,
@@ -70,6 +71,10 @@ async def test_conveyor_dev_runs_the_examples_from_an_installed_wheel(
     python = venv / "bin" / "python"
     await run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
                f"{ROOT}[sandbox]"], cwd=home, venv=venv, timeout=900)
+    # examples/own-task-types.yaml runs the example task package's types: a team's own
+    # package is installed beside Conveyor the same way (docs/task-types.md).
+    await run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+               "--no-deps", f"{ROOT}/examples/tasktypes"], cwd=home, venv=venv, timeout=300)
 
     # The packages come from the environment's site-packages, not from the checkout.
     where = await run([str(python), "-c",

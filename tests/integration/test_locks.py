@@ -154,6 +154,14 @@ async def test_frozen_holder_loses_the_lock_and_its_late_outcome_is_refused(
     first = await engine.submit(slow)
     await eventually(lambda: engine.get(first.execution_id),
                      until=lambda s: s.task("write").phase == "Running", what="the holder")
+
+    async def holder_called() -> bool:
+        return "/slow/3/a" in seen.arrived
+
+    # Frozen while its call is in flight (not between its claim and its call, when the
+    # late call would reach the resource after the newer holder's: the resource's own
+    # token check is what stops that one, which this receiver does not do).
+    await eventually(holder_called, interval=0.01, what="the holder's call to arrive")
     os.kill(frozen.proc.pid, signal.SIGSTOP)  # alive, but renews nothing
     frozen_at = time.monotonic()
     try:

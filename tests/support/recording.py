@@ -25,12 +25,23 @@ class Seen:
     token: str | None
 
 
+class Recorded(list):
+    """The requests seen so far (:class:`Seen`, appended when each ends), and ``arrived``:
+    the path of each request as soon as it arrives, before any sleep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived: list[str] = []
+
+
 class _Recording(BaseHTTPRequestHandler):
-    seen: list[Seen]
+    seen: Recorded
     lock: threading.Lock
 
     def do_GET(self) -> None:
         start = time.monotonic()
+        with self.lock:
+            self.seen.arrived.append(self.path)
         parts = self.path.strip("/").split("/")
         if parts[0] == "slow" and len(parts) > 1:
             time.sleep(float(parts[1]))
@@ -51,7 +62,7 @@ class _Recording(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def recording_server() -> Iterator[tuple[str, list[Seen]]]:
     """Serve on a free loopback port; yield ``(base url, requests seen so far)``."""
-    seen: list[Seen] = []
+    seen = Recorded()
     handler = type("H", (_Recording,), {"seen": seen, "lock": threading.Lock()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True

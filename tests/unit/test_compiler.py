@@ -127,7 +127,8 @@ PROBLEMS = [
     ),
     pytest.param(
         spec(task("a", type="htp")),
-        [("a", "type", f'unknown task type "htp" (known types: {", ".join(tasktypes.known())})')],
+        # a prefix: other tests of the session may register more types (tests.support)
+        [("a", "type", 'unknown task type "htp" (known types: ')],
         id="unknown-type",
     ),
     pytest.param(
