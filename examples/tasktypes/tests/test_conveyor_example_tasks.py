@@ -76,4 +76,6 @@ async def test_word_count_is_told_of_cancellation() -> None:
     outcome = await env.run(word_count, {"text": "word\n" * 50_000})
     assert outcome == Failed("cancelled: cancelled by the test", retryable=False)
     assert env.context is not None and env.context.cancelled.is_set()
-    assert env.heartbeats == [{"lines": 10_000}]
+    # The cancel reaches the thread asynchronously: it may count one more block before it
+    # looks, but it stops long before the 50,000 lines (five heartbeats) are done.
+    assert env.heartbeats[0] == {"lines": 10_000} and len(env.heartbeats) < 5, env.heartbeats
