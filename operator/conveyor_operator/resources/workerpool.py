@@ -19,6 +19,33 @@ class SecretKeyRef(BaseModel):
     key: str
 
 
+class LocalObjectRef(BaseModel):
+    """A named object in the pool's namespace (Kubernetes ``LocalObjectReference``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=253)
+
+
+class MountedSecret(BaseModel):
+    """A Secret the pool's workers may read (``spec.secrets[]``), mounted read-only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    optional: bool = False
+
+
+class Egress(BaseModel):
+    """``spec.egress``: CIDR ranges http tasks may (``allow``) or may not (``deny``) reach,
+    on top of the default guard against link-local and metadata addresses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow: list[str] = Field(default_factory=list, max_length=64)
+    deny: list[str] = Field(default_factory=list, max_length=64)
+
+
 class RedisRef(CamelModel):
     """Where the pool's Redis URL comes from (default: the operator's own Redis)."""
 
@@ -35,6 +62,9 @@ class WorkerPoolSpec(CamelModel):
 
     image: str | None = None
     image_pull_policy: str | None = None
+    image_pull_secrets: list[LocalObjectRef] = Field(default_factory=list, max_length=16)
+    secrets: list[MountedSecret] = Field(default_factory=list, max_length=64)
+    egress: Egress = Field(default_factory=Egress)
     namespace: str | None = Field(None, max_length=63)
     concurrency: int = Field(32, ge=1, le=10_000)
     min_replicas: int = Field(1, ge=0, le=1000)
