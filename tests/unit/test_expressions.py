@@ -154,7 +154,7 @@ def test_reference_analysis(
         ),
         ({"list": ["ok", "${{ ) }}"]}, "params.list[1]", "does not parse"),
         ({"a.b": "${{ nope }}"}, "params['a.b']", "unknown variable 'nope'"),
-        ("${{ secrets.token }}", "params", "unknown variable 'secrets'"),
+        ("${{ credentials.token }}", "params", "unknown variable 'credentials'"),
         ("${{ tasks[inputs.k].outputs }}", "params", "refer to a task by name"),
         ("${{ size(tasks) }}", "params", "refer to a task by name"),
         ("${{ tasks.exists(t, true) }}", "params", "refer to a task by name"),

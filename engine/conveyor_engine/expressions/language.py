@@ -3,8 +3,10 @@ the ``${{ }}`` delimiters of templates, and the bound on expression length."""
 
 from __future__ import annotations
 
-#: The top-level variables of every expression.
-ROOTS = frozenset({"inputs", "tasks", "execution", "task"})
+#: The top-level variables of every expression. ``secrets`` (``secrets.NAME.KEY``) holds the
+#: Secrets the task's pool mounts; it is given values only on the worker, when params are
+#: rendered, and a rendered value holding one is never stored (issue 11 item 4).
+ROOTS = frozenset({"inputs", "tasks", "execution", "task", "secrets"})
 #: What ``tasks.NAME`` holds.
 TASK_FIELDS = frozenset({"outputs", "phase"})
 #: What ``execution`` holds.
