@@ -100,3 +100,19 @@ async def test_one_look(policy: str, exists: bool, created: list[str],
     assert kube.status["nextScheduleTime"] == "2026-01-01T00:02:00Z"
     if created or exists:
         assert kube.status["lastScheduleTime"] == "2026-01-01T00:01:00Z"
+
+
+async def test_bad_inputs_are_reported_when_read_not_at_the_first_tick() -> None:
+    """A template other than the scheduled time in ``spec.inputs`` makes the Schedule
+    ``InvalidSpec`` at once, with no next run promised and nothing created."""
+    bad = entry("Allow")
+    bad.body["spec"]["inputs"] = {"day": "${{ inputs.other }}"}
+    bad.body["spec"]["schedule"] = "0 0 1 1 *"  # the first tick is a year away
+    kube = FakeKube([])
+    runner = ScheduleRunner(kube, FixedClock())  # type: ignore[arg-type]
+    assert await runner._look(bad) is None
+    assert kube.created == []
+    ready = next(c for c in kube.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.inputs.day" in ready["message"]
+    assert kube.status.get("nextScheduleTime") is None

@@ -179,6 +179,15 @@ class ScheduleRunner:
             await self._write(entry, ScheduleFacts(generation, False, (str(reason), str(exc)),
                                                    runs=runs), now)
             return None
+        try:
+            # Inputs are checked when the Schedule is read, not at its first tick (which
+            # may be a month away): a template other than the scheduled time is an edit
+            # to make now, and no next run is promised meanwhile.
+            render_inputs(spec.inputs, now, cron.zone)
+        except InputsError as exc:
+            await self._write(entry, ScheduleFacts(generation, False, (
+                str(ConditionReason.INVALID_SPEC), str(exc)), runs=runs), now)
+            return None
         status = ScheduleStatus.read(entry.status)
         facts = ScheduleFacts(generation, spec.suspend, runs=runs,
                               last_schedule=parse_time(status.last_schedule_time),
