@@ -78,6 +78,10 @@ async def test_retry_from_the_failed_step_runs_only_what_did_not_succeed(
         # are refused by the CRD's rules, with a message naming what may change.
         refused = await patch_spec(kubectl, "retry-step-1", {"inputs": {"x": 1}}, check=False)
         assert refused.returncode != 0 and "immutable" in refused.stderr, refused.stderr
+        # A priority edit would be ignored (the tasks are queued in their band), so it is
+        # refused rather than accepted silently.
+        refused = await patch_spec(kubectl, "retry-step-1", {"priority": 5}, check=False)
+        assert refused.returncode != 0 and "spec.priority" in refused.stderr, refused.stderr
 
         await patch_spec(kubectl, "retry-step-1", {"retry": 1})
         done = await phase_is(sandbox, "retry-step-1", "Succeeded")
