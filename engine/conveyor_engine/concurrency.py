@@ -138,14 +138,22 @@ def promotions(open_runs: Sequence[OpenRun]) -> list[str]:
     return chosen
 
 
-def waiting_message(group: str, *, admitted: int, ahead: int, limit: int) -> str:
+def waiting_message(group: str, *, admitted: int, ahead: int, limit: int,
+                    suspended: int = 0) -> str:
     """The status message of a queued run: ``waiting for N earlier run(s) of key K``.
 
     ``admitted``: runs of the group open and admitted; ``ahead``: runs queued before this
     one; ``limit``: this run's limit. N counts both: every run that goes first.
+    ``suspended``: how many admitted runs are suspended; they keep their place (as a
+    suspended Job keeps its name), so the message says that resuming or cancelling them is
+    what lets the queue move, instead of leaving a stalled group unexplained.
     """
-    return (f"waiting for {admitted + ahead} earlier run(s) of key {group!r} "
-            f"({admitted} running, {ahead} queued ahead; limit {limit})")
+    message = (f"waiting for {admitted + ahead} earlier run(s) of key {group!r} "
+               f"({admitted} running, {ahead} queued ahead; limit {limit})")
+    if suspended:
+        message += (f"; {suspended} of the running are suspended and hold their place "
+                    f"until resumed or cancelled")
+    return message
 
 
 def replaced_message(group: str) -> str:

@@ -71,6 +71,10 @@ async def test_queue_runs_one_at_a_time_per_key_in_submission_order_and_says_why
     assert states[3].message.startswith("waiting for 2 earlier run(s) of key 'per-customer[a]'")
     assert states[4].message.startswith("waiting for 1 earlier run(s) of key 'per-customer[b]'")
     assert all(t.phase == "Pending" for t in states[2].tasks), "a queued run starts nothing"
+    # A suspended run that holds the group's place is named as the reason the queue waits.
+    await engine.suspend(ids[0])
+    assert "1 of the running are suspended" in (await engine.get(ids[2])).message
+    await engine.resume(ids[0])
     assert (await engine.waiting_counts()).get(("ConcurrencyLimit", pool)) == 3
 
     start_workers(1, concurrency=8, dispatch_interval_seconds=0.05)

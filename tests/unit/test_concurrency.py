@@ -67,6 +67,12 @@ def test_waiting_message_counts_every_run_that_goes_first() -> None:
         "waiting for 3 earlier run(s) of key 'wf[acme]' (1 running, 2 queued ahead; limit 1)")
 
 
+def test_waiting_message_says_a_suspended_run_holds_the_group() -> None:
+    assert waiting_message("wf", admitted=1, ahead=0, limit=1, suspended=1) == (
+        "waiting for 1 earlier run(s) of key 'wf' (1 running, 0 queued ahead; limit 1); "
+        "1 of the running are suspended and hold their place until resumed or cancelled")
+
+
 @pytest.mark.parametrize(("workflow", "key", "group"), [
     ("ns/orders", None, "ns/orders"),
     ("ns/orders", "acme", "ns/orders[acme]"),

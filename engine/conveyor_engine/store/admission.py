@@ -155,12 +155,14 @@ async def requeue(conn: asyncpg.Connection, execution_id: str, group: str, now: 
 
 
 async def queue_position(conn: asyncpg.Connection, group: str, seq: int
-                         ) -> tuple[int, int]:
-    """``(admitted, ahead)`` for a queued run of ``group`` at ``seq``: open admitted runs of
-    the group, and runs queued before it."""
+                         ) -> tuple[int, int, int]:
+    """``(admitted, ahead, suspended)`` for a queued run of ``group`` at ``seq``: open
+    admitted runs of the group, runs queued before it, and how many of the admitted are
+    suspended (they hold their place until resumed or cancelled)."""
     row = await conn.fetchrow(
         f"""SELECT count(*) FILTER (WHERE NOT queued) AS admitted,
-                  count(*) FILTER (WHERE queued AND concurrency_seq < $2) AS ahead
+                  count(*) FILTER (WHERE queued AND concurrency_seq < $2) AS ahead,
+                  count(*) FILTER (WHERE NOT queued AND suspended) AS suspended
            FROM executions WHERE concurrency_key = $1 AND phase IN ({_OPEN_LITERALS})""",
         group, seq)
-    return row["admitted"], row["ahead"]
+    return row["admitted"], row["ahead"], row["suspended"]

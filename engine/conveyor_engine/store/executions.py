@@ -288,7 +288,7 @@ async def _queued_message(conn: asyncpg.Connection, execution_id: str) -> str | 
            WHERE id = $1 AND queued""", execution_id)
     if row is None or row["concurrency_key"] is None:
         return None
-    admitted, ahead = await queue_position(conn, row["concurrency_key"],
-                                           row["concurrency_seq"])
+    admitted, ahead, suspended = await queue_position(conn, row["concurrency_key"],
+                                                      row["concurrency_seq"])
     return waiting_message(row["concurrency_key"], admitted=admitted, ahead=ahead,
-                           limit=row["concurrency_limit"] or 1)
+                           limit=row["concurrency_limit"] or 1, suspended=suspended)
