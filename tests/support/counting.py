@@ -6,10 +6,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .loopback import QuietHandler, serve
 
 
-class _Counting(BaseHTTPRequestHandler):
+class _Counting(QuietHandler):
     """GET /slow/<seconds>/...: counts requests per path, sleeps, answers JSON."""
 
     hits: dict[str, int]
@@ -21,27 +22,12 @@ class _Counting(BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         if parts[0] == "slow" and len(parts) > 1:
             time.sleep(float(parts[1]))
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200, b'{"ok": true}')
 
 
 @contextlib.contextmanager
 def counting_server() -> Iterator[tuple[str, dict[str, int]]]:
     """Serve on a free loopback port; yield ``(base url, hits by path)``."""
     hits: dict[str, int] = {}
-    handler = type("H", (_Counting,), {"hits": hits, "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_Counting, hits=hits) as url:
+        yield url, hits

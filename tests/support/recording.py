@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .loopback import QuietHandler, serve
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Recorded(list):
         self.arrived: list[str] = []
 
 
-class _Recording(BaseHTTPRequestHandler):
+class _Recording(QuietHandler):
     seen: Recorded
     lock: threading.Lock
 
@@ -48,28 +49,12 @@ class _Recording(BaseHTTPRequestHandler):
         with self.lock:
             self.seen.append(Seen(start, time.monotonic(), self.path,
                                   self.headers.get("Conveyor-Lock-Token")))
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200, b'{"ok": true}')
 
 
 @contextlib.contextmanager
 def recording_server() -> Iterator[tuple[str, list[Seen]]]:
     """Serve on a free loopback port; yield ``(base url, requests seen so far)``."""
     seen = Recorded()
-    handler = type("H", (_Recording,), {"seen": seen, "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_Recording, seen=seen) as url:
+        yield url, seen

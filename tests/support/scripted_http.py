@@ -12,12 +12,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .loopback import QuietHandler, serve
 
 Reply = tuple[int, Mapping[str, str]]
 
 
-class _Scripted(BaseHTTPRequestHandler):
+class _Scripted(QuietHandler):
     script: Mapping[str, Sequence[Reply]]
     arrivals: dict[str, list[float]]
     lock: threading.Lock
@@ -28,17 +29,10 @@ class _Scripted(BaseHTTPRequestHandler):
             seen.append(time.monotonic())
             replies = self.script.get(self.path) or [(404, {})]
             status, headers = replies[min(len(seen), len(replies)) - 1]
-        body = b'{"ok": true}' if status < 300 else b"scripted failure"
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if status < 300 else "text/plain")
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        if status < 300:
+            self.reply(status, b'{"ok": true}', headers=headers)
+        else:
+            self.reply(status, b"scripted failure", "text/plain", headers)
 
 
 @contextlib.contextmanager
@@ -48,13 +42,5 @@ def scripted_server(
     """Serve ``script`` on a free loopback port; yield ``(base url, arrivals by path)``.
     A path not in the script gets 404."""
     arrivals: dict[str, list[float]] = {}
-    handler = type("H", (_Scripted,), {"script": script, "arrivals": arrivals,
-                                       "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", arrivals
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_Scripted, script=script, arrivals=arrivals) as url:
+        yield url, arrivals
