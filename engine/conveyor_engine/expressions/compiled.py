@@ -11,6 +11,7 @@ from typing import Any
 import cel
 
 from .errors import ExpressionError, _Invalid
+from .functions import EXTENSIONS, NAMESPACES, namespaced_calls, used_functions
 from .language import FUNCTIONS, MAX_EXPRESSION_CHARS, ROOTS
 from .reads import Reads, _reads_of
 from .scanner import _first_sentence, _scan, _syntax_message
@@ -25,6 +26,7 @@ class _Analysis:
     tasks: frozenset[str]
     inputs: frozenset[str]
     reads: Reads
+    functions: tuple[tuple[str, Any], ...]
 
 
 @lru_cache(maxsize=8192)
@@ -42,8 +44,12 @@ def _analyse(text: str) -> _Analysis:
     scan = _scan(text)
     # The CEL runtime is the authority on which names are variables; the scanner only says
     # which of them are macro-bound (the runtime lists those too).
+    # A namespace of extension functions (``math`` in ``math.greatest(...)``) looks like a
+    # variable to the runtime; it is one only where it is not followed by a call.
+    namespaces = {name.partition(".")[0] for name in namespaced_calls(text)} & NAMESPACES
     roots = frozenset(
-        name for name in program.variables() if name in scan.free or name not in scan.bound
+        name for name in program.variables()
+        if (name in scan.free or name not in scan.bound) and name not in namespaces
     )
     problems = []
     for name in sorted(roots - ROOTS):
@@ -52,12 +58,12 @@ def _analyse(text: str) -> _Analysis:
         if dashed:
             hint = f" (a name containing '-' is written in brackets: ['{dashed.group(1)}-{name}'])"
         problems.append(
-            f"unknown variable {name!r}{hint}; expressions may use inputs, tasks, task, execution and secrets"
+            f"unknown variable {name!r}{hint}; expressions may use inputs, tasks, task, "
+            f"execution and secrets"
         )
     problems.extend(scan.problems)
-    for name in program.functions():
-        if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) and name not in FUNCTIONS:
-            problems.append(f"unknown function {name!r}")
+    functions, unknown = used_functions(text, program.functions(), FUNCTIONS)
+    problems.extend(unknown)
     if problems:
         raise _Invalid(f"in {text!r}: " + "; ".join(problems))
     return _Analysis(
@@ -66,6 +72,7 @@ def _analyse(text: str) -> _Analysis:
         tasks=scan.tasks if "tasks" in roots else frozenset(),
         inputs=scan.inputs if "inputs" in roots else frozenset(),
         reads=_reads_of(roots, scan.paths),
+        functions=tuple(sorted(functions.items())),
     )
 
 
@@ -85,6 +92,7 @@ class Expression:
     inputs: frozenset[str]
     _reads: Reads
     _program: Any
+    _functions: tuple[tuple[str, Any], ...] = ()
 
     def evaluate(self, env: Any) -> Any:
         """Evaluate with ``env`` as the variables (a dict or a ``cel.Context``).
@@ -92,6 +100,13 @@ class Expression:
         Returns the raw CEL result (see :func:`to_json_value`); raises
         :class:`ExpressionError` naming the field and what went wrong.
         """
+        if self._functions:
+            # Extension functions are Python callbacks registered on a Context; only those
+            # this expression calls, so the others cost nothing.
+            if not isinstance(env, cel.Context):
+                env = cel.Context(variables=env)
+            for name, function in self._functions:
+                env.add_function(name, function)
         try:
             return self._program.execute(env)
         except Exception as exc:
@@ -113,7 +128,7 @@ class Expression:
         match = _UNDEFINED_RE.search(str(exc))
         if match:
             name = match.group(1)
-            if name in FUNCTIONS:
+            if name in FUNCTIONS or name in EXTENSIONS:
                 return f"{name}() does not accept arguments of these types"
             if name in ROOTS:
                 return f"variable {name!r} is not available here"
@@ -134,4 +149,5 @@ def _expression(text: str, field: str) -> Expression:
         inputs=analysis.inputs,
         _reads=analysis.reads,
         _program=analysis.program,
+        _functions=analysis.functions,
     )

@@ -15,9 +15,10 @@ EXECUTION_FIELDS = frozenset({"id", "workflow"})
 SELF_FIELDS = frozenset({"name", "attempt"})
 #: Comprehension macros of the CEL spec (``e.map(x, ...)`` binds ``x``).
 MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
-#: Named functions the CEL runtime provides (CEL spec "standard definitions", as implemented
-#: by cel-rust). Checked before a workflow is accepted so a typo fails at apply time, not
-#: in the middle of an execution. Operators (``_+_``, ``@in`` ...) are not listed.
+#: Named functions the CEL runtime itself provides (CEL spec "standard definitions", as
+#: implemented by cel-rust); the extension libraries are in :mod:`.functions`. Checked
+#: before a workflow is accepted so a typo fails at apply time, not in the middle of an
+#: execution. Operators (``_+_``, ``@in`` ...) are not listed.
 FUNCTIONS = frozenset(
     {
         "size", "contains", "startsWith", "endsWith", "matches",
