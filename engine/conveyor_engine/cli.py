@@ -60,6 +60,7 @@ def load_task_types() -> None:
 
 async def _work(settings) -> None:
     from .health import start_health_server
+    from .redaction import install_log_filter
     from .worker.worker import Worker
 
     try:
@@ -77,6 +78,8 @@ async def _work(settings) -> None:
         await redis.ping()
         await check_eviction_policy(redis, where="the dispatch Redis")
         worker = Worker(settings, store, redis)
+        # Every log line of the process from now on has the held secret values taken out.
+        install_log_filter(lambda: worker.secrets.redactor)
         if settings.metrics_port:
             start_health_server(settings.metrics_port, worker.is_ready)
         loop = asyncio.get_running_loop()

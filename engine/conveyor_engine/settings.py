@@ -94,6 +94,14 @@ class EngineSettings(BaseSettings):
         2.0, gt=0.0, le=300.0,
         description="How often Redis and PostgreSQL are probed; an outage ends when a probe "
                     "answers and no call failed for this long.")
+    # -- secrets (issue 11 item 4; docs/task-types.md "Secrets") --
+    secrets_dir: str | None = Field(
+        None, description="Directory of the Secrets the pool mounts (<dir>/<secret>/<key>); "
+                          "unset or absent: none. Set by the operator's Deployment.")
+    secrets_refresh_seconds: float = Field(
+        10.0, ge=0.0, le=3600.0,
+        description="How often the mounted Secrets are looked at again (Kubernetes updates "
+                    "them in place); 0: before every attempt.")
     # -- retention (issue 9; docs/guarantees.md "Retention") --
     retention_days: float = Field(
         0.0, ge=0.0, le=36500.0,

@@ -18,6 +18,13 @@ probe both ways: a worker whose ``/readyz`` answers 503 (a store it needs is unr
 turns not ready after ``failureThreshold`` failures, and ready again after
 ``successThreshold`` successes. A container without an HTTP readiness probe is ready once
 its worker logs that it serves.
+
+Secret volumes of the template are materialised per pod under the sandbox's work
+directory (``pods/<pod>/<mountPath>``, directories 0700, files 0400, removed with the pod),
+and ``CONVEYOR_SECRETS_DIR`` is mapped to the same place, so a worker finds its Secrets
+where the container would. As a kubelet does, a pod whose required Secret is missing does
+not start: its container waits with reason ``CreateContainerConfigError`` (on the Pod's
+status) and starts once the Secret exists. Mounted Secrets are written once, at start.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 import secrets
+import shutil
 import string
 import time
 from dataclasses import dataclass, field
@@ -49,8 +58,11 @@ _ALPHABET = string.ascii_lowercase + string.digits
 class _Pod:
     name: str
     namespace: str
-    process: ManagedProcess
+    #: None while the container cannot be created (a required Secret is missing).
+    process: ManagedProcess | None
     started: float
+    template: dict[str, Any] = field(default_factory=dict)
+    waiting: str | None = None
     ready: bool = False
     stopping: bool = False
     probe: HttpProbe | None = None
@@ -59,6 +71,10 @@ class _Pod:
     probe_port: int | None = None
     probe_state: ProbeState = field(default_factory=ProbeState)
     next_probe: float = 0.0
+
+
+class _ConfigError(Exception):
+    """A pod's container cannot be created from its template (a missing Secret)."""
 
 
 @dataclass(slots=True)
@@ -82,7 +98,8 @@ class Kubelet:
     @property
     def processes(self) -> list[ManagedProcess]:
         """Every pod process currently known (running or stopping)."""
-        return [p.process for d in self._deployments.values() for p in d.pods]
+        return [p.process for d in self._deployments.values() for p in d.pods
+                if p.process is not None]
 
     def pods(self, namespace: str, deployment: str) -> list[str]:
         """Names of the running (not stopping) pods of one Deployment."""
@@ -119,6 +136,10 @@ class Kubelet:
     async def _reconcile_one(self, key: tuple[str, str], deployment: dict[str, Any]) -> None:
         state = self._deployments.setdefault(key, _Deployment())
         for pod in list(state.pods):
+            if pod.process is None:
+                if not pod.stopping:
+                    await self._launch(pod)  # waiting for a Secret: try again
+                continue
             if pod.process.proc.poll() is not None and not pod.stopping:
                 log.warning("sandbox pod %s exited with %s", pod.name, pod.process.proc.returncode)
                 state.pods.remove(pod)
@@ -134,7 +155,8 @@ class Kubelet:
             victims = sorted(live, key=lambda p: (costs.get(p.name, 0), -p.started))
             for pod in victims[: len(live) - desired]:
                 self._stop(pod, grace)
-        await self._judge_readiness([p for p in state.pods if not p.stopping])
+        await self._judge_readiness([p for p in state.pods
+                                     if not p.stopping and p.process is not None])
         ready = sum(1 for p in state.pods if p.ready and not p.stopping)
         current = sum(1 for p in state.pods if not p.stopping)
         # No minReadySeconds in the templates: a ready pod is an available one.
@@ -161,23 +183,87 @@ class Kubelet:
         async with self._session.post(f"{self._api}/api/v1/namespaces/{namespace}/pods",
                                       json=body) as response:
             response.raise_for_status()
+        pod = _Pod(name, namespace, None, time.monotonic(), template=template)
+        await self._launch(pod)
+        return pod
+
+    async def _launch(self, pod: _Pod) -> None:
+        """Start ``pod``'s worker, or leave it waiting (``CreateContainerConfigError`` on
+        its status, written once per message) while a required Secret is missing."""
+        name, namespace, template = pod.name, pod.namespace, pod.template
         container = template["spec"]["containers"][0]
+        try:
+            mapped = await self._mount_secrets(namespace, name, template)
+        except _ConfigError as exc:
+            if pod.waiting != str(exc):
+                pod.waiting = str(exc)
+                log.warning("sandbox pod %s cannot start: %s", name, exc)
+                await self._patch(f"/api/v1/namespaces/{namespace}/pods/{name}/status", {
+                    "status": {"phase": "Pending", "containerStatuses": [{
+                        "name": container.get("name", "worker"), "ready": False,
+                        "restartCount": 0, "image": container.get("image", ""),
+                        "state": {"waiting": {"reason": "CreateContainerConfigError",
+                                              "message": str(exc)}}}]}})
+            return
         env = await self._environment(namespace, name, container.get("env", []))
+        if mapped is not None and env.get("CONVEYOR_SECRETS_DIR", "").startswith("/"):
+            env["CONVEYOR_SECRETS_DIR"] = str(mapped) + env["CONVEYOR_SECRETS_DIR"]
         # No pod network: the worker serves its health port on a free loopback port that
         # stands for the container port it was given.
         served = env.get("CONVEYOR_METRICS_PORT", "0")
         host_port = find_free_port()
         env = {**env, **self._extra_env, "CONVEYOR_METRICS_PORT": str(host_port)}
-        process = ManagedProcess(name, "conveyor_engine", [], env,
-                                 self._workdir / f"{name}.log")
+        pod.process = ManagedProcess(name, "conveyor_engine", [], env,
+                                     self._workdir / f"{name}.log")
         log.info("sandbox pod %s started", name)
-        started = time.monotonic()
+        pod.started = time.monotonic()
+        pod.waiting = None
         probe = readiness_probe(container)
-        probe_port = None
+        pod.probe = probe
         if probe is not None and served.isdigit() and probe.port == int(served) != 0:
-            probe_port = host_port
-        return _Pod(name, namespace, process, started, probe=probe, probe_port=probe_port,
-                    next_probe=started + (probe.initial_delay if probe else 0.0))
+            pod.probe_port = host_port
+        pod.next_probe = pod.started + (probe.initial_delay if probe else 0.0)
+
+    def _pod_root(self, pod: str) -> Path:
+        return self._workdir / "pods" / pod
+
+    async def _mount_secrets(self, namespace: str, pod: str,
+                             template: dict[str, Any]) -> Path | None:
+        """Write the template's secret volumes into the pod's private directory, at their
+        mount paths below it; that directory, or None when nothing is mounted. Raises
+        :class:`_ConfigError` for a required Secret that does not exist."""
+        volumes = {v["name"]: v["secret"] for v in template["spec"].get("volumes", [])
+                   if "secret" in v}
+        mounts = [m for m in template["spec"]["containers"][0].get("volumeMounts", [])
+                  if m.get("name") in volumes]
+        if not mounts:
+            return None
+        root = self._pod_root(pod)
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True, mode=0o700)
+        for mount in mounts:
+            source = volumes[mount["name"]]
+            data = await self._secret_data(namespace, source["secretName"])
+            if data is None and not source.get("optional", False):
+                shutil.rmtree(root, ignore_errors=True)
+                raise _ConfigError(f'secret "{source["secretName"]}" not found')
+            target = root / mount["mountPath"].lstrip("/")
+            target.mkdir(parents=True, mode=0o700, exist_ok=True)
+            for key, encoded in (data or {}).items():
+                path = target / key
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(base64.b64decode(encoded))
+        return root
+
+    async def _secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's ``data`` (base64 values), or None when it does not exist."""
+        async with self._session.get(
+                f"{self._api}/api/v1/namespaces/{namespace}/secrets/{name}") as response:
+            if response.status == 404:
+                return None
+            response.raise_for_status()
+            return (await response.json()).get("data") or {}
 
     async def _judge_readiness(self, pods: list[_Pod]) -> None:
         """Run the readiness probes that are due (concurrently) and write each pod whose
@@ -254,7 +340,8 @@ class Kubelet:
         log.info("sandbox pod %s stopping (grace %ss)", pod.name, grace)
 
         async def stop() -> None:
-            await asyncio.to_thread(pod.process.stop, float(grace))
+            if pod.process is not None:
+                await asyncio.to_thread(pod.process.stop, float(grace))
             for state in self._deployments.values():
                 if pod in state.pods:
                     state.pods.remove(pod)
@@ -274,6 +361,7 @@ class Kubelet:
                 for kind in ("Ready", "ContainersReady")]}})
 
     async def _delete_pod(self, pod: _Pod) -> None:
+        shutil.rmtree(self._pod_root(pod.name), ignore_errors=True)
         async with self._session.delete(
                 f"{self._api}/api/v1/namespaces/{pod.namespace}/pods/{pod.name}"):
             pass

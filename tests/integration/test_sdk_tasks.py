@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from conveyor_engine import tasktypes
 from conveyor_engine.api import Engine
@@ -188,3 +189,33 @@ async def _read(path: Path) -> str:
 
 def _read_now(path: str) -> str:
     return Path(path).read_text() if os.path.exists(path) else ""
+
+
+async def test_secrets_reach_sdk_and_set_tasks_and_are_stored_redacted(
+        engine: Engine, sdk_workers, pool: str, tmp_path: Path, redis_url: str,
+        key_prefix: str) -> None:
+    token = "tok-" + os.urandom(12).hex()
+    (tmp_path / "payments").mkdir()
+    (tmp_path / "payments" / "token").write_text(token)
+    marker = "[redacted secret payments.token]"
+    workflow = await engine.register("secretive", {"pool": pool, "tasks": [
+        {"name": "sdk", "type": "sdk-test.secret"},
+        {"name": "copy", "type": "set", "params": {"v": "${{ secrets.payments.token }}"}},
+        {"name": "after", "type": "set", "dependsOn": ["sdk", "copy"],
+         "params": {"v": "${{ tasks.copy.outputs.v }}"}}]})
+    sdk_workers(secrets_dir=str(tmp_path))
+    state = await finished(engine, (await engine.submit(workflow)).execution_id)
+    assert state.phase == "Succeeded", state
+    assert state.task("sdk").outputs == {"echo": f"got {marker}", "length": len(token)}
+    assert state.task("copy").outputs == {"v": marker}
+    assert state.task("after").outputs == {"v": marker}  # read back from the store/cache
+    redis = Redis.from_url(redis_url)
+    read = {"string": redis.get, "hash": redis.hgetall, "stream": redis.xrange,
+            "list": lambda k: redis.lrange(k, 0, -1), "set": redis.smembers,
+            "zset": lambda k: redis.zrange(k, 0, -1)}
+    stored = []
+    async for key in redis.scan_iter(match=f"{key_prefix}*"):
+        stored.append(repr(await read[(await redis.type(key)).decode()](key)))
+    await redis.aclose()
+    assert any(marker in s for s in stored)  # the outputs cache
+    assert not any(token in s for s in stored)

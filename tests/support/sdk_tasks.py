@@ -71,8 +71,16 @@ def plain(params: Marker, ctx: TaskContext) -> dict:
     return {"waited": params.seconds}
 
 
+@task_type(name="sdk-test.secret", params=Marker)
+def secret(params: Marker, ctx: TaskContext) -> dict:
+    """Echoes ``ctx.secrets['payments']['token']`` (the worker must redact it) and its
+    length (which shows the function saw the value)."""
+    token = ctx.secrets["payments"]["token"]
+    return {"echo": f"got {token}", "length": len(token)}
+
+
 TYPES = {"sdk-test.refuse": "refuse", "sdk-test.flaky": "flaky", "sdk-test.long": "long",
-         "sdk-test.plain": "plain"}
+         "sdk-test.plain": "plain", "sdk-test.secret": "secret"}
 
 
 def install_into(directory: Path, entry_points: dict[str, str] | None = None,

@@ -69,3 +69,31 @@ def test_pool_env_replaces_ours_instead_of_repeating_it() -> None:
     assert names.count("CONVEYOR_DATABASE_URL") == 1
     assert env(d)["CONVEYOR_DATABASE_URL"] == {"name": "CONVEYOR_DATABASE_URL",
                                                "value": "postgresql://other/db"}
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize(("secrets", "volumes", "mounts"), [
+    ([], None, None),
+    ([{"name": "payments"}],
+     [{"name": "secret-0", "secret": {"secretName": "payments", "optional": False}}],
+     [{"name": "secret-0", "mountPath": "/var/run/secrets/conveyor/payments",
+       "readOnly": True}]),
+    ([{"name": "payments"}, {"name": "maybe.there", "optional": True}],
+     [{"name": "secret-0", "secret": {"secretName": "payments", "optional": False}},
+      {"name": "secret-1", "secret": {"secretName": "maybe.there", "optional": True}}],
+     [{"name": "secret-0", "mountPath": "/var/run/secrets/conveyor/payments",
+       "readOnly": True},
+      {"name": "secret-1", "mountPath": "/var/run/secrets/conveyor/maybe.there",
+       "readOnly": True}]),
+])
+def test_pool_secrets_are_mounted_read_only_under_one_directory(secrets, volumes, mounts):
+    d = render(secrets=secrets)
+    pod = d["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod.get("volumes") == volumes
+    assert container.get("volumeMounts") == mounts
+    assert env(d)["CONVEYOR_SECRETS_DIR"]["value"] == "/var/run/secrets/conveyor"
+    # Mounting Secrets never gives the workers API access.
+    assert pod["automountServiceAccountToken"] is False

@@ -362,6 +362,12 @@ class _Compilation:
             for error in exc.errors:
                 self.problem(task.name, error.field, error.message)
             return None
+        if any("secrets" in e.roots for e in template.expressions):
+            # The rendered name is stored (lock holders, rate-limit keys), so it may not
+            # carry a secret's value.
+            self.problem(task.name, where, f"may not use secrets: its value is stored in "
+                         f"PostgreSQL and Redis ({text!r})")
+            return None
         expressions.extend(template.expressions)
         if not template.expressions:
             problem = locks.name_problem(text, where)

@@ -59,7 +59,7 @@ def _analyse(text: str) -> _Analysis:
             hint = f" (a name containing '-' is written in brackets: ['{dashed.group(1)}-{name}'])"
         problems.append(
             f"unknown variable {name!r}{hint}; expressions may use inputs, tasks, task, "
-            f"execution and secrets"
+            "execution and secrets"
         )
     problems.extend(scan.problems)
     functions, unknown = used_functions(text, program.functions(), FUNCTIONS)

@@ -1,4 +1,9 @@
-"""Every outcome record a worker commits is built here, from one attempt's outcome."""
+"""Every outcome record a worker commits is built here, from one attempt's outcome.
+
+This is also where secret values are taken out (:func:`redact_outcome`): a record built
+here goes to PostgreSQL (attempts, tasks, outputs), the Redis cache and the operator's
+status, so nothing after it needs to know about Secrets.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from typing import TYPE_CHECKING
 from ..compiler import CompiledTask, CompiledWorkflow
 from ..locks import LOCK_LOST, header_value
 from ..progress import Deferred, LostAttempt, SkippedByCondition, Transition, transition_for
+from ..redaction import Redactor
 from ..store import HeldClaim, OutcomeRecord, TaskRef
-from ..tasktypes.base import Failed, Outcome, TaskContext
+from ..tasktypes.base import Failed, Outcome, Succeeded, TaskContext
 
 if TYPE_CHECKING:
     from .context import Job
@@ -34,6 +40,7 @@ def outcome_record(
     rand: Callable[[], float] = random.random,
     locks: int = 0,
     lock_lost: Transition | None = None,
+    redactor: Redactor | None = None,
 ) -> OutcomeRecord:
     """The record of attempt ``ref`` ending with ``outcome`` at ``finished``.
 
@@ -52,8 +59,12 @@ def outcome_record(
     ``Retry-After`` (``Failed.retry_after``) up to ``maxBackoff``; ``retryOn`` decides
     which failures are retried (:func:`~conveyor_engine.progress.transition_for`).
     ``locks`` is how many locks the attempt held and ``lock_lost`` what it becomes if one
-    was taken from it (see :func:`lock_lost_transition`).
+    was taken from it (see :func:`lock_lost_transition`). ``redactor`` (the worker's, built
+    from the Secrets it holds) takes secret values out of the outcome first
+    (:func:`redact_outcome`).
     """
+    if redactor:
+        outcome = redact_outcome(outcome, redactor)
     retry_on = None
     if retries and task is not None:
         retry_after = outcome.retry_after if isinstance(outcome, Failed) else None
@@ -79,6 +90,19 @@ def outcome_record(
         locks=locks,
         lock_lost=lock_lost,
     )
+
+
+def redact_outcome(outcome: Outcome | SkippedByCondition | LostAttempt | Deferred,
+                   redactor: Redactor) -> Outcome | SkippedByCondition | LostAttempt | Deferred:
+    """``outcome`` with every secret value in its outputs (keys and strings at any depth)
+    or error text replaced by its marker (:mod:`conveyor_engine.redaction`). Pure."""
+    if isinstance(outcome, Succeeded):
+        return replace(outcome, outputs=redactor.value(outcome.outputs))
+    if isinstance(outcome, Failed | LostAttempt):
+        return replace(outcome, error=redactor.text(outcome.error))
+    if isinstance(outcome, Deferred):
+        return replace(outcome, message=redactor.text(outcome.message))
+    return outcome
 
 
 def lock_lost_transition(job: Job, ctx: TaskContext, tokens: dict[str, int]) -> Transition:

@@ -56,9 +56,10 @@ from .committer import Committer, Finished
 from .contact import Contact
 from .context import ContextLoader, Job, LoadFailure
 from .dispatcher import Dispatcher
-from .execute import execute
+from .execute import execute, secrets_context
 from .gate import Gate, Passed
 from .inflight import InFlight, Running, Stop
+from .mounts import MountedSecrets
 from .outcome import lock_lost_transition, outcome_label, outcome_record
 from .reclaim import Reclaimer
 
@@ -84,6 +85,8 @@ class Worker:
             batch_size=settings.batch_size, on_acked=self._acked,
         )
         self.inflight = InFlight()
+        # Secrets are read before anything runs; their redactor covers logs and outcomes.
+        self.secrets = MountedSecrets(settings.secrets_dir, settings.secrets_refresh_seconds)
         self.gate = Gate(store=store, bucket=TokenBucket(redis, self.keys),
                          worker=self.consumer, lock_lease_seconds=settings.lock_lease_seconds)
         self.contact = Contact()
@@ -271,14 +274,20 @@ class Worker:
         ref = job.claimed.ref
         assert self._resources is not None
         ctx = TaskContext(ref.execution_id, ref.task, ref.attempt, self._resources,
-                          resumed_from=job.claimed.resume_from)
+                          resumed_from=job.claimed.resume_from, secrets=self.secrets.view())
         started, clock = _now(), time.perf_counter()
         record_of = functools.partial(outcome_record, ref, worker=self.consumer, started=started,
                                       workflow=job.workflow, task=job.task,
                                       claim=job.claimed.claim,
                                       attempt_base=job.claimed.attempt_base)
         try:
-            gated = await self._gate(entry, job)
+            # The gate evaluates `when` too, so it sees the secrets as execute() does.
+            prepared = secrets_context(job.task, job.context, ctx.secrets)
+            if isinstance(prepared, Failed):
+                gated: Any = prepared
+            else:
+                job = dataclasses.replace(job, context=prepared)
+                gated = await self._gate(entry, job)
             if isinstance(gated, Passed):
                 if gated.tokens:  # locks held: the outcome is fenced by them
                     ctx = dataclasses.replace(ctx, locks=gated.tokens)
@@ -289,13 +298,14 @@ class Worker:
                 outcome = await self._outcome(entry, job, ctx)
             else:
                 outcome = gated
-            record = record_of(outcome, finished=_now())
+            record = record_of(outcome, finished=_now(), redactor=self.secrets.redactor)
         except asyncio.CancelledError:
             raise  # handed back by the shutdown path, which owns the entry now
         except Exception as exc:  # a bug must fail this task, not strand it or leak the slot
             log.exception("recording the outcome of %s failed", ref)
             outcome = Failed(f"internal error: {type(exc).__name__}: {exc}", retryable=False)
-            record = record_of(outcome, finished=_now(), retries=False)
+            record = record_of(outcome, finished=_now(), retries=False,
+                               redactor=self.secrets.redactor)
         TASK_DURATION.labels(job.task.type).observe(time.perf_counter() - clock)
         TASK_ATTEMPTS.labels(job.task.type, outcome_label(outcome)).inc()
         self.inflight.finish(entry.delivery.message_id)

@@ -3,7 +3,10 @@
 Follows the Kubernetes recommended labels (``app.kubernetes.io/*``) and pod security
 "restricted" profile (non-root, no privilege escalation, all capabilities dropped,
 RuntimeDefault seccomp, read-only root filesystem). Workers get no API access at all
-(``automountServiceAccountToken: false``): they never talk to Kubernetes.
+(``automountServiceAccountToken: false``): they never talk to Kubernetes. The Secrets a
+pool lists (``spec.secrets``) reach its workers as read-only secret volumes, one directory
+per Secret under :data:`SECRETS_DIR` (``<dir>/<secret>/<key>``), named to the worker by
+``CONVEYOR_SECRETS_DIR`` (:mod:`conveyor_engine.worker.mounts` reads them).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from ..resources import API_VERSION, WorkerPoolSpec
 POOL_LABEL = "conveyor.dev/pool"
 COMPONENT = "worker"
 METRICS_PORT = 9090
+#: Where the pool's Secrets are mounted in a worker container (one directory per Secret).
+SECRETS_DIR = "/var/run/secrets/conveyor"
 #: Extra seconds Kubernetes waits after the worker's own grace period before SIGKILL.
 KILL_MARGIN_SECONDS = 5
 
@@ -53,6 +58,22 @@ def _url_env(name: str, secret: str | None, key: str, literal: str | None) -> di
     return {"name": name, "value": literal or ""}
 
 
+def secret_volumes(spec: WorkerPoolSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pod's ``volumes`` and the worker container's ``volumeMounts`` for
+    ``spec.secrets``: volume ``secret-<i>`` (a DNS label whatever the Secret's name) of
+    Secret ``name`` with its ``optional`` (a missing optional Secret mounts empty; a missing
+    required one keeps the pod from starting, ``CreateContainerConfigError``), mounted
+    read-only at ``SECRETS_DIR/<name>``."""
+    volumes, mounts = [], []
+    for i, secret in enumerate(spec.secrets):
+        volume = f"secret-{i}"
+        volumes.append({"name": volume, "secret": {"secretName": secret.name,
+                                                   "optional": secret.optional}})
+        mounts.append({"name": volume, "mountPath": f"{SECRETS_DIR}/{secret.name}",
+                       "readOnly": True})
+    return volumes, mounts
+
+
 def worker_deployment(
     *, pool: str, uid: str, spec: WorkerPoolSpec, namespace: str, image: str, replicas: int,
     connection: Connection,
@@ -69,6 +90,7 @@ def worker_deployment(
         {"name": "CONVEYOR_METRICS_PORT", "value": str(METRICS_PORT)},
         {"name": "CONVEYOR_SHUTDOWN_GRACE_SECONDS", "value": str(spec.shutdown_grace_seconds)},
         {"name": "CONVEYOR_MIGRATE_ON_START", "value": "false"},
+        {"name": "CONVEYOR_SECRETS_DIR", "value": SECRETS_DIR},
         _url_env("CONVEYOR_REDIS_URL", redis.name if redis else connection.secret,
                  redis.key if redis else "redis-url", connection.redis_url),
         _url_env("CONVEYOR_DATABASE_URL", connection.secret, "database-url",
@@ -91,6 +113,9 @@ def worker_deployment(
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
     }
+    volumes, mounts = secret_volumes(spec)
+    if mounts:
+        container["volumeMounts"] = mounts
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
     if spec.resources:
@@ -101,6 +126,8 @@ def worker_deployment(
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
     }
+    if volumes:
+        pod_spec["volumes"] = volumes
     if spec.service_account_name:
         pod_spec["serviceAccountName"] = spec.service_account_name
     if spec.node_selector:
