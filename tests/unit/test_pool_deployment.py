@@ -69,3 +69,28 @@ def test_pool_env_replaces_ours_instead_of_repeating_it() -> None:
     assert names.count("CONVEYOR_DATABASE_URL") == 1
     assert env(d)["CONVEYOR_DATABASE_URL"] == {"name": "CONVEYOR_DATABASE_URL",
                                                "value": "postgresql://other/db"}
+
+
+def test_own_image_pull_secrets_and_service_account_reach_the_pod_template() -> None:
+    d = render(image="registry.example/acme/conveyor-tasks:0.1.0", imagePullPolicy="Always",
+               imagePullSecrets=[{"name": "acme-registry"}, {"name": "mirror"}],
+               serviceAccountName="acme-tasks",
+               resources={"requests": {"cpu": "500m"}, "limits": {"memory": "1Gi"}},
+               env=[{"name": "ACME_REGION", "value": "eu"}])
+    pod = d["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example/acme/conveyor-tasks:0.1.0"
+    assert container["imagePullPolicy"] == "Always"
+    assert pod["imagePullSecrets"] == [{"name": "acme-registry"}, {"name": "mirror"}]
+    assert container["resources"] == {"requests": {"cpu": "500m"}, "limits": {"memory": "1Gi"}}
+    assert env(d)["ACME_REGION"] == {"name": "ACME_REGION", "value": "eu"}
+    # A named account is an identity only: still no API token in the pod, so no rights.
+    assert pod["serviceAccountName"] == "acme-tasks"
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_without_pool_settings_the_operator_image_and_no_pull_secrets() -> None:
+    pod = render()["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "example/conveyor:1"
+    assert "imagePullSecrets" not in pod and "serviceAccountName" not in pod
+    assert "imagePullPolicy" not in pod["containers"][0]
