@@ -56,6 +56,17 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "service-monitor": {
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
     },
+    # The default pool on a team's own image, with its pull secret, mounted Secrets and
+    # account (docs/task-types.md).
+    "team-image": {
+        "imagePullSecrets": [{"name": "release-registry"}],
+        "defaultPool": {"image": "registry.example/acme/conveyor-example-tasks:0.1.0",
+                        "imagePullSecrets": [{"name": "acme-registry"}],
+                        "secrets": ["payments", "ledger.api"],
+                        "serviceAccountName": "acme-tasks",
+                        "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "2Gi"}},
+                        "extraEnv": [{"name": "ACME_REGION", "value": "eu"}]},
+    },
     # What scripts/kind-e2e.sh installs with.
     "kind": yaml.safe_load((CHART / "ci" / "kind-values.yaml").read_text()),
     "one-namespace": {

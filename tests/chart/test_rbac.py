@@ -22,7 +22,7 @@ import pytest_asyncio
 
 from conveyor_sandbox import services
 from conveyor_sandbox.sandbox import Sandbox, SandboxConfig
-from tests.chart.helmchart import render
+from tests.chart.helmchart import VALUE_SETS, render
 from tests.chart.rbac import (
     DISCOVERY_RULES,
     Grant,
@@ -110,6 +110,25 @@ def test_grants_follow_bindings_to_the_account() -> None:
                                                "Role/conveyor-operator-workers in ns"]
     assert grants_for(docs, "conveyor-worker", "ns") == []
     assert grants_for(docs, "conveyor-operator", "elsewhere") == []
+
+
+@pytest.mark.parametrize("values_set", sorted(VALUE_SETS))
+def test_worker_accounts_have_no_kubernetes_rights(values_set: str) -> None:
+    """Workers never talk to Kubernetes (issue 11): no Role or ClusterRole reaches the
+    chart's worker account or an account a pool names, in any namespace, and the chart's
+    worker account mounts no token."""
+    values = VALUE_SETS[values_set]
+    docs = [d.obj for d in render(values, namespace="ns")]
+    accounts = {"conveyor-worker", (values.get("defaultPool") or {}).get("serviceAccountName")}
+    pools = [d for d in docs if d["kind"] == "WorkerPool"]
+    accounts |= {p["spec"].get("serviceAccountName") for p in pools}
+    for account in sorted(a for a in accounts if a):
+        for namespace in ("ns", "workflows", "batch", "default"):
+            grants = grants_for(docs, account, namespace)
+            assert grants == [], f"{account} in {namespace}: {[g.source for g in grants]}"
+    for doc in docs:
+        if doc["kind"] == "ServiceAccount" and doc["metadata"]["name"] == "conveyor-worker":
+            assert doc["automountServiceAccountToken"] is False
 
 
 @pytest.mark.parametrize(("values", "namespace", "expected"), [

@@ -152,6 +152,30 @@ def test_workers_get_no_kubernetes_access() -> None:
     assert "namespace" not in pool["metadata"]  # WorkerPools are cluster-scoped
 
 
+def test_default_pool_runs_a_team_image_with_its_pull_secrets_secrets_and_account() -> None:
+    docs = render(VALUE_SETS["team-image"])
+    spec = only(docs, "WorkerPool", "default").obj["spec"]
+    assert spec["image"] == "registry.example/acme/conveyor-example-tasks:0.1.0"
+    assert spec["imagePullSecrets"] == [{"name": "release-registry"}, {"name": "acme-registry"}]
+    assert spec["secrets"] == [{"name": "payments"}, {"name": "ledger.api"}]
+    assert spec["serviceAccountName"] == "acme-tasks"
+    # Helm merges maps: the memory request of the defaults stays.
+    assert spec["resources"] == {"requests": {"cpu": "1", "memory": "256Mi"},
+                                 "limits": {"memory": "2Gi"}}
+    assert {"name": "ACME_REGION", "value": "eu"} in spec["env"]
+    # The chart binds no role to any account the pool names.
+    for doc in docs:
+        for subject in doc.obj.get("subjects", []):
+            assert subject["name"] != "acme-tasks", f"{doc} binds the pool's account"
+
+
+def test_default_pool_without_its_own_settings_uses_the_chart_image_and_account() -> None:
+    spec = only(render({}), "WorkerPool", "default").obj["spec"]
+    assert spec["image"].startswith("ghcr.io/conveyor-dev/conveyor:")
+    assert spec["serviceAccountName"] == "conveyor-worker"
+    assert "imagePullSecrets" not in spec and "secrets" not in spec
+
+
 def test_default_pool_gets_its_connection_from_the_operator_when_one_secret_has_both() -> None:
     operator = only(render({}), "Deployment", "conveyor-operator").obj
     env = {e["name"]: e for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}

@@ -163,6 +163,22 @@ async def test_a_plain_function_runs_and_is_told_of_cancellation(
     assert (await finished(engine, execution_id)).phase == "Cancelled"
 
 
+async def test_as_many_plain_functions_run_at_once_as_the_worker_has_slots(
+        engine: Engine, sdk_workers, pool: str) -> None:
+    # More than the event loop's default executor has threads (min(32, cpus + 4)): each
+    # function returns only when all have started, so a smaller thread pool fails them.
+    parties = (os.cpu_count() or 1) + 8
+    meeting = {"barrier": f"{pool}-slots", "parties": parties, "seconds": 60}
+    workflow = await engine.register("meet", {"pool": pool, "tasks": [
+        {"name": f"m{i}", "type": "sdk-test.meet", "params": meeting}
+        for i in range(parties)]})
+    sdk_workers(concurrency=parties)
+    state = await finished(engine, (await engine.submit(workflow)).execution_id, timeout=120)
+    assert state.phase == "Succeeded", [(t.name, t.phase, t.message) for t in state.tasks]
+    assert sorted(state.task(f"m{i}").outputs["arrived"] for i in range(parties)) == \
+        list(range(parties))
+
+
 async def test_a_broken_entry_point_stops_worker_start_up(
         redis_url: str, database_url: str, key_prefix: str, pool: str, tmp_path: Path) -> None:
     (tmp_path / "broken_tasks.py").write_text("raise RuntimeError('missing licence key')\n")

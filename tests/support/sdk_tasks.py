@@ -4,6 +4,7 @@ of a distribution written on the fly (:func:`install_into`)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -79,8 +80,36 @@ def secret(params: Marker, ctx: TaskContext) -> dict:
     return {"echo": f"got {token}", "length": len(token)}
 
 
+class Meeting(BaseModel):
+    """``parties`` plain functions meet at one barrier of the worker process; ``seconds``
+    is how long each waits for the others."""
+
+    model_config = ConfigDict(extra="forbid")
+    barrier: str
+    parties: int
+    seconds: float = 60.0
+
+
+_BARRIERS: dict[str, threading.Barrier] = {}
+_BARRIERS_LOCK = threading.Lock()
+
+
+@task_type(name="sdk-test.meet", params=Meeting)
+def meet(params: Meeting, ctx: TaskContext) -> dict:
+    """A plain function that returns only once ``parties`` of them run at the same time in
+    this worker; fails, not retryable, when they do not all arrive within ``seconds``."""
+    with _BARRIERS_LOCK:
+        barrier = _BARRIERS.setdefault(params.barrier, threading.Barrier(params.parties))
+    try:
+        arrived = barrier.wait(params.seconds)
+    except threading.BrokenBarrierError:
+        raise NonRetryableError(f"fewer than {params.parties} plain functions ran at once "
+                                f"within {params.seconds:g}s") from None
+    return {"arrived": arrived}
+
+
 TYPES = {"sdk-test.refuse": "refuse", "sdk-test.flaky": "flaky", "sdk-test.long": "long",
-         "sdk-test.plain": "plain", "sdk-test.secret": "secret"}
+         "sdk-test.plain": "plain", "sdk-test.secret": "secret", "sdk-test.meet": "meet"}
 
 
 def install_into(directory: Path, entry_points: dict[str, str] | None = None,

@@ -97,3 +97,28 @@ def test_pool_secrets_are_mounted_read_only_under_one_directory(secrets, volumes
     assert env(d)["CONVEYOR_SECRETS_DIR"]["value"] == "/var/run/secrets/conveyor"
     # Mounting Secrets never gives the workers API access.
     assert pod["automountServiceAccountToken"] is False
+
+
+def test_own_image_pull_secrets_and_service_account_reach_the_pod_template() -> None:
+    d = render(image="registry.example/acme/conveyor-tasks:0.1.0", imagePullPolicy="Always",
+               imagePullSecrets=[{"name": "acme-registry"}, {"name": "mirror"}],
+               serviceAccountName="acme-tasks",
+               resources={"requests": {"cpu": "500m"}, "limits": {"memory": "1Gi"}},
+               env=[{"name": "ACME_REGION", "value": "eu"}])
+    pod = d["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example/acme/conveyor-tasks:0.1.0"
+    assert container["imagePullPolicy"] == "Always"
+    assert pod["imagePullSecrets"] == [{"name": "acme-registry"}, {"name": "mirror"}]
+    assert container["resources"] == {"requests": {"cpu": "500m"}, "limits": {"memory": "1Gi"}}
+    assert env(d)["ACME_REGION"] == {"name": "ACME_REGION", "value": "eu"}
+    # A named account is an identity only: still no API token in the pod, so no rights.
+    assert pod["serviceAccountName"] == "acme-tasks"
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_without_pool_settings_the_operator_image_and_no_pull_secrets() -> None:
+    pod = render()["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "example/conveyor:1"
+    assert "imagePullSecrets" not in pod and "serviceAccountName" not in pod
+    assert "imagePullPolicy" not in pod["containers"][0]

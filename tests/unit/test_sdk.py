@@ -25,6 +25,7 @@ from conveyor_engine.sdk import (
 from conveyor_engine.sdk.testing import TaskEnvironment
 from conveyor_engine.tasktypes.errors import failure_of
 from conveyor_engine.tasktypes.registry import Provider, Registry, TaskTypeLoadError
+from conveyor_engine.worker.worker import task_threads
 
 
 class Text(BaseModel):
@@ -264,3 +265,15 @@ async def test_wait_through_the_harness() -> None:
     assert await resumed.outputs(wait, {"duration": "90s"}) == {"waitedSeconds": 90.0}
     bad = await TaskEnvironment().run(wait, {"duration": "soon"})
     assert isinstance(bad, Failed) and bad.error.startswith("params.duration:")
+
+
+@pytest.mark.parametrize(("concurrency", "threads"), [(1, 5), (12, 16), (32, 36),
+                                                      (10_000, 10_004)])
+def test_plain_functions_get_a_thread_per_slot_and_spares(concurrency: int,
+                                                          threads: int) -> None:
+    assert task_threads(concurrency) == threads
+
+
+def test_thread_pool_size_refuses_no_slots() -> None:
+    with pytest.raises(ValueError, match="concurrency: expected at least 1, got 0"):
+        task_threads(0)

@@ -23,6 +23,8 @@ from pydantic import BaseModel
 from .signals import Signals
 
 if TYPE_CHECKING:  # only an annotation: the outcomes here stay importable by pure modules
+    from concurrent.futures import Executor
+
     import httpx
 
 
@@ -34,6 +36,10 @@ class Resources:
     #: Upper bound, in bytes, for one task's outputs as JSON and for a response body kept
     #: as output (``CONVEYOR_MAX_OUTPUT_BYTES``).
     max_output_bytes: int = 1024 * 1024
+    #: Where plain (non-async) task functions run: the worker's thread pool, sized to its
+    #: concurrency (:func:`conveyor_engine.worker.worker.task_threads`). ``None``: the
+    #: event loop's default executor (the test harness).
+    threads: Executor | None = None
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 The decorator returns a :class:`FunctionTaskType` instance (still callable as the function
 itself, so a team's own code and tests can call it directly). Its ``run``:
 
-* starts the function: an ``async def`` as an asyncio task, a plain ``def`` in a thread
-  (:func:`asyncio.to_thread`) so it never blocks the worker's event loop;
+* starts the function: an ``async def`` as an asyncio task, a plain ``def`` in a thread of
+  ``ctx.resources.threads`` (the worker's pool, one thread per slot; as
+  :func:`asyncio.to_thread` does, with the caller's context variables) so it never blocks
+  the worker's event loop;
 * watches heartbeats when the type declares ``heartbeat_timeout``: past it, the attempt is
   stopped and recorded as a retryable failure of kind ``HeartbeatTimeout``;
 * on cancellation (the execution cancelled or deleted, the task's ``timeout``, worker
@@ -18,6 +20,8 @@ itself, so a team's own code and tests can call it directly). Its ``run``:
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -115,7 +119,11 @@ class FunctionTaskType(TaskType):
         args = (params, ctx) if self.takes_context else (params,)
         if self.is_async:
             return asyncio.ensure_future(fn(*args))
-        return asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        # Not asyncio.to_thread: the loop's default executor has min(32, cpus + 4) threads,
+        # fewer than a worker's slots, so plain functions beyond that would queue, unstarted.
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        loop = asyncio.get_running_loop()
+        return asyncio.ensure_future(loop.run_in_executor(ctx.resources.threads, call))
 
     async def _watch(self, call: asyncio.Future, ctx: TaskContext) -> bool:
         """Wait for ``call``; False when the heartbeat timeout passed first."""

@@ -23,6 +23,7 @@ within the grace period, hands the rest back to the queue, flushes its outcomes 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -64,6 +65,22 @@ from .outcome import lock_lost_transition, outcome_label, outcome_record
 from .reclaim import Reclaimer
 
 log = logging.getLogger(__name__)
+
+#: Threads beyond one per slot: a cancelled plain function that has not returned yet keeps
+#: its thread after its slot is given to the next task (function.CANCEL_GRACE_SECONDS).
+SPARE_TASK_THREADS = 4
+
+
+def task_threads(concurrency: int) -> int:
+    """Threads of the pool plain (non-async) task functions run in: one per slot
+    (``CONVEYOR_CONCURRENCY``) plus :data:`SPARE_TASK_THREADS`, so ``concurrency`` plain
+    functions can run at once. Threads start only when needed.
+
+    Raises ``ValueError`` when ``concurrency`` is below 1.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency: expected at least 1, got {concurrency}")
+    return concurrency + SPARE_TASK_THREADS
 
 
 class Worker:
@@ -143,8 +160,11 @@ class Worker:
         await self.queue.ensure_group(self.pool)
         self._http = httpx.AsyncClient(  # a task's own timeout replaces this per request
             follow_redirects=True, timeout=httpx.Timeout(self.settings.http_timeout_seconds))
+        threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=task_threads(self.settings.concurrency), thread_name_prefix="task")
         self._resources = Resources(http=self._http,
-                                    max_output_bytes=self.settings.max_output_bytes)
+                                    max_output_bytes=self.settings.max_output_bytes,
+                                    threads=threads)
         background = [
             asyncio.create_task(self.committer.run(), name="committer"),
             asyncio.create_task(self._renew_loop("redis", self._renew_stream), name="lease"),
@@ -179,6 +199,9 @@ class Worker:
             self._closing.set()
             await _cancel_all(background)
             await self._http.aclose()
+            # Outcomes are flushed: no waiting here for a thread that ignored its cancellation
+            # (the interpreter still joins it at exit, as it did any to_thread thread).
+            threads.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped", self.consumer)
 
     # -- claiming --------------------------------------------------------------------------

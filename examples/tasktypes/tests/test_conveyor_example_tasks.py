@@ -43,6 +43,20 @@ async def test_checksum_stops_when_cancelled_mid_run() -> None:
     assert len(env.heartbeats) == 1  # interrupted at its next await
 
 
+async def test_a_paced_checksum_is_interrupted_in_its_pause_and_says_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    env = TaskEnvironment(execution_id="e-1", task_name="digest")
+    env.on_heartbeat = lambda details: details["bytes"] == 2 and env.cancel("deleted")
+    caplog.set_level("INFO", logger="conveyor_example_tasks")
+    # An hour of pauses: only the cancellation (in the pause) ends it.
+    outcome = await env.run(checksum, {"text": "a" * 3600, "chunkBytes": 1,
+                                       "pauseSeconds": 1})
+    assert outcome == Failed("cancelled: deleted", retryable=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        "checksum e-1/digest attempt 1: started",
+        "checksum e-1/digest attempt 1: interrupted after 2 of 3600 bytes"]
+
+
 async def test_word_count_counts_in_a_thread() -> None:
     seen: list[str] = []
     env = TaskEnvironment()

@@ -78,7 +78,14 @@ def worker_deployment(
     *, pool: str, uid: str, spec: WorkerPoolSpec, namespace: str, image: str, replicas: int,
     connection: Connection,
 ) -> dict[str, Any]:
-    """The full Deployment object for ``pool`` (owned by the WorkerPool with ``uid``)."""
+    """The full Deployment object for ``pool`` (owned by the WorkerPool with ``uid``).
+
+    ``image`` is the operator's own image, used when the pool names none (``spec.image``:
+    a team's image built ``FROM`` it with its task types installed). The pool's
+    ``imagePullPolicy``, ``imagePullSecrets``, ``resources``, ``env`` (its entries replace
+    ours of the same name), ``serviceAccountName``, ``nodeSelector`` and ``tolerations``
+    reach the pod template as they are.
+    """
     labels = {**selector(pool), "app.kubernetes.io/managed-by": "conveyor-operator",
               "app.kubernetes.io/part-of": "conveyor"}
     redis = spec.redis.url_secret_ref
@@ -129,7 +136,11 @@ def worker_deployment(
     if volumes:
         pod_spec["volumes"] = volumes
     if spec.service_account_name:
+        # Only an identity (for image pulls, cloud workload identity): the token stays
+        # unmounted above, so a named account gives workers no Kubernetes rights either.
         pod_spec["serviceAccountName"] = spec.service_account_name
+    if spec.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": ref.name} for ref in spec.image_pull_secrets]
     if spec.node_selector:
         pod_spec["nodeSelector"] = spec.node_selector
     if spec.tolerations:
