@@ -52,7 +52,8 @@ def _analyse(text: str) -> _Analysis:
         if dashed:
             hint = f" (a name containing '-' is written in brackets: ['{dashed.group(1)}-{name}'])"
         problems.append(
-            f"unknown variable {name!r}{hint}; expressions may use inputs, tasks, task, execution and secrets"
+            f"unknown variable {name!r}{hint}; expressions may use inputs, tasks, task, "
+            f"execution and secrets"
         )
     problems.extend(scan.problems)
     for name in program.functions():
