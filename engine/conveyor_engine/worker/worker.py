@@ -50,6 +50,7 @@ from ..retention import RetentionPolicy
 from ..settings import EngineSettings
 from ..store import Claimed, ReadyTask, Store
 from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
+from ..tasktypes.http_egress import guarded_client
 from ..tokenbucket import TokenBucket
 from ..workflows import WorkflowCatalog
 from .committer import Committer, Finished
@@ -138,8 +139,10 @@ class Worker:
     async def run(self) -> None:
         """Serve the pool until :meth:`stop`; then shut down gracefully and return."""
         await self.queue.ensure_group(self.pool)
-        self._http = httpx.AsyncClient(  # a task's own timeout replaces this per request
-            follow_redirects=True, timeout=httpx.Timeout(self.settings.http_timeout_seconds))
+        # Every connection of http tasks (each redirect hop too) passes the egress guard;
+        # a task's own timeout replaces the client's per request.
+        self._http = guarded_client(self.settings.egress_policy(),
+                                    timeout=self.settings.http_timeout_seconds)
         self._resources = Resources(http=self._http,
                                     max_output_bytes=self.settings.max_output_bytes)
         background = [
