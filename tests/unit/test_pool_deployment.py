@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conveyor_engine.settings import load_settings
 from conveyor_operator.pools.deployment import (
     Connection,
     consumer_pod,
@@ -69,3 +70,16 @@ def test_pool_env_replaces_ours_instead_of_repeating_it() -> None:
     assert names.count("CONVEYOR_DATABASE_URL") == 1
     assert env(d)["CONVEYOR_DATABASE_URL"] == {"name": "CONVEYOR_DATABASE_URL",
                                                "value": "postgresql://other/db"}
+
+
+def test_egress_ranges_reach_the_workers_settings() -> None:
+    d = render(egress={"allow": ["169.254.170.2/32", "fd00:ec2::/32"], "deny": ["10.0.0.0/8"]})
+    assert env(d)["CONVEYOR_EGRESS_ALLOW"] == {
+        "name": "CONVEYOR_EGRESS_ALLOW", "value": "169.254.170.2/32,fd00:ec2::/32"}
+    assert env(d)["CONVEYOR_EGRESS_DENY"] == {"name": "CONVEYOR_EGRESS_DENY",
+                                              "value": "10.0.0.0/8"}
+    # what the worker reads back is the same policy
+    settings = load_settings(egress_allow=env(d)["CONVEYOR_EGRESS_ALLOW"]["value"],
+                             egress_deny=env(d)["CONVEYOR_EGRESS_DENY"]["value"])
+    assert settings.egress_policy().allow[1].with_prefixlen == "fd00:ec2::/32"
+    assert "CONVEYOR_EGRESS_ALLOW" not in env(render())

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 AUTHORIZATION = "Authorization"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
+# fullmatch, not "^...$": "$" also matches before a trailing newline.
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN_RE = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+_B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 7617 §2: user-id and password MUST NOT contain control characters (C0 and DEL;
 # C1 too, as RFC 5234's CTL is only ASCII but no sane credential holds them).
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -72,7 +73,7 @@ class HttpAuth(BaseModel):
     @field_validator("bearer")
     @classmethod
     def _bearer(cls, value: str | None) -> str | None:
-        if value is not None and not _B64TOKEN_RE.match(value):
+        if value is not None and not _B64TOKEN_RE.fullmatch(value):
             raise ValueError("expected a token of letters, digits, '-', '.', '_', '~', '+', "
                              "'/' and trailing '=' (RFC 6750 §2.1 b64token); the value is "
                              "not shown")
