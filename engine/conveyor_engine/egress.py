@@ -58,19 +58,19 @@ class Rule:
 #:   extension configuration (Microsoft Learn, "What is IP address 168.63.129.16?").
 DEFAULT_REFUSED: tuple[Rule, ...] = (
     Rule(ipaddress.ip_network("169.254.0.0/16"),
-         "IPv4 link-local, where cloud metadata services answer; RFC 3927"),
-    Rule(ipaddress.ip_network("fe80::/10"), "IPv6 link-local; RFC 4291"),
-    Rule(ipaddress.ip_network("fd00:ec2::254/128"), "AWS EC2 instance metadata (IPv6)"),
-    Rule(ipaddress.ip_network("fd20:ce::254/128"), "Google Compute Engine metadata (IPv6)"),
-    Rule(ipaddress.ip_network("100.100.100.200/32"), "Alibaba Cloud ECS instance metadata"),
-    Rule(ipaddress.ip_network("168.63.129.16/32"), "Azure WireServer (platform metadata)"),
+         "link-local, cloud metadata"),
+    Rule(ipaddress.ip_network("fe80::/10"), "IPv6 link-local"),
+    Rule(ipaddress.ip_network("fd00:ec2::254/128"), "AWS EC2 metadata"),
+    Rule(ipaddress.ip_network("fd20:ce::254/128"), "GCE metadata"),
+    Rule(ipaddress.ip_network("100.100.100.200/32"), "Alibaba Cloud metadata"),
+    Rule(ipaddress.ip_network("168.63.129.16/32"), "Azure WireServer"),
 )
 
 
 @dataclass(frozen=True)
 class Decision:
     """Whether an address may be connected to, and the rule that decided (for messages):
-    ``"spec.egress.deny 10.0.0.0/8"``, ``"169.254.0.0/16 (IPv4 link-local, ...)"``, or
+    ``"spec.egress.deny 10.0.0.0/8"``, ``"169.254.0.0/16 (link-local, cloud metadata)"``, or
     ``"default"`` when no rule matched and the address is allowed."""
 
     allowed: bool
@@ -165,7 +165,8 @@ def refusal_message(host: str, port: int, address: IPAddress, decision: Decision
     """What a refused connection says: the host, the address, the rule and the way out.
 
     ``"egress to 169.254.169.254:80 (address 169.254.169.254) refused by 169.254.0.0/16
-    (IPv4 link-local, ...); to allow it, add the range to the WorkerPool's spec.egress.allow"``.
+    (link-local, cloud metadata); to allow it, add the range to the WorkerPool's
+    spec.egress.allow"``. Kept short: the task's status message is bounded.
     A deny rule's way out is to remove it from ``spec.egress.deny``.
     """
     where = f"[{host}]" if ":" in host else host

@@ -13,11 +13,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Reply = tuple[int, Mapping[str, str]]
+#: A status and its header fields; a value may be a callable, called when the reply is sent
+#: (a ``Retry-After`` date relative to the moment of the answer).
+Reply = tuple[int, Mapping[str, str | Callable[[], str]]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json" if status < 300 else "text/plain")
         for name, value in headers.items():
-            self.send_header(name, value)
+            self.send_header(name, value() if callable(value) else value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
