@@ -41,6 +41,8 @@ def test_authorization_value(auth: dict[str, Any], expected: str) -> None:
     ({"auth": {"bearer": f"{SECRET}\n"}}, "auth.bearer", "RFC 6750"),
     ({"auth": {"basic": {"username": f"{SECRET}:x", "password": "p"}}},
      "auth.basic.username", "must not contain ':'"),
+    ({"auth": {"basic": {"username": f"{SECRET}\x00", "password": "p"}}},
+     "auth.basic.username", "control characters"),
     ({"auth": {"basic": {"username": "u", "password": f"{SECRET}\r\n"}}},
      "auth.basic.password", "control characters"),
     ({"auth": {}}, "auth", "exactly one of auth.bearer and auth.basic"),
