@@ -9,8 +9,10 @@ from __future__ import annotations
 import socket
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .egress import EgressPolicy, parse_cidr, split_cidr_list
 
 
 class SettingsError(ValueError):
@@ -114,6 +116,26 @@ class EngineSettings(BaseSettings):
                     "batch comes back full, the next batch follows on the next pass).")
     retention_batch_size: int = Field(
         500, ge=1, le=10_000, description="Executions deleted per retention transaction.")
+    # -- the outbound guard of http tasks (issue 11 item 5; conveyor_engine.egress) --
+    egress_allow: str = Field(
+        "", description="CIDR ranges http tasks may reach even where the guard refuses by "
+        "default (comma- or space-separated); the operator sets it from spec.egress.allow.")
+    egress_deny: str = Field(
+        "", description="CIDR ranges http tasks may never reach; wins over egress_allow. "
+        "The operator sets it from spec.egress.deny.")
+
+    @field_validator("egress_allow", "egress_deny")
+    @classmethod
+    def _cidr_list(cls, value: str) -> str:
+        items = split_cidr_list(value)
+        for i, item in enumerate(items, start=1):
+            parse_cidr(item, f"item {i}")
+        return ",".join(items)
+
+    def egress_policy(self) -> EgressPolicy:
+        """The guard's policy from ``egress_allow`` and ``egress_deny`` (validated already)."""
+        return EgressPolicy.parse(split_cidr_list(self.egress_allow),
+                                  split_cidr_list(self.egress_deny))
 
 
 S = TypeVar("S", bound="EngineSettings")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conveyor_engine.settings import load_settings
 from conveyor_operator.pools.deployment import (
     Connection,
     consumer_pod,
@@ -122,3 +123,16 @@ def test_without_pool_settings_the_operator_image_and_no_pull_secrets() -> None:
     assert pod["containers"][0]["image"] == "example/conveyor:1"
     assert "imagePullSecrets" not in pod and "serviceAccountName" not in pod
     assert "imagePullPolicy" not in pod["containers"][0]
+
+
+def test_egress_ranges_reach_the_workers_settings() -> None:
+    d = render(egress={"allow": ["169.254.170.2/32", "fd00:ec2::/32"], "deny": ["10.0.0.0/8"]})
+    assert env(d)["CONVEYOR_EGRESS_ALLOW"] == {
+        "name": "CONVEYOR_EGRESS_ALLOW", "value": "169.254.170.2/32,fd00:ec2::/32"}
+    assert env(d)["CONVEYOR_EGRESS_DENY"] == {"name": "CONVEYOR_EGRESS_DENY",
+                                              "value": "10.0.0.0/8"}
+    # what the worker reads back is the same policy
+    settings = load_settings(egress_allow=env(d)["CONVEYOR_EGRESS_ALLOW"]["value"],
+                             egress_deny=env(d)["CONVEYOR_EGRESS_DENY"]["value"])
+    assert settings.egress_policy().allow[1].with_prefixlen == "fd00:ec2::/32"
+    assert "CONVEYOR_EGRESS_ALLOW" not in env(render())

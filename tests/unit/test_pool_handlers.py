@@ -264,3 +264,12 @@ async def test_a_deleted_event_forgets_the_pool_it_names_and_no_successor() -> N
     await pool_event(event={"type": "DELETED"}, name="p", uid="uid-p", memo=pool.memo)
     assert "p" not in pool.memo.scaler.pools
     assert pool.memo.follower.refreshes == 3
+
+
+async def test_a_bad_egress_cidr_is_an_invalid_spec_naming_the_field() -> None:
+    pool = Pool()
+    await pool.change({"egress": {"allow": ["10.0.0.0/8"], "deny": ["fd00::/8", "10.0.0.0/33"]}})
+    assert pool.workloads.deployments == {}
+    assert pool.ready["reason"] == "InvalidSpec"
+    assert pool.ready["message"].startswith("spec.egress.deny.1: ")
+    assert "'10.0.0.0/33' is not a CIDR" in pool.ready["message"]

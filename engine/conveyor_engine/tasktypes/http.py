@@ -20,6 +20,8 @@ from pydantic.alias_generators import to_camel
 from ..locks import TOKEN_HEADER, header_value
 from ..retries import RETRY_AFTER_STATUSES, TIMEOUT, parse_retry_after
 from .base import Failed, Outcome, Succeeded, TaskContext, TaskType
+from .http_egress import EGRESS_DENIED, EgressDenied
+from .http_headers import AUTHORIZATION, HttpAuth, added_headers, has_header
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
@@ -58,6 +60,12 @@ class HttpParams(BaseModel):
     - ``allowTruncated``: keep a JSON body longer than the cap as truncated ``text``
       (``truncated: true``) instead of failing. Default false: a JSON body cut short cannot
       be parsed, and a downstream ``outputs.json`` would not exist (issue 9).
+    - ``auth``: ``{bearer: <token>}`` or ``{basic: {username, password}}``
+      (:class:`~.http_headers.HttpAuth`), sent as ``Authorization``; mutually exclusive with
+      an ``Authorization`` header. Its errors never quote the value (it is usually a secret).
+    - ``idempotencyKey``: send ``Idempotency-Key`` (default true; see
+      :func:`~.http_headers.added_headers`). An ``Idempotency-Key`` header in ``headers``
+      replaces the default value.
 
     Invalid values raise pydantic's ``ValidationError`` naming the field.
     """
@@ -76,6 +84,8 @@ class HttpParams(BaseModel):
     expected_status: list[StatusCode] = Field(default_factory=list)
     max_response_bytes: int | None = Field(None, ge=0)
     allow_truncated: bool = False
+    auth: HttpAuth | None = None
+    idempotency_key: bool = True
 
     @field_validator("url")
     @classmethod
@@ -127,6 +137,9 @@ class HttpParams(BaseModel):
     def _one_body(self) -> HttpParams:
         if self.json_body is not None and self.body is not None:
             raise ValueError("json and body are mutually exclusive; set one of them")
+        if self.auth is not None and has_header(self.headers, AUTHORIZATION):
+            raise ValueError("auth and headers.Authorization are mutually exclusive; set "
+                             "the credentials in auth only")
         return self
 
 
@@ -279,6 +292,9 @@ class HttpTask(TaskType):
     connections, timeouts, protocol errors) are retryable and name the exception type;
     their ``kind`` is ``Timeout`` for timeouts, else the exception's class name
     (``ConnectError``). Redirects are followed or not as the shared client is configured.
+    An address the worker's egress guard refuses (:mod:`.http_egress`; the first request
+    or any redirect hop) fails without retry, kind ``EgressDenied``, naming the host, the
+    address, the rule and ``spec.egress.allow``.
     """
 
     name: ClassVar[str] = "http"
@@ -309,10 +325,15 @@ class HttpTask(TaskType):
             async with ctx.resources.http.stream(
                 params.method,
                 url,
-                headers=_with_lock_tokens(params.headers, ctx) or None,
+                headers=_with_lock_tokens(added_headers(
+                    params.headers, auth=params.auth, idempotency_key=ctx.idempotency_key,
+                    send_idempotency_key=params.idempotency_key), ctx) or None,
                 **request_kwargs,
             ) as response:
                 data = await _read_capped(response, cap)
+        except EgressDenied as exc:
+            # A refused address would be refused again: no retry (issue 11 item 5).
+            return Failed(f"{where}: {exc}", retryable=False, kind=EGRESS_DENIED)
         except httpx.HTTPError as exc:
             detail = str(exc) or "no detail"
             kind = TIMEOUT if isinstance(exc, httpx.TimeoutException) else type(exc).__name__

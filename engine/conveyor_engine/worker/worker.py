@@ -51,6 +51,7 @@ from ..retention import RetentionPolicy
 from ..settings import EngineSettings
 from ..store import Claimed, ReadyTask, Store
 from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
+from ..tasktypes.http_egress import guarded_client
 from ..tokenbucket import TokenBucket
 from ..workflows import WorkflowCatalog
 from .committer import Committer, Finished
@@ -158,8 +159,10 @@ class Worker:
     async def run(self) -> None:
         """Serve the pool until :meth:`stop`; then shut down gracefully and return."""
         await self.queue.ensure_group(self.pool)
-        self._http = httpx.AsyncClient(  # a task's own timeout replaces this per request
-            follow_redirects=True, timeout=httpx.Timeout(self.settings.http_timeout_seconds))
+        # Every connection of http tasks (each redirect hop too) passes the egress guard;
+        # a task's own timeout replaces the client's per request.
+        self._http = guarded_client(self.settings.egress_policy(),
+                                    timeout=self.settings.http_timeout_seconds)
         threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=task_threads(self.settings.concurrency), thread_name_prefix="task")
         self._resources = Resources(http=self._http,

@@ -103,6 +103,11 @@ def worker_deployment(
         _url_env("CONVEYOR_DATABASE_URL", connection.secret, "database-url",
                  connection.database_url),
     ]
+    # The egress guard's ranges (spec.egress), read by the worker's settings.
+    for setting, ranges in (("CONVEYOR_EGRESS_ALLOW", spec.egress.allow),
+                            ("CONVEYOR_EGRESS_DENY", spec.egress.deny)):
+        if ranges:
+            env.append({"name": setting, "value": ",".join(ranges)})
     # The pool's own entries replace ours of the same name (a pool may bring its own
     # database credentials, for instance) instead of appearing twice.
     overridden = {item.get("name") for item in spec.env}

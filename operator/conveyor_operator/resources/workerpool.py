@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from conveyor_engine.egress import parse_cidr
 
 from .base import GROUP, VERSION, CamelModel, ConditionStatus, Metadata, StatusModel
 
@@ -36,14 +38,28 @@ class MountedSecret(BaseModel):
     optional: bool = False
 
 
+def _cidr(value: str) -> str:
+    # The worker's own parser, so a range the operator accepts is one the worker accepts
+    # (otherwise the pool's workers would stop at start with a settings error).
+    parse_cidr(value, "CIDR")
+    return value.strip()
+
+
+#: A CIDR (``10.0.0.0/8``, ``fd00::/8``); a bad one is an InvalidSpec naming its index.
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
 class Egress(BaseModel):
     """``spec.egress``: CIDR ranges http tasks may (``allow``) or may not (``deny``) reach,
-    on top of the default guard against link-local and metadata addresses."""
+    on top of the default guard against link-local and metadata addresses
+    (:mod:`conveyor_engine.egress`); deny wins over allow. The worker gets them as
+    ``CONVEYOR_EGRESS_ALLOW`` / ``CONVEYOR_EGRESS_DENY``. A bad CIDR raises ``ValueError``
+    at ``egress.allow.<index>`` (``InvalidSpec`` on the pool)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    allow: list[str] = Field(default_factory=list, max_length=64)
-    deny: list[str] = Field(default_factory=list, max_length=64)
+    allow: list[Cidr] = Field(default_factory=list, max_length=64)
+    deny: list[Cidr] = Field(default_factory=list, max_length=64)
 
 
 class RedisRef(CamelModel):
