@@ -23,7 +23,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from ..egress import EgressPolicy
 from ..tasktypes.base import Failed, Outcome, Resources, Succeeded, TaskContext, TaskType
+from ..tasktypes.http_egress import guarded_client
 from ..tasktypes.running import run_attempt
 from ..tasktypes.signals import Signals
 
@@ -76,7 +78,10 @@ class TaskEnvironment:
             params = params.model_dump(by_alias=True)
         self.heartbeats.clear()
         self._cancel_reason = None
-        client = self.http or httpx.AsyncClient()
+        # The worker's client (egress guard, redirects followed) unless the test brings one,
+        # so a task behaves here as it will on a worker.
+        own = self.http is None
+        client = guarded_client(EgressPolicy(), timeout=30.0) if own else self.http
         ctx = TaskContext(
             self.execution_id, self.task_name, self.attempt,
             Resources(http=client, max_output_bytes=self.max_output_bytes),
@@ -93,6 +98,8 @@ class TaskEnvironment:
             return Failed(f"cancelled: {self._cancel_reason}", retryable=False)
         finally:
             self._running = None
+            if own:
+                await client.aclose()
             if self.http is None:
                 await client.aclose()
 
