@@ -52,7 +52,8 @@ def _analyse(text: str) -> _Analysis:
         if dashed:
             hint = f" (a name containing '-' is written in brackets: ['{dashed.group(1)}-{name}'])"
         problems.append(
-            f"unknown variable {name!r}{hint}; expressions may use inputs, tasks, task, execution and secrets"
+            f"unknown variable {name!r}{hint}; expressions may use inputs, tasks, task, "
+            f"execution and secrets"
         )
     problems.extend(scan.problems)
     for name in program.functions():
@@ -85,6 +86,13 @@ class Expression:
     inputs: frozenset[str]
     _reads: Reads
     _program: Any
+
+    @property
+    def reads(self) -> Reads:
+        """What it reads of the context, as a tree of keys per root variable
+        (:data:`~.reads.Reads`): ``reads.get("secrets")`` maps each Secret read by name to
+        its keys (None: read whole, by a name known only at run time)."""
+        return self._reads
 
     def evaluate(self, env: Any) -> Any:
         """Evaluate with ``env`` as the variables (a dict or a ``cel.Context``).
