@@ -250,6 +250,10 @@ class PoolScaler:
                 timeout = min(timeout, 2.0)
             if any(p.holding for p in self._pools.values()):
                 timeout = min(timeout, 0.5)
+            # A pool a Workflow waits on is looked at every second: its workers advertise
+            # in Redis without an engine event, and the Workflow waits for that news.
+            if any(self._awaited(name) for name in self._pools):
+                timeout = min(timeout, 1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
