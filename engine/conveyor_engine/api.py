@@ -21,7 +21,17 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .cache import Cache
-from .compiler import CompiledWorkflow, InvalidInputs, Problem, WorkflowInvalid, compile_workflow
+from .catalogue import AdvertisedType, Catalogues, PoolCatalogue
+from .compiler import (
+    CompiledWorkflow,
+    InvalidInputs,
+    PoolFacts,
+    Problem,
+    TaskTypesUnavailable,
+    Unavailable,
+    WorkflowInvalid,
+    compile_workflow,
+)
 from .concurrency import Concurrency, Policy, replaced_message
 from .connections import database_pool_options, database_ssl, redis_client
 from .events import Event, add_message, add_publish, subscribe
@@ -41,6 +51,7 @@ from .workflows import WorkflowCatalog
 #: What callers outside the engine (the operator) may use: the client, its results and
 #: records, the compiled workflow and the errors it raises. Everything else is internal.
 __all__ = [
+    "AdvertisedType",
     "AttemptState",
     "Backlog",
     "CompiledWorkflow",
@@ -50,10 +61,14 @@ __all__ = [
     "ExecutionState",
     "InvalidInputs",
     "Policy",
+    "PoolCatalogue",
+    "PoolFacts",
     "PoolQueues",
     "Retried",
     "Submission",
     "TaskState",
+    "TaskTypesUnavailable",
+    "Unavailable",
     "WorkflowInvalid",
     "start_health_server",
 ]
@@ -95,6 +110,7 @@ class Engine:
         self.queue = Queue(redis, keys)
         self.cache = Cache(redis, keys)
         self.catalog = WorkflowCatalog(store, self.cache, max_size=limits.workflow_cache_size)
+        self.catalogues = Catalogues(redis, keys)
         self.max_inputs_bytes = limits.max_inputs_bytes
         self._groups: set[str] = set()
 
@@ -141,14 +157,20 @@ class Engine:
         await self.store.close()
         await self.redis.aclose()
 
-    async def register(self, name: str, spec: WorkflowSpec | dict[str, Any]) -> CompiledWorkflow:
+    async def register(self, name: str, spec: WorkflowSpec | dict[str, Any], *,
+                       pools: dict[str, PoolFacts] | None = None) -> CompiledWorkflow:
         """Compile ``spec`` and store the version in PostgreSQL and Redis by content hash.
 
         Raises :class:`conveyor_engine.compiler.WorkflowInvalid` naming each task and
         field at fault. Compiles in a thread, so a large workflow never stalls the caller's
         event loop (the operator's watches, a worker's lease renewal).
+
+        ``pools``: what the pools advertise and mount, by pool name (:class:`PoolFacts`,
+        built from :meth:`pool_catalogues`); types that are not built in are then checked
+        against their pool's advertised schemas, and raise :class:`TaskTypesUnavailable`
+        (nothing stored) when a pool not yet settled does not serve them yet.
         """
-        workflow = await asyncio.to_thread(compile_workflow, name, spec)
+        workflow = await asyncio.to_thread(compile_workflow, name, spec, pools=pools)
         # A rate limit is global: a declaration contradicting another workflow's is a
         # compile problem naming both (never a silent pick).
         conflicts = await self.store.declare_rate_limits(name, workflow.spec.rate_limits)
@@ -407,6 +429,12 @@ class Engine:
         Raises ``LookupError`` when no layer has it (only a damaged database causes that).
         """
         return await self.catalog.get(content_hash, name)
+
+    async def pool_catalogues(self, pools: list[str]) -> dict[str, PoolCatalogue]:
+        """What each of ``pools`` serves now (:class:`PoolCatalogue`: live advertising
+        workers, the union of their task types, the last known types), from Redis.
+        Raises redis-py's errors when Redis cannot be reached."""
+        return {pool: await self.catalogues.read(pool) for pool in pools}
 
     async def waiting_counts(self) -> dict[tuple[str, str], int]:
         """Submitted executions that wait, by ``(reason, pool)``: ``ConcurrencyLimit``

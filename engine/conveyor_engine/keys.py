@@ -73,3 +73,18 @@ class Keys:
     def dispatcher_lock(self, pool: str) -> str:
         """Lock held by the one worker of a pool that runs the dispatcher loop."""
         return f"{self.prefix}:{self.pool_tag(pool)}:dispatcher"
+
+    def catalogue_workers(self, pool: str) -> str:
+        """Sorted set of the workers advertising task types for ``pool``: member the
+        worker's consumer name, score the Unix time (seconds) its advertisement expires
+        (:mod:`conveyor_engine.catalogue`)."""
+        return f"{self.prefix}:{self.pool_tag(pool)}:catalogue:workers"
+
+    def catalogue_worker(self, pool: str, worker: str) -> str:
+        """One worker's advertised task types (JSON), expiring unless refreshed."""
+        return f"{self.prefix}:{self.pool_tag(pool)}:catalogue:worker:{worker}"
+
+    def catalogue_last(self, pool: str) -> str:
+        """The pool's last known catalogue (JSON, no expiry): what the last worker that
+        advertised had, kept so a pool scaled to zero still compiles against it."""
+        return f"{self.prefix}:{self.pool_tag(pool)}:catalogue:last"

@@ -21,12 +21,14 @@ from conveyor_engine.api import (
     CompiledWorkflow,
     Engine,
     InvalidInputs,
+    TaskTypesUnavailable,
     WorkflowInvalid,
     start_health_server,
 )
 from conveyor_engine.phases import ExecutionPhase
 
 from . import waitcount, watchclock
+from .catalogues import Recompiler, TypeWaits, pool_facts, pools_used
 from .clock import clock_from
 from .control import RunControl
 from .crdcheck import expected_crds
@@ -98,10 +100,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.follower_task = asyncio.create_task(memo.follower.run(), name="follower")
     memo.control = RunControl(memo.engine, memo.kube, memo.follower, memo.reaper)
     memo.workloads = Workloads(memo.kube.api)
+    memo.typewaits = TypeWaits()
+    memo.recompiler = Recompiler(memo.typewaits, lambda key: compile_again(memo, key))
+    memo.recompiler_task = asyncio.create_task(memo.recompiler.run(), name="recompiler")
     memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads,
                              fallback=config.pool_check_seconds,
                              timer_horizon=config.timer_horizon_seconds,
-                             degraded_after=config.pool_degraded_after_seconds)
+                             degraded_after=config.pool_degraded_after_seconds,
+                             on_catalogue=memo.recompiler.pool_changed,
+                             awaited=memo.typewaits.awaited)
     memo.scaler_task = asyncio.create_task(memo.scaler.run(), name="scaler")
     memo.waiting = WaitingExecutions(memo.kube, lambda entry: _start(memo, entry),
                                      first=config.workflow_retry_seconds,
@@ -156,9 +163,11 @@ async def rewrite_statuses(memo: kopf.Memo) -> None:
         if generation != meta.get("generation") or compiled is None:
             continue  # not compiled at this generation yet: its handler writes the status
         workflow = compiled if isinstance(compiled, CompiledWorkflow) else None
-        problem = None if workflow is not None else str(compiled)
+        waiting = str(compiled) if isinstance(compiled, TaskTypesUnavailable) else None
+        problem = None if workflow is not None or waiting else str(compiled)
         desired = workflow_status(generation=generation, workflow=workflow, problem=problem,
-                                  previous=found.get("status") or {}, now=datetime.now(UTC))
+                                  previous=found.get("status") or {}, now=datetime.now(UTC),
+                                  waiting=waiting)
         ref = ObjectRef(meta["namespace"], meta["name"], meta["uid"], kind="Workflow",
                         plural=WORKFLOWS)
         await kube.patch_status(ref, {k: v for k, v in desired.items() if v is not None},
@@ -169,7 +178,7 @@ async def rewrite_statuses(memo: kopf.Memo) -> None:
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop following and close connections."""
     tasks = (memo.follower_task, memo.scaler_task, memo.waiting_task, memo.reaper_task,
-             memo.waitcount_task)
+             memo.waitcount_task, memo.recompiler_task)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -184,18 +193,11 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta,
                            status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo,
                            retry: int = 0, **_: Any) -> None:
-    """Compile and register the workflow; report ``Ready`` or ``InvalidSpec`` on status."""
-    engine: Engine = memo.engine
+    """Compile and register the workflow against its pools' facts; report ``Ready``,
+    ``InvalidSpec`` or ``TaskTypeUnavailable`` (waiting for a pool's workers) on status."""
     generation = meta.get("generation")
     try:
-        compiled: CompiledWorkflow | None = await engine.register(
-            f"{namespace}/{name}", workflow_spec(body))
-        problem = None
-        memo.workflows[(namespace, name)] = (generation, compiled)
-    except WorkflowInvalid as exc:
-        compiled, problem = None, str(exc)
-        memo.workflows[(namespace, name)] = (generation, problem)
-        log.info("workflow %s/%s is invalid: %s", namespace, name, problem)
+        compiled, problem, waiting = await _compile(memo, namespace, name, body, generation)
     except Exception as exc:
         if not store_unavailable(exc):
             raise
@@ -209,15 +211,70 @@ async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kop
         raise retry_later(str(ConditionReason.STORE_UNAVAILABLE), why, delay) from None
     patch.status.update(workflow_status(
         generation=meta.get("generation"), workflow=compiled, problem=problem,
-        previous=dict(status), now=datetime.now(UTC)))
+        previous=dict(status), now=datetime.now(UTC), waiting=waiting))
     memo.waiting.poke()  # Executions waiting for this Workflow look again
     memo.schedules.workflow_changed(namespace, name)  # and Schedules that run it
+
+
+async def _compile(memo: kopf.Memo, namespace: str, name: str, body: Any,
+                   generation: int | None
+                   ) -> tuple[CompiledWorkflow | None, str | None, str | None]:
+    """Compile and register a Workflow object against the facts of the pools it uses
+    (:mod:`.catalogues`): ``(compiled, problem, waiting)``, one of them set. Remembers the
+    result (``memo.workflows``) and whether it waits on a pool (``memo.typewaits``, which
+    keeps one worker in the pool). Store errors propagate."""
+    engine: Engine = memo.engine
+    key = (namespace, name)
+    spec = workflow_spec(body)
+    used = pools_used(spec)
+    facts = await pool_facts(engine, memo.scaler, used)
+    try:
+        compiled = await engine.register(f"{namespace}/{name}", spec, pools=facts)
+    except WorkflowInvalid as exc:
+        memo.workflows[key] = (generation, str(exc))
+        memo.typewaits.note(key, used)  # a pool's change may make it valid (a Secret)
+        log.info("workflow %s/%s is invalid: %s", namespace, name, exc)
+        return None, str(exc), None
+    except TaskTypesUnavailable as exc:
+        memo.workflows[key] = (generation, exc)
+        memo.typewaits.note(key, used, {u.pool for u in exc.unavailable})
+        memo.scaler.wake()  # a pool at zero gets a worker to advertise
+        log.info("workflow %s/%s waits: %s", namespace, name, exc)
+        return None, None, str(exc)
+    memo.workflows[key] = (generation, compiled)
+    memo.typewaits.forget(key)
+    return compiled, None, None
+
+
+async def compile_again(memo: kopf.Memo, key: tuple[str, str]) -> None:
+    """Compile the Workflow ``key`` again (a pool it uses changed) and write its status if
+    that changed it; Executions and Schedules waiting for it look again."""
+    namespace, name = key
+    found = await memo.kube.get(namespace, WORKFLOWS, name)
+    if found is None:
+        memo.typewaits.forget(key)
+        return
+    meta = found.get("metadata") or {}
+    generation = meta.get("generation")
+    compiled, problem, waiting = await _compile(memo, namespace, name, found, generation)
+    previous = found.get("status") or {}
+    desired = workflow_status(generation=generation, workflow=compiled, problem=problem,
+                              previous=previous, now=datetime.now(UTC), waiting=waiting)
+    change = status_patch(previous, desired)
+    if change:
+        ref = ObjectRef(namespace, name, meta.get("uid", ""), kind="Workflow",
+                        plural=WORKFLOWS)
+        await memo.kube.patch_status(ref, change, known=previous)
+    if compiled is not None:
+        memo.waiting.poke()
+        memo.schedules.workflow_changed(namespace, name)
 
 
 @kopf.on.delete(GROUP, VERSION, WORKFLOWS, optional=True)
 async def workflow_deleted(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     """Forget the workflow; Executions already submitted keep their stored version."""
     memo.workflows.pop((namespace, name), None)
+    memo.typewaits.forget((namespace, name))
 
 
 @kopf.on.resume(GROUP, VERSION, EXECUTIONS)

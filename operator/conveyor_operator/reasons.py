@@ -42,6 +42,9 @@ class ConditionReason(StrEnum):
     COMPILED = "Compiled"
     INVALID_SPEC = "InvalidSpec"  # also a WorkerPool's
     STORE_UNAVAILABLE = "StoreUnavailable"  # Redis or PostgreSQL unreachable: retried soon
+    #: A task's type is served by no running worker of its pool yet: the Workflow waits
+    #: (compiled again when the pool's catalogue changes; issue 11 item 2)
+    TASK_TYPE_UNAVAILABLE = "TaskTypeUnavailable"
     # Execution, before submission
     SUBMITTING = "Submitting"
     WORKFLOW_NOT_FOUND = "WorkflowNotFound"

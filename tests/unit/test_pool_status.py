@@ -189,7 +189,36 @@ BUILT = [
                       waiting=Waiting(ConditionReason.POOL_NOT_READY, "pool p is not Ready"))),
     ("Workflow", WorkflowStatus,
      workflow_status(generation=1, workflow=None, problem="bad", previous=None, now=NOW)),
+    # the task types a pool serves (issue 11 item 2)
+    ("WorkerPool", WorkerPoolStatus,
+     pool_status(facts(task_types=({"name": "set", "package": "conveyor", "version": "0.1"},
+                                   {"name": "coded"}), task_type_names="coded,set"),
+                 None, None, previous=None, now=NOW)),
+    ("Workflow", WorkflowStatus,
+     workflow_status(generation=1, workflow=None, problem=None, previous=None, now=NOW,
+                     waiting="no running worker of pool 'p' has task type 'x' yet")),
 ]
+
+
+def test_pool_status_shows_the_task_types_it_serves() -> None:
+    served = ({"name": "set", "package": "conveyor", "version": "0.1"},)
+    status = pool_status(facts(task_types=served, task_type_names="set"), None, None,
+                         previous=None, now=NOW)
+    assert (status["taskTypes"], status["taskTypeNames"]) == ([served[0]], "set")
+    # not read yet: nothing written, so the last written stay
+    assert "taskTypes" not in pool_status(facts(), None, None, previous=None, now=NOW)
+
+
+def test_a_workflow_waiting_for_a_task_type_says_so_and_is_not_stalled() -> None:
+    status = workflow_status(generation=2, workflow=None, problem=None, previous=None,
+                             now=NOW, waiting="no running worker of pool 'p' has task type "
+                                              "'x' yet (task 'c')")
+    ready, second = status["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == (
+        "Ready", "False", "TaskTypeUnavailable")
+    assert ready["message"] == "no running worker of pool 'p' has task type 'x' yet (task 'c')"
+    assert (second["type"], second["status"]) == ("Reconciling", "True")
+    assert status["contentHash"] is None
 
 
 @pytest.mark.parametrize(("kind", "model", "status"), BUILT,

@@ -24,6 +24,10 @@ POLICY = Policy(min_replicas=0, max_replicas=10, target_per_replica=50, concurre
         (Policy(0, 10, 1000, 10), Load(0, 35), 4),  # never below what holds the in-flight work
         (Policy(0, 3, 1000, 10), Load(0, 35), 3),   # ...but never above maxReplicas
         (POLICY, Load(0, 0, 1), 1),               # a timer due soon needs a worker to fire it
+        # a Workflow waits for the pool to advertise its task types: one worker to do it
+        (POLICY, Load(0, 0, awaiting_catalogue=True), 1),
+        (POLICY, Load(200, 0, awaiting_catalogue=True), 4),  # more work: more workers
+        (Policy(0, 0 + 1, 50, 32), Load(0, 0, awaiting_catalogue=True), 1),
     ],
 )
 def test_recommend(policy: Policy, load: Load, replicas: int) -> None:
@@ -56,6 +60,11 @@ def history(*pairs: tuple[float, int]) -> tuple[Recommendation, ...]:
         (Policy(2, 10, 50, 32, scale_down_window=0), Load(0, 0), 5, (), 100.0, 2),
         # no change: hold
         (POLICY, Load(100, 0), 2, (), 100.0, 2),
+        # a pool at zero that a Workflow waits on to advertise wakes at once, window or not
+        (Policy(0, 10, 50, 32, scale_up_window=60), Load(0, 0, awaiting_catalogue=True), 0,
+         ((90.0, 0),), 100.0, 1),
+        # ... and is not scaled down to zero while the Workflow waits
+        (POLICY, Load(0, 0, awaiting_catalogue=True), 1, ((60.0, 0),), 100.0, 1),
     ],
 )
 def test_decide(policy, load, current, past, now, replicas) -> None:

@@ -7,6 +7,8 @@ Modules, each with one job:
 - :mod:`.compiled`: :class:`CompiledWorkflow` and :class:`CompiledTask`, what it produces;
 - :mod:`.problems`: :class:`Problem`, :class:`WorkflowInvalid`, :class:`InvalidInputs` and
   the wording of every message;
+- :mod:`.pools`: :class:`PoolFacts` (what pools advertise and mount) and the checks made
+  with them, :class:`TaskTypesUnavailable` (a workflow that waits for a pool's workers);
 - :mod:`.graph`: cycle detection, topological order, transitive up- and downstream.
 
 Import from the package (``from conveyor_engine.compiler import compile_workflow``); the
@@ -15,6 +17,7 @@ module layout is free to change.
 
 from .compile_pass import STRICT_ONLY, canonical_json, compile_workflow
 from .compiled import CompiledTask, CompiledWorkflow
+from .pools import PoolFacts, TaskTypesUnavailable, Unavailable
 from .problems import YAML_BOOLEAN_HINT, InvalidInputs, Problem, WorkflowInvalid
 
 __all__ = [
@@ -23,7 +26,10 @@ __all__ = [
     "CompiledTask",
     "CompiledWorkflow",
     "InvalidInputs",
+    "PoolFacts",
     "Problem",
+    "TaskTypesUnavailable",
+    "Unavailable",
     "WorkflowInvalid",
     "canonical_json",
     "compile_workflow",

@@ -47,6 +47,15 @@ from ..inputtypes import type_mismatch
 from ..model import TaskSpec, WorkflowSpec
 from . import graph
 from .compiled import CompiledTask, CompiledWorkflow, duration
+from .pools import (
+    BUILTIN_DISTRIBUTION,
+    PoolFacts,
+    TaskTypesUnavailable,
+    Unavailable,
+    schema_problems,
+    secret_problem,
+    unknown_type_message,
+)
 from .problems import (
     Problem,
     WorkflowInvalid,
@@ -93,7 +102,8 @@ def canonical_json(spec: WorkflowSpec) -> str:
 
 
 def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
-                     strict: bool = True) -> CompiledWorkflow:
+                     strict: bool = True,
+                     pools: Mapping[str, PoolFacts] | None = None) -> CompiledWorkflow:
     """Check ``spec`` and compile it (see the module docstring for the checks).
 
     ``spec`` is a :class:`WorkflowSpec` or its wire form (camelCase keys, as in the custom
@@ -104,6 +114,13 @@ def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
     says (:data:`STRICT_ONLY`), so that a version accepted by an earlier release, whose
     runs may be in flight, still loads after an upgrade. Everything the engine needs to
     run a task is checked in both modes.
+
+    ``pools`` (by pool name) are what the pools advertise and mount
+    (:mod:`.pools`): with them, types that are not built in are checked against their
+    task's pool's advertised schema and Secret references against its mounts; a pool
+    missing from the mapping is checked locally, as without ``pools``. Raises
+    :class:`~.pools.TaskTypesUnavailable` (only when nothing is invalid) when a pool that
+    is not settled does not serve a task's type yet.
     """
     with gc_paused():
         if not isinstance(spec, WorkflowSpec):
@@ -111,7 +128,7 @@ def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
                 spec = WorkflowSpec.model_validate(spec)
             except ValidationError as exc:
                 raise WorkflowInvalid(name, spec_problems(exc, spec)) from None
-        return _Compilation(name, spec, strict=strict).run()
+        return _Compilation(name, spec, strict=strict, pools=pools).run()
 
 
 #: Guards :data:`_pauses` and the collector's switch across threads (compiles run in
@@ -177,8 +194,11 @@ class _Part:
 class _Compilation:
     """The state of one compile; methods append to ``problems`` and carry on."""
 
-    def __init__(self, name: str, spec: WorkflowSpec, *, strict: bool = True):
+    def __init__(self, name: str, spec: WorkflowSpec, *, strict: bool = True,
+                 pools: Mapping[str, PoolFacts] | None = None):
         self.name = name
+        self.pools = pools
+        self.unavailable: list[Unavailable] = []
         self.spec = spec
         self.strict = strict
         self.problems: list[Problem] = []
@@ -212,6 +232,8 @@ class _Compilation:
         concurrency_key = self.compile_concurrency_key()
         if self.problems:
             raise WorkflowInvalid(self.name, self.problems)
+        if self.unavailable:
+            raise TaskTypesUnavailable(self.name, self.unavailable)
 
         order = graph.topological(deps, dependents, self.index)
         position = {name: i for i, name in enumerate(order)}
@@ -342,6 +364,7 @@ class _Compilation:
         if task.rate_limit is not None:
             rate_key = self.name_template(task, task.rate_limit.key, "rateLimit.key",
                                           expressions)
+        self.check_secrets(task, expressions)
         refs = frozenset().union(*(e.references for e in expressions))
         timeout = duration(task.timeout, "timeout") if task.timeout is not None else None
         if self.strict and timeout is not None and task.type in tasktypes.registry():
@@ -454,7 +477,43 @@ class _Compilation:
                 f"(declared inputs: {declared})",
             )
 
+    def pool_facts(self, task: TaskSpec) -> tuple[str, PoolFacts | None]:
+        """The task's pool (its own, else the workflow's) and what is known of it."""
+        pool = task.pool or self.spec.pool
+        return pool, (self.pools or {}).get(pool)
+
+    def check_secrets(self, task: TaskSpec, expressions: list[Expression]) -> None:
+        """Secrets read by name (``secrets.NAME``) must be mounted by the task's pool; only
+        with pool facts. A secret chosen at run time (``secrets[inputs.x]``) cannot be
+        checked here: the worker refuses it if missing."""
+        pool, facts = self.pool_facts(task)
+        if facts is None:
+            return
+        for expression in expressions:
+            read = expression.reads.get("secrets") if "secrets" in expression.roots else None
+            for secret in sorted(read or {}):
+                if secret not in facts.secrets:
+                    self.problems.append(secret_problem(task.name, expression.field, secret,
+                                                        pool))
+
+    def check_advertised(self, task: TaskSpec, pool: str, facts: PoolFacts) -> None:
+        """A type that is not built in, against what ``pool`` advertises."""
+        schema = facts.types.get(task.type)
+        if schema is None:
+            if facts.settled:
+                self.problem(task.name, "type", unknown_type_message(task.type, pool, facts))
+            else:
+                self.unavailable.append(Unavailable(task.name, task.type, pool))
+            return
+        templated = list(_templated_paths(task.params, ()))
+        self.problems.extend(schema_problems(task.name, task.type, pool, schema,
+                                             task.params, templated))
+
     def check_params(self, task: TaskSpec) -> None:
+        pool, facts = self.pool_facts(task)
+        if facts is not None and not _builtin(task.type):
+            self.check_advertised(task, pool, facts)
+            return
         try:
             task_type = tasktypes.get(task.type)
         except KeyError:
@@ -488,6 +547,14 @@ class _Compilation:
                              error_message(error, "parameter"))
         except Exception as exc:  # a type's own validator misbehaving must not hide others
             self.problem(task.name, "params", f"could not be validated: {exc}")
+
+
+def _builtin(name: str) -> bool:
+    """Whether ``name`` is a built-in type (every worker has it, so its local model is the
+    one all pools run)."""
+    registry = tasktypes.registry()
+    return (name in registry
+            and registry.entry(name).provider.distribution == BUILTIN_DISTRIBUTION)
 
 
 def _param_keys(model: type[BaseModel]) -> set[str]:

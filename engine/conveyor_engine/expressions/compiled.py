@@ -94,6 +94,13 @@ class Expression:
     _program: Any
     _functions: tuple[tuple[str, Any], ...] = ()
 
+    @property
+    def reads(self) -> Reads:
+        """What it reads of the context, as a tree of keys per root variable
+        (:data:`~.reads.Reads`): ``reads.get("secrets")`` maps each Secret read by name to
+        its keys (None: read whole, by a name known only at run time)."""
+        return self._reads
+
     def evaluate(self, env: Any) -> Any:
         """Evaluate with ``env`` as the variables (a dict or a ``cel.Context``).
 

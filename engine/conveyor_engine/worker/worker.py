@@ -39,8 +39,9 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
-from .. import dependencies
+from .. import dependencies, tasktypes
 from ..cache import Cache
+from ..catalogue import Catalogues
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import DEPENDENCY_UP, TASK_ATTEMPTS, TASK_DURATION
@@ -54,6 +55,7 @@ from ..tasktypes.base import Failed, Resources, Succeeded, TaskContext
 from ..tasktypes.http_egress import guarded_client
 from ..tokenbucket import TokenBucket
 from ..workflows import WorkflowCatalog
+from .advertise import Advertiser
 from .committer import Committer, Finished
 from .contact import Contact
 from .context import ContextLoader, Job, LoadFailure
@@ -105,6 +107,10 @@ class Worker:
         self.inflight = InFlight()
         # Secrets are read before anything runs; their redactor covers logs and outcomes.
         self.secrets = MountedSecrets(settings.secrets_dir, settings.secrets_refresh_seconds)
+        # What this worker can run, advertised for its pool (issue 11 item 2).
+        self.advertiser = Advertiser(Catalogues(redis, self.keys), tasktypes.registry(),
+                                     pool=self.pool, worker=self.consumer,
+                                     ttl_seconds=settings.lease_seconds)
         self.gate = Gate(store=store, bucket=TokenBucket(redis, self.keys),
                          worker=self.consumer, lock_lease_seconds=settings.lock_lease_seconds)
         self.contact = Contact()
@@ -159,6 +165,7 @@ class Worker:
     async def run(self) -> None:
         """Serve the pool until :meth:`stop`; then shut down gracefully and return."""
         await self.queue.ensure_group(self.pool)
+        await self.advertiser.publish()
         # Every connection of http tasks (each redirect hop too) passes the egress guard;
         # a task's own timeout replaces the client's per request.
         self._http = guarded_client(self.settings.egress_policy(),
@@ -176,6 +183,7 @@ class Worker:
             asyncio.create_task(self.dispatcher.run(self._closing), name="dispatcher"),
             asyncio.create_task(self._control_loop(), name="control"),
             asyncio.create_task(self._probe_loop(), name="probe"),
+            asyncio.create_task(self.advertiser.run(self._closing), name="advertise"),
         ]
         takers = [
             asyncio.create_task(self._fetch_loop(), name="fetch"),
@@ -187,6 +195,7 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
+            await self.advertiser.withdraw()  # takes no more work: stop saying it does
             # The claiming loops end on their own within a second (a blocking read lasts
             # at most that long); cancelling one in the middle of a claim would strand the
             # entries it just read until their leases lapse.

@@ -90,11 +90,14 @@ async def pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,
                        status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
     """Build or update the pool's Deployment and hand the pool to the scaler
     (:func:`_pool_changed`); then, whatever came of it, Executions not started for want of
-    a pool look again (it may have appeared, become ready, or got a problem)."""
+    a pool look again (it may have appeared, become ready, or got a problem), and so do
+    Workflows not Ready that use it (:mod:`..catalogues`: its Secrets may have changed)."""
     try:
         await _pool_changed(body, name, uid, meta, status, memo)
     finally:
         memo.waiting.poke()
+        if getattr(memo, "recompiler", None) is not None:
+            memo.recompiler.pool_changed(name)
 
 
 async def _pool_changed(body: kopf.Body, name: str, uid: str, meta: kopf.Meta,

@@ -12,7 +12,11 @@ It also reads each pool's Deployment (at most every ``WORKERS_INTERVAL`` seconds
 the pool's Redis or problems) for its ready workers: a worker's readiness probe fails while
 Redis or PostgreSQL is unreachable from it, so ``status.readyReplicas`` below
 ``spec.replicas`` for ``degraded_after`` seconds makes the pool's ``Degraded`` condition
-True (:func:`..status.workerpool.degraded_condition`).
+True (:func:`..status.workerpool.degraded_condition`). With the Deployment it reads the
+pool's catalogue (the task types its workers advertise, :meth:`Engine.pool_catalogues`):
+shown as ``status.taskTypes``, and a change of it (a worker started or left, the pool
+became settled: :mod:`.catalogue`) is reported to ``on_catalogue`` so Workflows waiting for
+a type are compiled again. A pool a Workflow waits on (``awaited``) keeps one worker.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from conveyor_engine.api import Engine, PoolQueues
+from conveyor_engine.api import Engine, PoolCatalogue, PoolQueues
 
 from ..kube import Kube, ObjectRef
 from ..reasons import ConditionReason, EventReason, EventType, PoolProblem
@@ -41,6 +46,7 @@ from ..status import (
     status_patch,
 )
 from . import metrics
+from .catalogue import Rollout, settled, status_task_types
 from .deployment import consumer_pod, deployment_name, selector
 from .scaling import Decision, Load, Policy, Recommendation, decide
 from .workloads import Workloads
@@ -75,6 +81,25 @@ class PoolState:
     holding: bool = False
     busy: bool = False
     costs_pending: bool = False
+    #: The Deployment's rollout and the pool's catalogue, as last read (None: not yet).
+    rollout: Rollout | None = None
+    catalogue: PoolCatalogue | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether a type this pool does not advertise is really missing
+        (:func:`.catalogue.settled`); never while a problem blocks its work."""
+        if self.problem is not None and self.problem.blocks_work:
+            return False
+        return settled(self.rollout, self.catalogue.workers if self.catalogue else 0)
+
+    @property
+    def catalogue_key(self) -> tuple[Any, ...] | None:
+        """What a change of makes waiting Workflows compile again (None: not read)."""
+        if self.catalogue is None:
+            return None
+        return (self.catalogue.workers, tuple(t.name for t in self.catalogue.effective),
+                self.settled)
 
     @property
     def policy(self) -> Policy:
@@ -105,9 +130,12 @@ class PoolState:
     def facts(self, now: float) -> PoolFacts:
         """What the pool's status shows of this state at ``now`` (monotonic seconds)."""
         unready = 0.0 if self.unready_since is None else max(now - self.unready_since, 0.0)
+        served, names = (status_task_types(self.catalogue.effective)
+                         if self.catalogue is not None else (None, None))
         return PoolFacts(self.name, self.namespace, self.generation, self.replicas,
                          self.ready_replicas, self.last_scale_time, self.last_scale_reason,
-                         self.problem, unready)
+                         self.problem, unready,
+                         tuple(served) if served is not None else None, names)
 
 
 class PoolScaler:
@@ -116,11 +144,17 @@ class PoolScaler:
     def __init__(self, engine: Engine, kube: Kube, workloads: Workloads, *,
                  min_interval: float = 0.2, fallback: float = 5.0,
                  timer_horizon: float = 30.0, status_interval: float = 1.0,
-                 degraded_after: float = DEGRADED_AFTER_SECONDS) -> None:
+                 degraded_after: float = DEGRADED_AFTER_SECONDS,
+                 on_catalogue: Callable[[str], None] | None = None,
+                 awaited: Callable[[str], bool] | None = None) -> None:
         """``min_interval``, ``fallback``, ``timer_horizon``, ``status_interval`` and
         ``degraded_after`` in seconds: the shortest pause between evaluations, the longest,
         how far ahead timers count as load, the least time between two status writes of a
-        pool, and how long some workers must stay not ready before it is Degraded."""
+        pool, and how long some workers must stay not ready before it is Degraded.
+        ``on_catalogue(pool)`` is called when a pool's catalogue or settledness changes;
+        ``awaited(pool)`` says whether a Workflow waits for the pool's task types."""
+        self._on_catalogue = on_catalogue
+        self._awaited = awaited or (lambda _: False)
         self._engine, self._kube, self._workloads = engine, kube, workloads
         self._degraded_after = degraded_after
         self._min_interval = min_interval
@@ -146,6 +180,10 @@ class PoolScaler:
             return False
         now = time.monotonic() if now is None else now
         return now - state.unready_since >= self._degraded_after
+
+    def wake(self) -> None:
+        """Evaluate the pools soon (something that decides their size changed)."""
+        self._wake.set()
 
     async def upsert(self, state: PoolState, redis_url: str | None) -> None:
         """Register or update a pool; ``redis_url`` None means the operator's own Redis."""
@@ -212,6 +250,10 @@ class PoolScaler:
                 timeout = min(timeout, 2.0)
             if any(p.holding for p in self._pools.values()):
                 timeout = min(timeout, 0.5)
+            # A pool a Workflow waits on is looked at every second: its workers advertise
+            # in Redis without an engine event, and the Workflow waits for that news.
+            if any(self._awaited(name) for name in self._pools):
+                timeout = min(timeout, 1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
@@ -249,7 +291,8 @@ class PoolScaler:
             state.problem = None
         timers = await self._engine.timers_due_before(
             state.name, datetime.now(UTC) + self._horizon)
-        load = Load(backlog.queued, backlog.in_flight, timers)
+        load = Load(backlog.queued, backlog.in_flight, timers,
+                    awaiting_catalogue=self._awaited(state.name))
         decision = decide(state.policy, load, current=state.replicas, history=state.history,
                           now=time.monotonic())
         state.history = decision.history
@@ -319,6 +362,28 @@ class PoolScaler:
                         "looked at again soon", state.name, type(exc).__name__, exc)
             return
         state.note_workers(now, 0 if size is None else size.ready)
+        state.rollout = None if size is None else Rollout(
+            size.replicas, size.current, size.updated, size.ready, size.generation,
+            size.observed_generation)
+        await self._read_catalogue(state)
+
+    async def _read_catalogue(self, state: PoolState) -> None:
+        """Read the pool's catalogue (from the operator's Redis, where workers advertise);
+        tell ``on_catalogue`` when what it means changed. A failed read keeps the last."""
+        before = state.catalogue_key
+        try:
+            state.catalogue = (await self._engine.pool_catalogues([state.name]))[state.name]
+        except Exception as exc:  # Redis down: the pool's status says so elsewhere
+            log.warning("pool %s: cannot read its task types (%s: %s)", state.name,
+                        type(exc).__name__, exc)
+            return
+        if state.catalogue_key != before and self._on_catalogue is not None:
+            self._on_catalogue(state.name)
+
+    def catalogue_of(self, name: str) -> tuple[PoolState | None, PoolCatalogue | None]:
+        """The known pool ``name`` and its last read catalogue (None, None: unknown)."""
+        state = self._pools.get(name)
+        return state, state.catalogue if state is not None else None
 
     async def _write_status(self, state: PoolState, *, load: Load | None = None,
                             decision: Decision | None = None, force: bool) -> None:
@@ -342,5 +407,6 @@ def _keep_workers(state: PoolState, old: PoolState, *, read: bool = False) -> No
     if old.namespace != state.namespace:
         return
     state.unready_since, state.last_workers = old.unready_since, old.last_workers
+    state.rollout, state.catalogue = old.rollout, old.catalogue
     if not read:
         state.ready_replicas = old.ready_replicas

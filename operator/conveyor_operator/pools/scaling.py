@@ -5,7 +5,9 @@ desired = ceil((queued + in flight + timers due soon) / target per replica), cla
 then stabilised the way the Horizontal Pod Autoscaler does it (Kubernetes docs, "Stabilization
 window"): scaling up goes to the *lowest* recommendation seen within the scale-up window,
 scaling down to the *highest* within the scale-down window, so a brief dip or spike does
-not make the pool flap. A pool at zero with work waiting is activated at once.
+not make the pool flap. A pool at zero with work waiting is activated at once, and so is
+one that a Workflow waits on to advertise its task types (it keeps one replica meanwhile):
+a pool at zero that never advertised would otherwise never start a worker to do it.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ class Policy:
 @dataclass(frozen=True, slots=True)
 class Load:
     """Work of a pool: ``queued`` (not yet claimed), ``in_flight`` (claimed, not acked) and
-    ``timers_due`` (durable timers falling due soon, which need a worker to fire them)."""
+    ``timers_due`` (durable timers falling due soon, which need a worker to fire them);
+    ``awaiting_catalogue``: a Workflow waits for the pool's workers to advertise a task type
+    (issue 11 item 2), which needs at least one worker."""
 
     queued: int
     in_flight: int
     timers_due: int = 0
+    awaiting_catalogue: bool = False
 
     @property
     def outstanding(self) -> int:
@@ -63,7 +68,8 @@ def recommend(policy: Policy, load: Load) -> int:
     """The raw replica count for ``load``: the formula above, clamped to the bounds."""
     wanted = math.ceil(load.outstanding / policy.target_per_replica)
     holding = math.ceil(load.in_flight / policy.concurrency)
-    return min(policy.max_replicas, max(policy.min_replicas, wanted, holding))
+    advertising = 1 if load.awaiting_catalogue else 0
+    return min(policy.max_replicas, max(policy.min_replicas, wanted, holding, advertising))
 
 
 def decide(
@@ -81,7 +87,7 @@ def decide(
     if raw > current:
         window = [r.replicas for r in recent if now - r.at <= policy.scale_up_window]
         replicas = max(current, min(window))
-        if current == 0 and load.outstanding > 0:
+        if current == 0 and (load.outstanding > 0 or load.awaiting_catalogue):
             replicas = max(replicas, 1)  # activation: a sleeping pool wakes up at once
     elif raw < current:
         window = [r.replicas for r in recent if now - r.at <= policy.scale_down_window]
@@ -91,6 +97,8 @@ def decide(
         f"{load.queued} queued + {load.in_flight} in flight + {load.timers_due} timers due, "
         f"target {policy.target_per_replica} per replica: recommend {raw}"
     )
+    if load.awaiting_catalogue:
+        reason += ", a Workflow waits for its task types"
     if replicas != current:
         reason += f", scale {current} -> {replicas}"
     elif raw != current:

@@ -18,10 +18,15 @@ DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 @dataclass(frozen=True, slots=True)
 class Size:
-    """A Deployment's wanted replicas (``spec.replicas``) and ready ones (its status)."""
+    """A Deployment's wanted replicas (``spec.replicas``) and ready ones (its status), and
+    its rollout (for whether its pool is settled: :mod:`.catalogue`)."""
 
     replicas: int
     ready: int
+    current: int = 0
+    updated: int = 0
+    generation: int | None = None
+    observed_generation: int | None = None
 
 
 def api_message(exc: ApiException) -> str:
@@ -67,8 +72,13 @@ class Workloads:
             if exc.status == 404:
                 return None
             raise
-        ready = (found.status.ready_replicas if found.status else None) or 0
-        return Size(found.spec.replicas or 0, ready)
+        status = found.status
+        ready = (status.ready_replicas if status else None) or 0
+        return Size(found.spec.replicas or 0, ready,
+                    current=(status.replicas if status else None) or 0,
+                    updated=(status.updated_replicas if status else None) or 0,
+                    generation=found.metadata.generation if found.metadata else None,
+                    observed_generation=status.observed_generation if status else None)
 
     async def apply_deployment(self, body: dict[str, Any], *, keep_replicas: bool) -> None:
         """Create the Deployment, or merge-patch it; ``keep_replicas`` leaves the count alone."""

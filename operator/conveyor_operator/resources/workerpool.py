@@ -117,6 +117,16 @@ def requested_namespace(spec: Mapping[str, Any] | None, default: str) -> str:
     return str((spec or {}).get("namespace") or default)
 
 
+class ServedTaskType(BaseModel):
+    """One item of ``status.taskTypes``: a task type the pool serves and who provides it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=63)
+    package: str | None = Field(None, max_length=253)
+    version: str | None = Field(None, max_length=128)
+
+
 class WorkerPoolStatus(StatusModel):
     """``WorkerPool.status``: the pool's load, sizes, last scale and ``Ready``."""
 
@@ -130,6 +140,8 @@ class WorkerPoolStatus(StatusModel):
     last_scale_time: str | None = None
     last_scale_reason: str | None = Field(None, max_length=1024)
     deployment: str | None = None
+    task_types: list[ServedTaskType] = Field(default_factory=list, max_length=64)
+    task_type_names: str | None = Field(None, max_length=1024)
     conditions: list[ConditionStatus] = Field(default_factory=list, max_length=8)
 
     def deployed_namespace(self) -> str | None:

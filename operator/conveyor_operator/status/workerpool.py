@@ -30,7 +30,9 @@ class PoolFacts:
     and ``ready_replicas`` its ready pods (its ``status.readyReplicas``); ``unready_seconds``
     how long fewer than ``replicas`` have been ready without a break (0 while all are);
     ``last_scale_time`` (RFC 3339) and ``last_scale_reason`` describe the last change of size,
-    if any; ``problem`` is why the pool is not Ready, or None.
+    if any; ``problem`` is why the pool is not Ready, or None; ``task_types`` and
+    ``task_type_names`` are ``status.taskTypes`` and ``status.taskTypeNames`` (None: the
+    pool's catalogue was not read yet, so the last written stay).
     """
 
     name: str
@@ -42,6 +44,8 @@ class PoolFacts:
     last_scale_reason: str | None = None
     problem: PoolProblem | None = None
     unready_seconds: float = 0.0
+    task_types: tuple[dict[str, str], ...] | None = None
+    task_type_names: str | None = None
 
 
 #: Seconds that some of a pool's workers must stay not ready before the pool counts as
@@ -131,6 +135,8 @@ def pool_status(facts: PoolFacts, load: Load | None, decision: Decision | None, 
             previous.get("conditions"), pool_conditions(facts, degraded_after=degraded_after),
             generation=facts.generation, now=now),
     }
+    if facts.task_types is not None:
+        status.update(taskTypes=list(facts.task_types), taskTypeNames=facts.task_type_names)
     if load is not None:
         status.update(queued=load.queued, inFlight=load.in_flight, timersDue=load.timers_due)
     if decision is not None:

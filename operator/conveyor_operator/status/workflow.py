@@ -29,6 +29,7 @@ def workflow_status(
     previous: dict[str, Any] | None,
     now: datetime,
     store_problem: str | None = None,
+    waiting: str | None = None,
 ) -> dict[str, Any]:
     """Status of a Workflow: ``Ready`` when it compiled, else ``Ready=False, InvalidSpec``.
 
@@ -36,11 +37,17 @@ def workflow_status(
     ``store_problem`` says the current generation could not be registered because a store
     (Redis, PostgreSQL) is unreachable: ``Ready=False, StoreUnavailable`` (not stalled: it
     is retried), and no content hash, since the one shown would be an older generation's.
+    ``waiting`` says which task types no running worker of their pool has yet:
+    ``Ready=False, TaskTypeUnavailable`` (not stalled: it is compiled again when the pool's
+    workers advertise).
     """
     previous = previous or {}
     if store_problem is not None:
         desired = not_ready(ConditionReason.STORE_UNAVAILABLE,
                             f"waiting for the store: {store_problem}", stalled=False)
+        extra = {"contentHash": None, "taskCount": None}
+    elif waiting is not None:
+        desired = not_ready(ConditionReason.TASK_TYPE_UNAVAILABLE, waiting, stalled=False)
         extra = {"contentHash": None, "taskCount": None}
     elif workflow is not None:
         version = workflow.content_hash[:19]
