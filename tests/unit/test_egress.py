@@ -144,3 +144,17 @@ async def test_a_redirect_hop_to_metadata_fails_the_task_without_retry(httpbin_u
     assert (outcome.retryable, outcome.kind) == (False, "EgressDenied")
     assert "egress to 169.254.169.254:80 (address 169.254.169.254) refused" in outcome.error
     assert outcome.error.startswith(f"GET {httpbin_url}/redirect-to: ")
+
+
+async def test_a_literal_metadata_target_is_refused_before_it_reaches_a_proxy(monkeypatch) -> None:
+    """With HTTP_PROXY set the proxy connects for the client, so the guard checks the
+    literal target itself before anything is sent (the proxy here is a closed port: a
+    request that got past the check would fail with a connect error instead)."""
+    from conveyor_engine.egress import EgressPolicy
+    from conveyor_engine.tasktypes.http_egress import EgressDenied, guarded_client
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    async with guarded_client(EgressPolicy(), timeout=5) as client:
+        with pytest.raises(EgressDenied, match="169.254.0.0/16"):
+            await client.get("http://169.254.169.254/latest/meta-data/")

@@ -14,8 +14,12 @@ A refused address raises :class:`EgressDenied` before any packet is sent to it. 
 an httpcore error, so httpx lets it through unchanged, and the ``http`` task turns it into
 a non-retryable failure of kind ``EgressDenied``.
 
-Proxies: the worker's client ignores ``HTTP_PROXY``/``HTTPS_PROXY`` (``trust_env=False``),
-because a proxy resolves the target itself, out of the guard's sight.
+Proxies: ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` in the worker's environment are
+honoured (httpx's rules), since clusters often allow egress only through a proxy. A request
+sent through a proxy is connected to the proxy, and the proxy resolves the target's name,
+out of this backend's sight: so every request (each redirect hop too) whose target is an IP
+literal is checked before it is sent (:func:`check_literal_target`), and for names the
+proxy is the control point (make it refuse metadata addresses too; docs/engine.md).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import typing
 
 import httpcore
 import httpx
+from httpx._utils import get_environment_proxies  # httpx's own env-proxy rules
 
 from ..egress import EgressPolicy, IPAddress, refusal_message
 
@@ -142,10 +147,15 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """
 
     def __init__(self, policy: EgressPolicy, *, verify: bool | str = True,
-                 limits: httpx.Limits | None = None) -> None:
+                 limits: httpx.Limits | None = None, proxy: str | None = None) -> None:
         # httpx's own default limits (100 connections, 20 kept alive).
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        super().__init__(verify=verify, limits=limits)
+        super().__init__(verify=verify, limits=limits, proxy=proxy)
+        if proxy is not None:
+            # httpcore's proxy pool is a connection pool too: the connection to the proxy
+            # goes through the guard (the proxy then resolves the target's name).
+            self._pool._network_backend = GuardedBackend(policy)
+            return
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify),
             max_connections=limits.max_connections,
@@ -155,9 +165,36 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+def check_literal_target(policy: EgressPolicy) -> typing.Callable[
+        [httpx.Request], typing.Awaitable[None]]:
+    """An httpx ``request`` event hook (run for every request, each redirect hop
+    included) raising :class:`EgressDenied` when the URL's host is an IP literal that
+    ``policy`` refuses: the check a proxied request gets, the proxy resolving names."""
+
+    async def check(request: httpx.Request) -> None:
+        address = _literal(request.url.host)
+        if address is None:
+            return
+        decision = policy.decide(address)
+        if not decision.allowed:
+            port = request.url.port or (443 if request.url.scheme == "https" else 80)
+            raise EgressDenied(request.url.host, port, address, decision.rule,
+                               refusal_message(request.url.host, port, address, decision))
+
+    return check
+
+
 def guarded_client(policy: EgressPolicy, *, timeout: float) -> httpx.AsyncClient:
-    """The worker's shared client for ``http`` tasks: redirects followed, every connection
-    (every hop) through :class:`GuardedTransport`; ``timeout`` seconds per operation;
-    proxies from the environment ignored (see the module docstring)."""
-    return httpx.AsyncClient(transport=GuardedTransport(policy), follow_redirects=True,
-                             timeout=httpx.Timeout(timeout), trust_env=False)
+    """The worker's shared client for ``http`` tasks: redirects followed, every direct
+    connection (every hop) through :class:`GuardedTransport`, every IP-literal target
+    checked before it is sent (also through a proxy from the environment; see the module
+    docstring); ``timeout`` seconds per operation."""
+    # httpx reads proxies from the environment only for a client without its own
+    # transport, so the same mounts are built here, each a guarded transport (httpx's own
+    # reading of HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY, curl's NO_PROXY rules).
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        pattern: None if proxy is None else GuardedTransport(policy, proxy=proxy)
+        for pattern, proxy in get_environment_proxies().items()}
+    return httpx.AsyncClient(transport=GuardedTransport(policy), mounts=mounts,
+                             follow_redirects=True, timeout=httpx.Timeout(timeout),
+                             event_hooks={"request": [check_literal_target(policy)]})
