@@ -15,21 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import containerfile
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERFILE = ROOT / "Containerfile"
 
 
 def instructions() -> list[tuple[str, str]]:
-    """``(INSTRUCTION, arguments)`` pairs, continuation lines joined, comments dropped."""
-    joined, current = [], ""
-    for line in CONTAINERFILE.read_text().splitlines():
-        if not current and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        current += line.rstrip("\\").strip() + " "
-        if not line.rstrip().endswith("\\"):
-            joined.append(current.strip())
-            current = ""
-    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1]) for text in joined]
+    """``(INSTRUCTION, arguments)`` of the project Containerfile."""
+    return containerfile.instructions(CONTAINERFILE)
 
 
 def test_hadolint_finds_nothing() -> None:

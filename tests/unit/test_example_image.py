@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conveyor_operator.pools.deployment import Connection, worker_deployment
 from conveyor_operator.resources import WorkerPoolResource
+from tests.support import containerfile
 from tests.support.manifests import load_all, schema_errors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,16 +18,8 @@ EXAMPLE = ROOT / "examples" / "tasktypes"
 
 
 def instructions() -> list[tuple[str, str]]:
-    """``(INSTRUCTION, arguments)`` of the example Containerfile, continuations joined."""
-    joined, current = [], ""
-    for line in (EXAMPLE / "Containerfile").read_text().splitlines():
-        if not current and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        current += line.rstrip("\\").strip() + " "
-        if not line.rstrip().endswith("\\"):
-            joined.append(current.strip())
-            current = ""
-    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1]) for text in joined]
+    """``(INSTRUCTION, arguments)`` of example."""
+    return containerfile.instructions(EXAMPLE / "Containerfile")
 
 
 def test_containerfile_builds_on_the_conveyor_image_and_ends_unprivileged() -> None:
