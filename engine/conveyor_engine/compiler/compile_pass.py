@@ -8,10 +8,13 @@ attempt. What it checks:
   task name when the task has one);
 - unique task and input names; ``dependsOn`` naming existing other tasks; no cycles;
 - known task types and their params: unknown or missing keys, and literal values against
-  the type's ``Params`` model (templated values can only be checked when rendered);
+  the type's ``Params`` model or the schema the task's pool advertises (:mod:`.params`;
+  templated values can only be checked when rendered); locks and rate limits across tasks
+  (:mod:`.limits`); secrets against what the task's pool mounts;
 - every ``${{ }}`` template and ``when`` condition: it parses, uses only ``inputs``,
-  ``tasks`` and ``execution``, refers to declared inputs and only to tasks upstream of it
-  (which is what makes their outputs exist by the time it is rendered).
+  ``tasks``, ``task``, ``execution`` and (on the worker only) ``secrets``, refers to
+  declared inputs and only to tasks upstream of it (which is what makes their outputs
+  exist by the time it is rendered).
 
 The content hash identifies a definition by meaning: equal specs hash equal however their
 keys are ordered, and the stored JSON (:meth:`CompiledWorkflow.to_json`) recompiles to the
@@ -30,38 +33,28 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from .. import locks, ratelimits, tasktypes
+from .. import locks, tasktypes
 from ..expressions import (
-    OPEN,
     Condition,
     Expression,
     ExpressionError,
     Template,
     compile_condition,
     compile_template,
-    key_path,
 )
 from ..inputtypes import type_mismatch
 from ..model import TaskSpec, WorkflowSpec
 from . import graph
 from .compiled import CompiledTask, CompiledWorkflow, duration
-from .pools import (
-    BUILTIN_DISTRIBUTION,
-    PoolFacts,
-    TaskTypesUnavailable,
-    Unavailable,
-    schema_problems,
-    secret_problem,
-    unknown_type_message,
-)
+from .limits import limit_problems
+from .params import param_problems
+from .pools import PoolFacts, TaskTypesUnavailable, Unavailable, secret_problem
 from .problems import (
     Problem,
     WorkflowInvalid,
     did_you_mean,
-    error_message,
-    field_path,
     spec_problems,
     with_yaml_hint,
 )
@@ -400,32 +393,8 @@ class _Compilation:
         return template
 
     def check_limits(self) -> None:
-        """Workflow-wide checks of locks and rate limits: one limit per literal lock name,
-        one limit per declared rate-limit key, and a literal ``rateLimit`` taking no more
-        units than its limit's burst."""
-        for i, message in ratelimits.declaration_problems(self.spec.rate_limits):
-            self.problem(None, f"rateLimits[{i}]", message)
-        limits: dict[str, tuple[str, int, int]] = {}
-        for task in self.tasks.values():
-            for i, lock in enumerate(task.locks):
-                if OPEN in lock.name:
-                    continue
-                first = limits.setdefault(lock.name, (task.name, i, lock.limit))
-                if first[2] != lock.limit:
-                    self.problem(task.name, f"locks[{i}].limit",
-                                 f'lock "{lock.name}" has limit {lock.limit} here but '
-                                 f'{first[2]} in task "{first[0]}" (locks[{first[1]}]); '
-                                 f"use one limit per lock")
-        declared = {spec.key: spec for spec in self.spec.rate_limits}
-        for task in self.tasks.values():
-            use = task.rate_limit
-            if use is None or use.key not in declared:
-                continue
-            burst = ratelimits.rate_of(declared[use.key]).burst
-            if use.units > burst:
-                self.problem(task.name, "rateLimit.units",
-                             f'{use.units} units can never be granted by "{use.key}", whose '
-                             f"burst is {burst}")
+        """Workflow-wide checks of locks and rate limits (:func:`.limits.limit_problems`)."""
+        self.problems.extend(limit_problems(self.spec, self.tasks))
 
     def check_all_references(self, deps: dict[str, tuple[str, ...]],
                              parts: dict[str, _Part]) -> None:
@@ -496,80 +465,9 @@ class _Compilation:
                     self.problems.append(secret_problem(task.name, expression.field, secret,
                                                         pool))
 
-    def check_advertised(self, task: TaskSpec, pool: str, facts: PoolFacts) -> None:
-        """A type that is not built in, against what ``pool`` advertises."""
-        schema = facts.types.get(task.type)
-        if schema is None:
-            if facts.settled:
-                self.problem(task.name, "type", unknown_type_message(task.type, pool, facts))
-            else:
-                self.unavailable.append(Unavailable(task.name, task.type, pool))
-            return
-        templated = list(_templated_paths(task.params, ()))
-        self.problems.extend(schema_problems(task.name, task.type, pool, schema,
-                                             task.params, templated))
-
     def check_params(self, task: TaskSpec) -> None:
+        """The task's type and literal params (:func:`.params.param_problems`)."""
         pool, facts = self.pool_facts(task)
-        if facts is not None and not _builtin(task.type):
-            self.check_advertised(task, pool, facts)
-            return
-        try:
-            task_type = tasktypes.get(task.type)
-        except KeyError:
-            known = ", ".join(tasktypes.known())
-            self.problem(
-                task.name, "type", f'unknown task type "{task.type}" (known types: {known})'
-            )
-            return
-        model: type[BaseModel] = task_type.Params
-        if model.model_config.get("extra") != "allow":
-            keys = _param_keys(model)
-            for key in task.params:
-                if key not in keys:
-                    self.problem(
-                        task.name,
-                        key_path("params", key),
-                        f'unknown parameter for type "{task.type}" (known: '
-                        f"{', '.join(sorted(keys))}){did_you_mean(key, keys)}",
-                    )
-        templated = list(_templated_paths(task.params, ()))
-        try:
-            model.model_validate(task.params)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                loc = tuple(error["loc"])
-                if error["type"] == "extra_forbidden":
-                    continue  # reported above, with the known keys
-                if templated and (not loc or any(loc[: len(t)] == t for t in templated)):
-                    continue  # depends on a value only known once templates are rendered
-                self.problem(task.name, field_path(loc, "params"),
-                             error_message(error, "parameter"))
-        except Exception as exc:  # a type's own validator misbehaving must not hide others
-            self.problem(task.name, "params", f"could not be validated: {exc}")
-
-
-def _builtin(name: str) -> bool:
-    """Whether ``name`` is a built-in type (every worker has it, so its local model is the
-    one all pools run)."""
-    registry = tasktypes.registry()
-    return (name in registry
-            and registry.entry(name).provider.distribution == BUILTIN_DISTRIBUTION)
-
-
-def _param_keys(model: type[BaseModel]) -> set[str]:
-    """Param names as written in manifests: the alias of each field (camelCase)."""
-    return {info.alias or name for name, info in model.model_fields.items()}
-
-
-def _templated_paths(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
-    """Locations (pydantic ``loc`` tuples) of strings holding templates."""
-    if isinstance(value, str):
-        if OPEN in value:
-            yield path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _templated_paths(item, (*path, key))
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            yield from _templated_paths(item, (*path, i))
+        problems, unavailable = param_problems(task, pool, facts)
+        self.problems.extend(problems)
+        self.unavailable.extend(unavailable)
