@@ -9,7 +9,18 @@ import pytest
 from conveyor_engine.compiler import compile_workflow
 from conveyor_engine.tasktypes.base import Failed
 from conveyor_engine.worker.execute import secrets_context
-from conveyor_engine.worker.mounts import MountedSecrets, SecretNotFound, SecretsView, missing
+from conveyor_engine.worker.mounts import (
+    MountedSecrets,
+    SecretNotFound,
+    SecretNotMounted,
+    SecretsView,
+    missing,
+    split_short,
+)
+
+NOT_MOUNTED = ("secret {!r} is not mounted on this worker (mounted: {}); list it in the "
+               "WorkerPool's spec.secrets (if it is listed, this worker's pod predates that: "
+               "the attempt is retried under the task's retry policy)")
 
 
 def write_atomic(root, secret: str, data: dict[str, str], version: int) -> None:
@@ -48,19 +59,27 @@ def test_no_directory_means_no_secrets(tmp_path) -> None:
     assert MountedSecrets(tmp_path / "absent").values == {}
 
 
-@pytest.mark.parametrize(("reads", "expected"), [
-    ({"payments": {"token": None}}, None),
-    (None, None),
-    ({"payments": None}, None),
-    ({"other": {"token": None}}, "secret 'other' is not mounted on this worker's pool "
-     "(mounted: payments); list it in the WorkerPool's spec.secrets"),
-    ({"payments": {"tokn": None}}, "secret 'payments' has no key 'tokn' (keys: token)"),
-    ({"payments": {"pin": None}}, "secret 'payments' key 'pin' is shorter than 4 characters, "
-     "too short to be redacted safely, so workers do not provide it"),
+@pytest.mark.parametrize(("reads", "error", "expected"), [
+    ({"payments": {"token": None}}, None, None),
+    (None, None, None),
+    ({"payments": None}, None, None),
+    ({"other": {"token": None}}, SecretNotMounted, NOT_MOUNTED.format("other", "payments")),
+    ({"payments": {"tokn": None}}, SecretNotFound,
+     "secret 'payments' has no key 'tokn' (keys: token)"),
+    ({"payments": {"pin": None}}, SecretNotFound, "secret 'payments' key 'pin' is shorter "
+     "than 4 characters, too short to be redacted safely, so workers do not provide it"),
 ])
-def test_missing_names_secret_and_key_never_a_value(reads, expected) -> None:
+def test_missing_names_secret_and_key_never_a_value(reads, error, expected) -> None:
     values = {"payments": {"token": "the-token"}}
-    assert missing(reads, values, frozenset({("payments", "pin")})) == expected
+    found = missing(reads, values, frozenset({("payments", "pin")}))
+    assert type(found) is (error or type(None))
+    assert (None if found is None else str(found)) == expected
+
+
+def test_split_short_withholds_values_too_short_to_redact() -> None:
+    held, short = split_short({"p": {"token": "long-value", "pin": "abc", "pad": " abc\n"}})
+    assert held == {"p": {"token": "long-value"}}
+    assert short == {("p", "pin"), ("p", "pad")}
 
 
 def test_view_errors_name_secret_and_key_and_repr_hides_values() -> None:
@@ -68,7 +87,7 @@ def test_view_errors_name_secret_and_key_and_repr_hides_values() -> None:
     assert view["payments"]["token"] == "the-token"
     with pytest.raises(SecretNotFound, match="has no key 'x' \\(keys: token\\)"):
         view["payments"]["x"]
-    with pytest.raises(SecretNotFound, match="secret 'nope' is not mounted"):
+    with pytest.raises(SecretNotMounted, match="secret 'nope' is not mounted"):
         view["nope"]
     assert "the-token" not in repr(view) + repr(view["payments"])
 
@@ -83,8 +102,19 @@ def test_rendering_context_gets_secrets_only_when_read() -> None:
     assert ctx == {"secrets": values}
     assert wf.tasks["a"].params.render(ctx) == {"x": "the-token"}
     assert secrets_context(wf.tasks["a"], {}, {}) == Failed(
-        "secret 'payments' is not mounted on this worker's pool (mounted: none); list it in "
-        "the WorkerPool's spec.secrets", retryable=False)
+        NOT_MOUNTED.format("payments", "none"), retryable=True, kind="SecretNotMounted",
+        kinds=("RetryableError", "KeyError", "LookupError"))
+
+
+def test_expressions_fail_like_the_sdk_for_a_missing_key_or_a_withheld_value() -> None:
+    wf = compile_workflow("w", {"tasks": [
+        {"name": "a", "type": "set", "params": {"x": "${{ secrets.short.pin }}"}}]})
+    view = SecretsView(*split_short({"short": {"pin": "abc", "long": "long-value"}}))
+    failed = secrets_context(wf.tasks["a"], {}, view)
+    assert isinstance(failed, Failed)
+    assert (failed.error, failed.retryable, failed.kind) == (
+        "secret 'short' key 'pin' is shorter than 4 characters, too short to be redacted "
+        "safely, so workers do not provide it", False, "SecretNotFound")
 
 
 @pytest.mark.parametrize("spec", [

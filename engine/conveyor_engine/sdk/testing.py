@@ -5,6 +5,13 @@ type through the same path the worker uses (:func:`~conveyor_engine.tasktypes.ru
 run_attempt`: params validation, timeout, error mapping, outputs validation), record the
 heartbeats, cancel it mid-run.
 
+Secrets go through the worker's own pieces: ``ctx.secrets`` is the worker's view (a Secret
+not given raises ``SecretNotMounted``, a missing key ``SecretNotFound``; a value under 4
+characters is withheld, as a worker withholds it: :func:`~conveyor_engine.worker.mounts.
+split_short`), and the outcome is redacted by the worker's redactor
+(:func:`~conveyor_engine.worker.outcome.redact_outcome`), so what :meth:`TaskEnvironment.run`
+returns is what a worker would record.
+
 ```python
 env = TaskEnvironment(attempt=2)
 outcome = await env.run(word_count, {"text": "a b c"})
@@ -24,24 +31,29 @@ import httpx
 from pydantic import BaseModel
 
 from ..egress import EgressPolicy
+from ..redaction import Redactor
 from ..tasktypes.base import Failed, Outcome, Resources, Succeeded, TaskContext, TaskType
 from ..tasktypes.http_egress import guarded_client
 from ..tasktypes.running import run_attempt
 from ..tasktypes.signals import Signals
+from ..worker.mounts import SecretsView, split_short
+from ..worker.outcome import redact_outcome
 
 
 class TaskEnvironment:
     """Runs task types one attempt at a time with a context you choose.
 
     ``execution_id``, ``task_name``, ``attempt``, ``resumed_from``, ``locks`` and
-    ``secrets`` are what the context says; ``timeout`` is the task's timeout (applied as
+    ``secrets`` (name -> key -> value, as a worker would have them mounted) are what the
+    context says; ``timeout`` is the task's timeout (applied as
     the worker does); ``max_output_bytes`` the worker's cap; ``http`` the client an
     ``http`` task uses (one is made per run and closed after, when None).
 
     After a run, :attr:`heartbeats` holds the details of every heartbeat in order and
     :attr:`context` the context the attempt saw. :attr:`on_heartbeat`, when set, is called
     with each heartbeat's details (from the function's thread, for a plain function): a
-    test cancels there to cancel at a known point.
+    test cancels there to cancel at a known point. :attr:`redactor` is the worker's
+    redactor for ``secrets`` (apply it to what a test captured itself, such as logs).
     """
 
     def __init__(self, *, execution_id: str = "test-execution", task_name: str = "task",
@@ -70,10 +82,19 @@ class TaskEnvironment:
     async def run(self, task: TaskType, params: Mapping[str, Any] | BaseModel) -> Outcome:
         """One attempt of ``task`` with ``params`` (a dict as rendered, or a model).
 
-        Returns the outcome the worker would record. A :meth:`cancel` during the run
+        Returns the outcome the worker would record, secret values replaced by their
+        markers (``[redacted secret payments.token]``). A :meth:`cancel` during the run
         returns ``Failed("cancelled: <reason>", retryable=False)``, as the worker records a
         cancelled attempt.
         """
+        return redact_outcome(await self._run(task, params), self.redactor)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor a worker holding :attr:`secrets` would use."""
+        return Redactor(split_short(self.secrets)[0])
+
+    async def _run(self, task: TaskType, params: Mapping[str, Any] | BaseModel) -> Outcome:
         if isinstance(params, BaseModel):
             params = params.model_dump(by_alias=True)
         self.heartbeats.clear()
@@ -86,7 +107,8 @@ class TaskEnvironment:
             self.execution_id, self.task_name, self.attempt,
             Resources(http=client, max_output_bytes=self.max_output_bytes),
             resumed_from=self.resumed_from, locks=dict(self.locks),
-            signals=Signals(on_heartbeat=self._heartbeat), secrets=self.secrets)
+            signals=Signals(on_heartbeat=self._heartbeat),
+            secrets=SecretsView(*split_short(self.secrets)))
         self.context = ctx
         self._loop = asyncio.get_running_loop()
         self._running = asyncio.ensure_future(run_attempt(task, params, ctx, self.timeout))
@@ -99,8 +121,6 @@ class TaskEnvironment:
         finally:
             self._running = None
             if own:
-                await client.aclose()
-            if self.http is None:
                 await client.aclose()
 
     async def outputs(self, task: TaskType, params: Mapping[str, Any] | BaseModel,

@@ -4,7 +4,9 @@ errors).
 
 The expressions see ``secrets`` (the values of ``ctx.secrets``, the Secrets the pool
 mounts: :mod:`.mounts`) only here, on the worker, and only when they read it; a Secret or
-key they name that the worker lacks fails the attempt, naming both. Rendered params are
+key they name that the worker lacks fails the attempt, naming both, as the SDK's
+``ctx.secrets`` does (the same errors: a Secret not mounted is retried under the task's
+policy, a missing or withheld key is not). Rendered params are
 never stored, and whatever the attempt produces is redacted before it is
 (:func:`~.outcome.outcome_record`).
 
@@ -23,6 +25,7 @@ from ..expressions import ExpressionError
 from ..expressions.reads import union_reads
 from ..progress import SkippedByCondition
 from ..tasktypes.base import Failed, Outcome, TaskContext
+from ..tasktypes.errors import failure_of
 from ..tasktypes.running import run_attempt
 from .mounts import missing
 
@@ -30,15 +33,16 @@ from .mounts import missing
 def secrets_context(task: CompiledTask, context: dict,
                     secrets: Mapping[str, Mapping[str, str]]) -> dict | Failed:
     """``context`` with ``secrets`` (name -> key -> value) added when the task's params or
-    ``when`` read them (unchanged otherwise), or a not-retryable ``Failed`` naming the first
-    Secret or key they name that ``secrets`` lacks (:func:`.mounts.missing`). Pure."""
+    ``when`` read them (unchanged otherwise), or the ``Failed`` of the first Secret or key
+    they name that ``secrets`` lacks (:func:`.mounts.missing`: kind ``SecretNotMounted``,
+    retryable, or ``SecretNotFound``, not). Pure."""
     expressions = [*task.params.expressions, *([task.when.expression] if task.when else [])]
     reads = union_reads(e._reads for e in expressions)
     if "secrets" not in reads:
         return context
     problem = missing(reads["secrets"], secrets, getattr(secrets, "short", frozenset()))
     if problem is not None:
-        return Failed(problem, retryable=False)
+        return failure_of(problem)
     return {**context, "secrets": {s: dict(keys) for s, keys in secrets.items()}}
 
 

@@ -9,7 +9,12 @@ about a minute), so the directory is looked at again at most every
 
 Values are never logged: warnings name the Secret and key only. A value shorter than
 :data:`~conveyor_engine.redaction.MIN_SECRET_CHARS` cannot be redacted safely, so it is not
-provided (a task reading it fails, saying why).
+provided (a task reading it fails, saying why: :func:`split_short`).
+
+A Secret this worker does not mount raises :class:`SecretNotMounted`, which is retried under
+the task's retry policy (a pool rolling out a new ``spec.secrets`` may hand the retry to a
+pod that mounts it); a missing key of a mounted Secret, or a withheld short value, raises
+:class:`SecretNotFound`, which is not (the same attempt would fail again).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..redaction import MIN_SECRET_CHARS, Redactor
-from ..tasktypes.errors import NonRetryableError
+from ..tasktypes.errors import NonRetryableError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -37,35 +42,65 @@ class SecretNotFound(NonRetryableError, KeyError):
         return self.args[0]
 
 
-def _not_found(secret: str, key: str | None, values: Mapping[str, Mapping[str, str]],
-               short: frozenset[tuple[str, str]]) -> str:
+class SecretNotMounted(RetryableError, KeyError):
+    """A task read a Secret this worker does not mount (kind ``SecretNotMounted``, which
+    ``retryOn`` can name). Retried under the task's retry policy: while a pool rolls out a
+    new ``spec.secrets``, the retry may run on a pod that mounts it. The message names the
+    Secret and what is mounted, never a value."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def not_found(secret: str, key: str | None, values: Mapping[str, Mapping[str, str]],
+              short: frozenset[tuple[str, str]] = frozenset(),
+              ) -> SecretNotMounted | SecretNotFound:
+    """The error for reading ``secrets[secret][key]`` (``key`` None: the Secret itself)
+    that ``values`` (name -> key -> value) lacks, ``short`` listing the ``(secret, key)``
+    withheld as too short. Pure; the message names Secrets and keys only."""
     if secret not in values:
         mounted = ", ".join(sorted(values)) or "none"
-        return (f"secret {secret!r} is not mounted on this worker's pool (mounted: {mounted}); "
-                f"list it in the WorkerPool's spec.secrets")
+        return SecretNotMounted(
+            f"secret {secret!r} is not mounted on this worker (mounted: {mounted}); list it "
+            f"in the WorkerPool's spec.secrets (if it is listed, this worker's pod predates "
+            f"that: the attempt is retried under the task's retry policy)")
     if (secret, key) in short:
-        return (f"secret {secret!r} key {key!r} is shorter than {MIN_SECRET_CHARS} characters, "
-                f"too short to be redacted safely, so workers do not provide it")
+        return SecretNotFound(
+            f"secret {secret!r} key {key!r} is shorter than {MIN_SECRET_CHARS} characters, "
+            f"too short to be redacted safely, so workers do not provide it")
     keys = ", ".join(sorted(values[secret])) or "none"
-    return f"secret {secret!r} has no key {key!r} (keys: {keys})"
+    return SecretNotFound(f"secret {secret!r} has no key {key!r} (keys: {keys})")
 
 
 def missing(reads: Any, values: Mapping[str, Mapping[str, str]],
-            short: frozenset[tuple[str, str]] = frozenset()) -> str | None:
-    """The first Secret or key that expressions with ``reads`` (the ``secrets`` branch of
-    :data:`~conveyor_engine.expressions.reads.Reads`) select by name but ``values`` lacks,
-    worded for the attempt's error; None when all are there. Pure."""
+            short: frozenset[tuple[str, str]] = frozenset(),
+            ) -> SecretNotMounted | SecretNotFound | None:
+    """The error (:func:`not_found`) for the first Secret or key that expressions with
+    ``reads`` (the ``secrets`` branch of :data:`~conveyor_engine.expressions.reads.Reads`)
+    select by name but ``values`` lacks; None when all are there. Pure."""
     if not isinstance(reads, Mapping):
         return None  # the whole of secrets (or a computed name): the runtime will say
     for secret in sorted(reads):
         if secret not in values:
-            return _not_found(secret, None, values, short)
+            return not_found(secret, None, values, short)
         keys = reads[secret]
         if isinstance(keys, Mapping):
             for key in sorted(keys):
                 if key not in values[secret]:
-                    return _not_found(secret, key, values, short)
+                    return not_found(secret, key, values, short)
     return None
+
+
+def split_short(values: Mapping[str, Mapping[str, str]],
+                ) -> tuple[Values, frozenset[tuple[str, str]]]:
+    """``values`` (name -> key -> value) without the values too short to redact (under
+    :data:`~conveyor_engine.redaction.MIN_SECRET_CHARS` once stripped), and the
+    ``(secret, key)`` pairs left out. Pure: the worker's rule, used by the SDK's harness too."""
+    short = frozenset((s, k) for s, keys in values.items() for k, v in keys.items()
+                      if len(v.strip()) < MIN_SECRET_CHARS)
+    held = {s: {k: v for k, v in keys.items() if (s, k) not in short}
+            for s, keys in values.items()}
+    return held, short
 
 
 class _Keys(Mapping[str, str]):
@@ -76,7 +111,7 @@ class _Keys(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         found = self._values[self._secret].get(key)
         if found is None:
-            raise SecretNotFound(_not_found(self._secret, key, self._values, self._short))
+            raise not_found(self._secret, key, self._values, self._short)
         return found
 
     def __iter__(self) -> Iterator[str]:
@@ -90,16 +125,22 @@ class _Keys(Mapping[str, str]):
 
 
 class SecretsView(Mapping[str, Mapping[str, str]]):
-    """``ctx.secrets``: Secret name -> key -> value. A missing name or key raises
-    :class:`SecretNotFound` naming it; ``repr`` shows names and keys, never values."""
+    """``ctx.secrets``: Secret name -> key -> value. A Secret not mounted raises
+    :class:`SecretNotMounted`, a missing key :class:`SecretNotFound` (naming a withheld
+    short value as such: ``short``); ``repr`` shows names and keys, never values."""
 
     def __init__(self, values: Mapping[str, Mapping[str, str]],
                  short: frozenset[tuple[str, str]] = frozenset()) -> None:
         self._values, self._short = values, short
 
+    @property
+    def short(self) -> frozenset[tuple[str, str]]:
+        """The ``(secret, key)`` pairs withheld as too short to redact."""
+        return self._short
+
     def __getitem__(self, secret: str) -> Mapping[str, str]:
         if secret not in self._values:
-            raise SecretNotFound(_not_found(secret, None, self._values, self._short))
+            raise not_found(secret, None, self._values, self._short)
         return _Keys(secret, self._values, self._short)
 
     def __iter__(self) -> Iterator[str]:
@@ -162,15 +203,11 @@ class MountedSecrets:
             log.warning("reading mounted secrets under %s failed: %s", self._dir, exc)
             return
         self._fingerprint = fingerprint
-        short = {(s, k) for s, keys in values.items() for k, v in keys.items()
-                 if len(v.strip()) < MIN_SECRET_CHARS}
-        for secret, key in sorted(short):
+        self.values, self.short = split_short(values)
+        for secret, key in sorted(self.short):
             log.warning("secret %r key %r is shorter than %d characters: too short to be "
                         "redacted safely, so it is not provided to tasks", secret, key,
                         MIN_SECRET_CHARS)
-        self.values = {s: {k: v for k, v in keys.items() if (s, k) not in short}
-                       for s, keys in values.items()}
-        self.short = frozenset(short)
         held = {(s, k, v) for s, keys in self.values.items() for k, v in keys.items()}
         if not held <= self._seen:
             self._seen |= held
