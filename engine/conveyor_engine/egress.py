@@ -21,6 +21,7 @@ The rule, in order (:meth:`EgressPolicy.decide`):
 from __future__ import annotations
 
 import ipaddress
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -159,6 +160,60 @@ class EgressPolicy:
             if rule.network.version == address.version and address in rule.network:
                 return Decision(False, f"{rule.network.with_prefixlen} ({rule.reason})")
         return Decision(True, "default")
+
+
+def _ipv4_number(part: str) -> int | None:
+    """One part of an IPv4 host as the WHATWG URL standard's "IPv4 number parser" reads it:
+    ``0x``/``0X`` prefix hexadecimal (nothing after it: 0), a leading ``0`` octal, else
+    decimal; None when it is not a number in that radix."""
+    if not part:
+        return None
+    radix = 10
+    if part[:2] in ("0x", "0X"):
+        part, radix = part[2:], 16
+    elif len(part) > 1 and part[0] == "0":
+        part, radix = part[1:], 8
+    if not part:
+        return 0
+    digits = "0123456789abcdefABCDEF"[: radix if radix < 16 else 22]
+    if not all(c in digits for c in part):
+        return None
+    return int(part, radix)
+
+
+def ipv4_host(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a URL host spells in any form resolvers accept, or None when it is
+    not such a spelling (a name, an IPv6 literal, or invalid).
+
+    The reference is the WHATWG URL standard's IPv4 parser (https://url.spec.whatwg.org/
+    #concept-ipv4-parser), which reads hosts as ``inet_aton(3)`` and ``getaddrinfo`` do:
+    one to four dot-separated parts, each decimal, octal (leading ``0``) or hexadecimal
+    (``0x``), the last filling the remaining bytes, one trailing dot allowed. So
+    ``2852039166``, ``0xa9fea9fe``, ``0251.0376.0251.0376``, ``169.254.43518`` and
+    ``169.254.169.254.`` are all 169.254.169.254. Pure.
+    """
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    if len(parts) > 4:
+        return None
+    numbers = [_ipv4_number(part) for part in parts]
+    if any(n is None for n in numbers):
+        return None
+    *leading, last = typing.cast(list[int], numbers)
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(parts)):
+        return None
+    value = last + sum(n * 256 ** (3 - i) for i, n in enumerate(leading))
+    return ipaddress.IPv4Address(value)
+
+
+def host_address(host: str) -> IPAddress | None:
+    """The IP address a URL host (as httpx gives it: IPv6 with or without brackets) is a
+    literal of, in any spelling :func:`ipv4_host` reads; None for a name. Pure."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return ipv4_host(host)
 
 
 def refusal_message(host: str, port: int, address: IPAddress, decision: Decision) -> str:

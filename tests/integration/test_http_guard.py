@@ -110,3 +110,45 @@ async def test_a_pools_deny_range_refuses_a_local_server_also_behind_a_redirect(
         assert "remove it from the WorkerPool's spec.egress.deny" in task.error
     assert denied_seen == []
     assert sorted(r.path for r in allowed_seen) == ["/hop", "/ok"]
+
+
+#: Numeric spellings of 169.254.169.254 that resolvers read as that address (the octal
+#: dotted-quad ``0251.0376.0251.0376`` is refused by httpx's URL parser already, so no
+#: request can carry it; the unit table covers its reading).
+METADATA_SPELLINGS = ("2852039166", "0xa9fea9fe", "169.254.43518", "0xa9.0xfe.0xa9fe",
+                      "169.254.169.254.")
+
+
+async def test_numeric_metadata_spellings_are_refused_before_reaching_a_proxy(
+        engine: Engine, redis_url: str, database_url: str, key_prefix: str,
+        pool: str) -> None:
+    """Through HTTP_PROXY the proxy would resolve a host name; every numeric spelling of
+    the metadata address is read as the address and refused before any request is sent,
+    while a named target does go through the proxy (proving the proxy is in use)."""
+    from tests.support.workers import WorkerProcess, worker_env
+
+    with header_server() as (proxy, seen):
+        tasks = [{"name": f"n{i}", "type": "http", "retry": RETRY,
+                  "params": {"url": f"http://{host}/latest/meta-data/"}}
+                 for i, host in enumerate(METADATA_SPELLINGS)]
+        tasks.append({"name": "named", "type": "http",
+                      "params": {"url": "http://upstream.conveyor.test/ok"}})
+        workflow = await engine.register("proxied", {"pool": pool, "tasks": tasks})
+        env = worker_env(redis_url=redis_url, database_url=database_url,
+                         key_prefix=key_prefix, pool=pool, dispatch_interval_seconds="0.05")
+        for name in ("HTTP_PROXY", "http_proxy"):
+            env[name] = proxy
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            env[name] = ""
+        worker = WorkerProcess(env, "proxied")
+        try:
+            worker.wait_serving()
+            state = await finished(engine, (await engine.submit(workflow)).execution_id)
+        finally:
+            worker.terminate()
+    assert state.task("named").phase == "Succeeded", state.task("named")
+    for i, host in enumerate(METADATA_SPELLINGS):
+        task = state.task(f"n{i}")
+        assert (task.phase, task.attempt) == ("Failed", 1), task
+        assert f"egress to {host}:80 (address 169.254.169.254) refused" in task.message
+    assert [r.path for r in seen] == ["http://upstream.conveyor.test/ok"]

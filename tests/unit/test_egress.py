@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 import httpx
 import pytest
 
-from conveyor_engine.egress import EgressPolicy, parse_cidr, refusal_message
+from conveyor_engine.egress import (
+    EgressPolicy,
+    host_address,
+    ipv4_host,
+    parse_cidr,
+    refusal_message,
+)
 from conveyor_engine.sdk.testing import TaskEnvironment
 from conveyor_engine.settings import SettingsError, load_settings
 from conveyor_engine.tasktypes.base import Failed
@@ -156,3 +163,45 @@ async def test_a_literal_metadata_target_is_refused_before_it_reaches_a_proxy(mo
     async with guarded_client(EgressPolicy(), timeout=5) as client:
         with pytest.raises(EgressDenied, match=re.escape("169.254.0.0/16")):
             await client.get("http://169.254.169.254/latest/meta-data/")
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("169.254.169.254", "169.254.169.254"),
+    ("2852039166", "169.254.169.254"),            # one 32-bit number
+    ("0xa9fea9fe", "169.254.169.254"),            # hexadecimal
+    ("0XA9FEA9FE", "169.254.169.254"),
+    ("0251.0376.0251.0376", "169.254.169.254"),   # octal parts
+    ("0xa9.0xfe.0xa9.0xfe", "169.254.169.254"),
+    ("169.254.43518", "169.254.169.254"),         # a.b.c: c fills 16 bits
+    ("169.16689662", "169.254.169.254"),          # a.b: b fills 24 bits
+    ("169.254.169.254.", "169.254.169.254"),      # one trailing dot
+    ("0x", "0.0.0.0"),                            # WHATWG: an empty hex number is 0
+    ("127.1", "127.0.0.1"),
+    ("00", "0.0.0.0"),
+    ("4294967295", "255.255.255.255"),
+    ("4294967296", None),                         # too large
+    ("256.1.1.1", None),                          # a leading part over 255
+    ("1.2.3.4.5", None),                          # five parts
+    ("08.1.1.1", None),                           # 8 is no octal digit
+    ("0xg1", None),
+    ("1..2", None),
+    ("httpbin.conveyor.test", None),
+    ("example.com.", None),
+    ("::1", None),
+    ("", None),
+])
+def test_ipv4_host_reads_numeric_spellings_as_whatwg_and_inet_aton_do(
+        host: str, expected: str | None) -> None:
+    found = ipv4_host(host)
+    assert (None if found is None else str(found)) == expected
+    if expected is not None and not host.endswith(".") and host != "0x":
+        assert socket.inet_aton(host) == ipaddress.IPv4Address(expected).packed
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("[fe80::1]", "fe80::1"), ("fe80::1", "fe80::1"), ("0xa9fea9fe", "169.254.169.254"),
+    ("name.test", None),
+])
+def test_host_address_reads_literals_of_both_families(host: str, expected: str | None) -> None:
+    found = host_address(host)
+    assert (None if found is None else str(found)) == expected

@@ -33,7 +33,7 @@ import httpcore
 import httpx
 from httpx._utils import get_environment_proxies  # httpx's own env-proxy rules
 
-from ..egress import EgressPolicy, IPAddress, refusal_message
+from ..egress import EgressPolicy, IPAddress, host_address, refusal_message
 
 #: The failure kind (what ``retryOn`` would match; never retried: it would repeat).
 EGRESS_DENIED = "EgressDenied"
@@ -53,18 +53,12 @@ class EgressDenied(Exception):
         self.host, self.port, self.address, self.rule = host, port, address, rule
 
 
-def _literal(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
 async def resolve(host: str, port: int) -> list[IPAddress]:
-    """The addresses ``host`` resolves to for TCP (an IP literal is itself), de-duplicated
+    """The addresses ``host`` resolves to for TCP (an IP literal is itself, in any spelling
+    :func:`conveyor_engine.egress.host_address` reads), de-duplicated
     in resolver order. Raises ``httpcore.ConnectError`` when the name does not resolve
     (httpx maps it to ``httpx.ConnectError``: retryable, as before the guard)."""
-    literal = _literal(host)
+    literal = host_address(host)
     if literal is not None:
         return [literal]
     try:
@@ -169,10 +163,12 @@ def check_literal_target(policy: EgressPolicy) -> typing.Callable[
         [httpx.Request], typing.Awaitable[None]]:
     """An httpx ``request`` event hook (run for every request, each redirect hop
     included) raising :class:`EgressDenied` when the URL's host is an IP literal that
-    ``policy`` refuses: the check a proxied request gets, the proxy resolving names."""
+    ``policy`` refuses: the check a proxied request gets, the proxy resolving names. Every
+    numeric IPv4 spelling a resolver reads counts as a literal (``http://2852039166/``,
+    ``http://0xa9fea9fe/``: :func:`conveyor_engine.egress.host_address`)."""
 
     async def check(request: httpx.Request) -> None:
-        address = _literal(request.url.host)
+        address = host_address(request.url.host)
         if address is None:
             return
         decision = policy.decide(address)
