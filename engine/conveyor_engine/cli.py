@@ -61,6 +61,7 @@ def load_task_types() -> None:
 async def _work(settings) -> None:
     from .health import start_health_server
     from .redaction import install_log_filter
+    from .worker.streams import install as install_streams
     from .worker.worker import Worker
 
     try:
@@ -78,8 +79,10 @@ async def _work(settings) -> None:
         await redis.ping()
         await check_eviction_policy(redis, where="the dispatch Redis")
         worker = Worker(settings, store, redis)
-        # Every log line of the process from now on has the held secret values taken out.
+        # Every log line of the process from now on has the held secret values taken out,
+        # and so has what task code prints or warns (stdout, stderr, warnings).
         install_log_filter(lambda: worker.secrets.redactor)
+        install_streams(lambda: worker.secrets.redactor)
         if settings.metrics_port:
             start_health_server(settings.metrics_port, worker.is_ready)
         loop = asyncio.get_running_loop()

@@ -235,3 +235,26 @@ async def test_secrets_reach_sdk_and_set_tasks_and_are_stored_redacted(
     await redis.aclose()
     assert any(marker in s for s in stored)  # the outputs cache
     assert not any(token in s for s in stored)
+
+
+async def test_what_task_code_prints_or_warns_is_redacted_in_the_worker_output(
+        engine: Engine, sdk_workers, pool: str, tmp_path: Path) -> None:
+    """A plain and an async function print the secret to stdout (once in two writes) and
+    stderr and warn with it: the process's output holds only markers."""
+    token = "tok-" + os.urandom(12).hex()
+    (tmp_path / "payments").mkdir()
+    (tmp_path / "payments" / "token").write_text(token)
+    marker = "[redacted secret payments.token]"
+    workflow = await engine.register("noisy", {"pool": pool, "tasks": [
+        {"name": "plain", "type": "sdk-test.noisy"},
+        {"name": "async", "type": "sdk-test.noisy-async"}]})
+    worker = sdk_workers(secrets_dir=str(tmp_path))
+    state = await finished(engine, (await engine.submit(workflow)).execution_id)
+    assert state.phase == "Succeeded", state
+    lines = [f"{what} token {marker} ({how})" for how in ("plain", "async")
+             for what in ("stdout", "split", "stderr", "warn")]
+    log = await eventually(lambda: _read(worker.log_path),
+                           until=lambda text: all(line in text for line in lines),
+                           timeout=10, what="the worker's output to show every line")
+    assert token not in log and token[5:] not in log
+    assert "UserWarning" in log

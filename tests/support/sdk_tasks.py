@@ -124,3 +124,33 @@ def install_into(directory: Path, entry_points: dict[str, str] | None = None,
     lines = "".join(f"{key} = {value}\n" for key, value in points.items())
     (info / "entry_points.txt").write_text(f"[conveyor.tasktypes]\n{lines}")
     return directory
+
+
+def _noise(ctx: TaskContext, how: str) -> dict:
+    """Writes the ``payments.token`` secret to stdout (once split across two writes),
+    stderr and a warning: the worker must redact all of it."""
+    import sys
+    import warnings
+
+    token = ctx.secrets["payments"]["token"]
+    print(f"stdout token {token} ({how})")
+    sys.stdout.write(f"split token {token[:5]}")
+    sys.stdout.write(f"{token[5:]} ({how})\n")
+    print(f"stderr token {token} ({how})", file=sys.stderr)
+    warnings.warn(f"warn token {token} ({how})", UserWarning, stacklevel=1)
+    return {"how": how}
+
+
+@task_type(name="sdk-test.noisy", params=Marker)
+def noisy(params: Marker, ctx: TaskContext) -> dict:
+    """:func:`_noise` from a plain function (a worker thread)."""
+    return _noise(ctx, "plain")
+
+
+@task_type(name="sdk-test.noisy-async", params=Marker)
+async def noisy_async(params: Marker, ctx: TaskContext) -> dict:
+    """:func:`_noise` from an async function (the worker's loop)."""
+    return _noise(ctx, "async")
+
+
+TYPES.update({"sdk-test.noisy": "noisy", "sdk-test.noisy-async": "noisy_async"})
