@@ -1,4 +1,5 @@
-"""Pools' catalogues: the task types each pool's workers advertise (issue 11 item 2).
+"""Pools' catalogues: the task types each pool's workers advertise, and the names (never
+the values) of the Secrets each has mounted (issue 11 item 2).
 
 A worker publishes what its registry has (:meth:`~.tasktypes.registry.Registry.describe`:
 name, params JSON Schema, package, version) for its pool when it starts, refreshes it while
@@ -10,7 +11,9 @@ workers themselves within one refresh, so PostgreSQL's durability is not needed.
 
 Layout per pool: a sorted set of advertising workers scored by the Unix time their entry
 expires, one JSON string per worker (with a Redis TTL as well, so nothing outlives a dead
-worker), and the last known JSON. Readers drop expired members as they read.
+worker), and the last known JSON. Readers drop expired members as they read. The JSON is
+``{"types": [...], "secrets": ["payments", ...]}``; a bare list of types (what workers
+before the Secrets' names wrote) advertises types and says nothing of Secrets.
 """
 
 from __future__ import annotations
@@ -61,42 +64,80 @@ class PoolCatalogue:
 
     ``workers``: how many workers advertise now (live); ``types``: the union of their types
     by name (empty when none is live); ``last_known``: the types of the last advertisement
-    ever made for the pool (empty when it never advertised).
+    ever made for the pool (empty when it never advertised). ``secrets``: the names of the
+    Secrets *every* live worker has mounted (the intersection), ``last_known_secrets``
+    those of the last advertisement; None where an advertisement did not say (an older
+    worker).
     """
 
     pool: str
     workers: int
     types: tuple[AdvertisedType, ...]
     last_known: tuple[AdvertisedType, ...] = ()
+    secrets: frozenset[str] | None = frozenset()
+    last_known_secrets: frozenset[str] | None = frozenset()
 
     @property
     def effective(self) -> tuple[AdvertisedType, ...]:
         """What to compile against: the live workers' types, else the last known ones."""
         return self.types if self.workers else self.last_known
 
+    @property
+    def mounted(self) -> frozenset[str] | None:
+        """The Secrets to compile against: those every live worker mounts, else those of
+        the last advertisement (None: not said)."""
+        return self.secrets if self.workers else self.last_known_secrets
+
     def facts(self, *, settled: bool, secrets: Iterable[str] = ()) -> PoolFacts:
         """What the compiler is told of this pool: the :attr:`effective` types' params
         schemas, whether the pool is ``settled`` (the caller's rule: the operator's
-        ``pools/catalogue.py``) and the Secrets it mounts."""
+        ``pools/catalogue.py``), the Secrets its spec lists (``secrets``) and those its
+        workers have :attr:`mounted`."""
         return PoolFacts(types={t.name: t.params_schema for t in self.effective},
-                         settled=settled, secrets=frozenset(secrets))
+                         settled=settled, secrets=frozenset(secrets), mounted=self.mounted)
 
 
-def catalogue_json(described: Iterable[Mapping[str, Any]]) -> bytes:
-    """A registry's ``describe()`` as the stored JSON: at most :data:`MAX_TYPES` types, by
-    name, outputs schemas left out (the compiler needs only the params)."""
+#: The most Secret names a catalogue keeps (by name).
+MAX_SECRETS = 256
+
+
+def catalogue_json(described: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> bytes:
+    """A registry's ``describe()`` and the names of the mounted ``secrets`` as the stored
+    JSON: at most :data:`MAX_TYPES` types and :data:`MAX_SECRETS` names, by name, outputs
+    schemas left out (the compiler needs only the params). Never a Secret's value."""
     types = sorted((AdvertisedType.from_description(d) for d in described),
                    key=lambda t: t.name)[:MAX_TYPES]
-    return orjson.dumps([t.to_json() for t in types])
+    return orjson.dumps({"types": [t.to_json() for t in types],
+                         "secrets": sorted(set(secrets))[:MAX_SECRETS]})
 
 
-def _parse(raw: bytes | str | None) -> tuple[AdvertisedType, ...]:
+Parsed = tuple[tuple[AdvertisedType, ...], frozenset[str] | None]
+
+
+def _parse(raw: bytes | str | None) -> Parsed:
+    """``(types, secret names)`` of one stored JSON (names None: not said)."""
     if not raw:
-        return ()
+        return (), frozenset()
     try:
-        return tuple(AdvertisedType.from_description(d) for d in orjson.loads(raw))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return ()  # a damaged entry advertises nothing; the next refresh rewrites it
+        data = orjson.loads(raw)
+        if isinstance(data, list):  # an older worker's: types only
+            return tuple(AdvertisedType.from_description(d) for d in data), None
+        secrets = data.get("secrets")
+        return (tuple(AdvertisedType.from_description(d) for d in data["types"]),
+                None if secrets is None else frozenset(map(str, secrets)))
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return (), frozenset()  # a damaged entry advertises nothing; the next refresh fixes it
+
+
+def common_secrets(advertised: Iterable[frozenset[str] | None]) -> frozenset[str] | None:
+    """The Secret names every one of ``advertised`` (one per live worker) lists: a Secret
+    some worker lacks is not mounted yet for the pool. None when any worker did not say."""
+    common: frozenset[str] | None = None
+    for names in advertised:
+        if names is None:
+            return None
+        common = names if common is None else common & names
+    return common if common is not None else frozenset()
 
 
 def merge(advertised: Iterable[tuple[AdvertisedType, ...]]) -> tuple[AdvertisedType, ...]:
@@ -151,4 +192,6 @@ class Catalogues:
                                           for w in workers])) if workers else []
         # A member whose value expired already (its TTL passed first) is not live.
         live = [_parse(v) for v in values if v]
-        return PoolCatalogue(pool, len(live), merge(live), _parse(last))
+        known_types, known_secrets = _parse(last)
+        return PoolCatalogue(pool, len(live), merge(types for types, _ in live), known_types,
+                             common_secrets(secrets for _, secrets in live), known_secrets)

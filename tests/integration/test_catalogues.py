@@ -5,10 +5,12 @@ against what the pool advertises."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conveyor_engine import tasktypes
-from conveyor_engine.api import Engine, PoolCatalogue, WorkflowInvalid
+from conveyor_engine.api import Engine, PoolCatalogue, TaskTypesUnavailable, WorkflowInvalid
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -50,9 +52,17 @@ async def test_a_killed_workers_advertisement_expires(engine: Engine, start_work
                      timeout=10, what="the killed worker's advertisement to expire")
 
 
+def secrets_dir(root: Path, **secrets: str) -> str:
+    """A mounted-Secrets directory with one ``token`` key per Secret."""
+    for name, value in secrets.items():
+        (root / name).mkdir()
+        (root / name / "token").write_text(value)
+    return str(root)
+
+
 async def test_workflows_compile_against_what_the_pool_advertises(
-        engine: Engine, start_workers, pool: str) -> None:
-    start_workers(1)
+        engine: Engine, start_workers, pool: str, tmp_path: Path) -> None:
+    start_workers(1, secrets_dir=secrets_dir(tmp_path, payments="tok-payments-1"))
     seen = await eventually(lambda: catalogue(engine, pool), until=lambda c: c.workers == 1,
                             timeout=10, what="the worker's advertisement")
     facts = {pool: seen.facts(settled=True, secrets=["payments"])}
@@ -86,3 +96,32 @@ async def test_workflows_compile_against_what_the_pool_advertises(
     assert [str(p) for p in secret.value.problems] == [
         f"task \"call\": params.values.t: reads secret 'billing', which pool '{pool}' does "
         f"not mount (spec.secrets)"]
+
+
+async def test_a_secret_waits_until_every_live_worker_has_mounted_it(
+        engine: Engine, start_workers, pool: str, tmp_path: Path) -> None:
+    """Listed in the pool's spec but not mounted by the live worker (a pod older than the
+    spec): the workflow waits, naming the Secret and the pool; while an old and a new worker
+    both live it still waits; with only the new one it compiles. Names only are stored."""
+    spec = {"pool": pool, "tasks": [
+        {"name": "pay", "type": "set",
+         "params": {"values": {"t": "${{ secrets.payments.token }}"}}}]}
+
+    async def facts(workers: int) -> dict:
+        seen = await eventually(lambda: catalogue(engine, pool),
+                                until=lambda c: c.workers == workers, timeout=10,
+                                what=f"{workers} advertising workers")
+        return {pool: seen.facts(settled=True, secrets=["payments"])}
+
+    [old] = start_workers(1)
+    with pytest.raises(TaskTypesUnavailable) as waiting:
+        await engine.register("ns/pay", spec, pools=await facts(1))
+    assert str(waiting.value) == (f"not every running worker of pool '{pool}' has secret "
+                                  f"'payments' mounted yet (task 'pay')")
+    start_workers(1, secrets_dir=secrets_dir(tmp_path, payments="tok-payments-2"))
+    with pytest.raises(TaskTypesUnavailable):
+        await engine.register("ns/pay", spec, pools=await facts(2))
+    old.terminate()
+    settled = await facts(1)
+    assert settled[pool].mounted == {"payments"}
+    assert list((await engine.register("ns/pay", spec, pools=settled)).tasks) == ["pay"]

@@ -143,3 +143,36 @@ def test_without_pool_facts_secrets_and_types_are_checked_as_before() -> None:
     task = {"name": "t", "type": "word-count",
             "params": {"text": "${{ secrets.payments.token }}"}}
     assert list(compile_workflow("ns/wf", spec(task)).tasks) == ["t"]
+
+
+SECRET_TASK = {"name": "pay", "type": "set",
+               "params": {"values": {"t": "${{ secrets.payments.token }}"}}}
+
+
+@pytest.mark.parametrize(("settled", "mounted", "waits"), [
+    (True, None, False),                      # not reported (an older worker): the spec holds
+    (True, frozenset({"payments"}), False),   # every live worker mounts it
+    (False, frozenset({"payments"}), False),  # rolling, but every live worker has it already
+    (False, frozenset(), True),               # listed, not mounted by every live worker yet
+    (True, frozenset({"other"}), True),
+])
+def test_a_secret_the_spec_lists_waits_until_every_live_worker_mounts_it(
+        settled: bool, mounted: frozenset[str] | None, waits: bool) -> None:
+    pools = {"batch": PoolFacts(settled=settled, secrets=frozenset({"payments"}),
+                                mounted=mounted)}
+    if not waits:
+        assert list(compile_workflow("ns/wf", spec(SECRET_TASK, pool="batch"),
+                                     pools=pools).tasks) == ["pay"]
+        return
+    with pytest.raises(TaskTypesUnavailable) as caught:
+        compile_workflow("ns/wf", spec(SECRET_TASK, pool="batch"), pools=pools)
+    assert caught.value.unavailable == [Unavailable("pay", "set", "batch", "payments")]
+    assert str(caught.value) == ("not every running worker of pool 'batch' has secret "
+                                 "'payments' mounted yet (task 'pay')")
+
+
+def test_a_secret_the_spec_does_not_list_is_invalid_even_if_workers_mount_it() -> None:
+    pools = {"batch": PoolFacts(settled=False, secrets=frozenset({"other"}),
+                                mounted=frozenset({"payments"}))}
+    with pytest.raises(WorkflowInvalid):
+        compile_workflow("ns/wf", spec(SECRET_TASK, pool="batch"), pools=pools)

@@ -452,8 +452,9 @@ class _Compilation:
         return pool, (self.pools or {}).get(pool)
 
     def check_secrets(self, task: TaskSpec, expressions: list[Expression]) -> None:
-        """Secrets read by name (``secrets.NAME``) must be mounted by the task's pool; only
-        with pool facts. A secret chosen at run time (``secrets[inputs.x]``) cannot be
+        """Secrets read by name (``secrets.NAME``) must be listed by the task's pool's spec
+        (a problem otherwise) and mounted by its live workers (else the workflow waits);
+        only with pool facts. A secret chosen at run time (``secrets[inputs.x]``) cannot be
         checked here: the worker refuses it if missing."""
         pool, facts = self.pool_facts(task)
         if facts is None:
@@ -464,6 +465,8 @@ class _Compilation:
                 if secret not in facts.secrets:
                     self.problems.append(secret_problem(task.name, expression.field, secret,
                                                         pool))
+                elif facts.mounted is not None and secret not in facts.mounted:
+                    self.unavailable.append(Unavailable(task.name, task.type, pool, secret))
 
     def check_params(self, task: TaskSpec) -> None:
         """The task's type and literal params (:func:`.params.param_problems`)."""

@@ -10,7 +10,9 @@ engine alone, tests, benchmarks). With them:
   (JSON Schema 2020-12, pydantic's ``model_json_schema``, ``$defs`` resolved in place);
 - a type the pool does not advertise is an error when the pool is settled, else the
   workflow waits (:class:`TaskTypesUnavailable`);
-- a task reading ``secrets.NAME`` needs its pool to mount Secret ``NAME``.
+- a task reading ``secrets.NAME`` needs its pool's spec to list Secret ``NAME``; when the
+  spec lists it but not every live worker has mounted it yet (a rollout, a pool never
+  advertised), the workflow waits (:class:`TaskTypesUnavailable`, naming the Secret).
 """
 
 from __future__ import annotations
@@ -35,24 +37,32 @@ class PoolFacts:
     ``types``: the params JSON Schema of each task type the pool serves (its live workers'
     advertisement, else its last known one); ``settled``: the pool's workers are all up and
     all advertised, so a type missing from ``types`` is really missing (see the operator's
-    ``pools/catalogue.py`` for the rule); ``secrets``: names of the Secrets it mounts
-    (``WorkerPool.spec.secrets``).
+    ``pools/catalogue.py`` for the rule); ``secrets``: names of the Secrets its spec lists
+    (``WorkerPool.spec.secrets``); ``mounted``: names of the Secrets every live worker
+    advertises as mounted (else the last advertisement's), None when not reported (then the
+    spec is trusted).
     """
 
     types: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     settled: bool = False
     secrets: frozenset[str] = frozenset()
+    mounted: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Unavailable:
-    """A task whose type no running worker of its pool has yet."""
+    """A task whose type no running worker of its pool has yet, or (``secret`` set) whose
+    Secret, listed in the pool's spec, not every live worker has mounted yet."""
 
     task: str
     type: str
     pool: str
+    secret: str | None = None
 
     def __str__(self) -> str:
+        if self.secret is not None:
+            return (f"not every running worker of pool {self.pool!r} has secret "
+                    f"{self.secret!r} mounted yet (task {self.task!r})")
         return (f"no running worker of pool {self.pool!r} has task type {self.type!r} yet "
                 f"(task {self.task!r})")
 
@@ -65,7 +75,8 @@ class TaskTypesUnavailable(Exception):
 
     def __init__(self, name: str, unavailable: Iterable[Unavailable]):
         self.name = name
-        self.unavailable = sorted(set(unavailable), key=lambda u: (u.task, u.pool))
+        self.unavailable = sorted(set(unavailable),
+                                  key=lambda u: (u.task, u.pool, u.secret or ""))
         super().__init__("; ".join(str(u) for u in self.unavailable))
 
 

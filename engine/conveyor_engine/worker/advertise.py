@@ -1,4 +1,5 @@
-"""The worker's advertisement of its task types for its pool (:mod:`conveyor_engine.catalogue`).
+"""The worker's advertisement of its task types and the names of its mounted Secrets for its
+pool (:mod:`conveyor_engine.catalogue`).
 
 Published once before the worker takes work, refreshed every third of its lifetime while the
 worker runs (so one missed refresh never drops it), withdrawn on a clean shutdown. A failed
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Iterable
 
 from .. import dependencies
 from ..catalogue import Catalogues, catalogue_json
@@ -21,20 +23,25 @@ log = logging.getLogger(__name__)
 
 class Advertiser:
     """Keeps one worker's catalogue entry alive. ``ttl_seconds``: how long an entry lives
-    without a refresh (the worker's lease: a worker silent that long is taken for dead)."""
+    without a refresh (the worker's lease: a worker silent that long is taken for dead);
+    ``secrets()``: the names of the Secrets mounted now (read at each publication, since
+    mounted Secrets are re-read while the worker runs)."""
 
     def __init__(self, catalogues: Catalogues, registry: Registry, *, pool: str, worker: str,
-                 ttl_seconds: float) -> None:
+                 ttl_seconds: float,
+                 secrets: Callable[[], Iterable[str]] = lambda: ()) -> None:
         self._catalogues = catalogues
-        self._payload = catalogue_json(registry.describe())
+        self._described = registry.describe()
+        self._secrets = secrets
         self._pool, self._worker = pool, worker
         self._ttl = ttl_seconds
 
     async def publish(self) -> bool:
         """Advertise now; False (logged) when Redis refused."""
         try:
+            payload = catalogue_json(self._described, self._secrets())
             await asyncio.wait_for(self._catalogues.publish(
-                self._pool, self._worker, self._payload, ttl_seconds=self._ttl), self._ttl / 2)
+                self._pool, self._worker, payload, ttl_seconds=self._ttl), self._ttl / 2)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -187,6 +187,12 @@ class MountedSecrets:
         self.refresh()
         return SecretsView(self.values, self.short)
 
+    def names(self) -> list[str]:
+        """The names of the Secrets mounted now (after a refresh if one is due), sorted:
+        what the worker advertises for its pool (:mod:`.advertise`)."""
+        self.refresh()
+        return sorted(self.values)
+
     def refresh(self) -> None:
         """Re-read the directory when due and changed; a read error keeps the last values
         (logged with the path, never a value)."""

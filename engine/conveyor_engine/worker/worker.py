@@ -110,7 +110,8 @@ class Worker:
         # What this worker can run, advertised for its pool (issue 11 item 2).
         self.advertiser = Advertiser(Catalogues(redis, self.keys), tasktypes.registry(),
                                      pool=self.pool, worker=self.consumer,
-                                     ttl_seconds=settings.lease_seconds)
+                                     ttl_seconds=settings.lease_seconds,
+                                     secrets=self.secrets.names)
         self.gate = Gate(store=store, bucket=TokenBucket(redis, self.keys),
                          worker=self.consumer, lock_lease_seconds=settings.lock_lease_seconds)
         self.contact = Contact()

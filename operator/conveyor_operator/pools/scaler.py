@@ -99,7 +99,7 @@ class PoolState:
         if self.catalogue is None:
             return None
         return (self.catalogue.workers, tuple(t.name for t in self.catalogue.effective),
-                self.settled)
+                self.catalogue.mounted, self.settled)
 
     @property
     def policy(self) -> Policy:
