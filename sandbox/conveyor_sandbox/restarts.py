@@ -115,7 +115,7 @@ def pod_status(view: ContainerView) -> dict[str, Any]:
     keeps its pod ``Running``: ``restartPolicy: Always``), ``Pending`` before that;
     ``Ready`` and ``ContainersReady`` follow the container's readiness, with
     ``ready_since`` as their transition time; ``started`` is True while it runs (there is
-    no startup probe).
+    no startup probe). Every field core/v1 ``ContainerStatus`` requires is set.
     """
     state: dict[str, Any]
     if view.running_since is not None:
@@ -124,8 +124,10 @@ def pod_status(view: ContainerView) -> dict[str, Any]:
         state = {"waiting": {"reason": view.waiting[0], "message": view.waiting[1]}}
     else:
         state = {"waiting": {"reason": "ContainerCreating"}}
+    # ``imageID`` is required (clients refuse a status without it); no image is pulled
+    # here, so it is empty, as a real kubelet reports a container not created yet.
     container: dict[str, Any] = {
-        "name": view.name, "image": view.image, "ready": view.ready,
+        "name": view.name, "image": view.image, "imageID": "", "ready": view.ready,
         "started": view.running_since is not None, "restartCount": view.restarts,
         "state": state, "lastState": ({"terminated": view.last_terminated}
                                       if view.last_terminated else {})}

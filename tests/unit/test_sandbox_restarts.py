@@ -104,6 +104,8 @@ def test_pod_status(view: ContainerView, phase: str, state: dict[str, Any], read
     status = pod_status(view)
     container = status["containerStatuses"][0]
     assert status["phase"] == phase
+    # What core/v1 ContainerStatus requires (kubernetes clients refuse it otherwise).
+    assert {"name", "image", "imageID", "ready", "restartCount"} <= set(container)
     assert container["state"] == state
     assert (container["started"], container["restartCount"]) == (started, view.restarts)
     assert container["lastState"] == ({"terminated": LAST} if view.last_terminated else {})
