@@ -80,6 +80,14 @@ class ConditionReason(StrEnum):
     ALL_WORKERS_READY = "AllWorkersReady"  # False: every worker the Deployment runs is ready
     WORKERS_NOT_READY_YET = "WorkersNotReadyYet"  # False: some not ready, not for long yet
     WORKERS_NOT_READY = "WorkersNotReady"  # True: some not ready for the degraded delay
+    # WorkerPool, Degraded=True at once: a pod's container waits for a reason only a fix
+    # can clear (the kubelet's own reasons, from its containerStatuses; status/pods.py)
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"  # it keeps exiting: exit code and output
+    CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"  # a Secret is missing
+    CREATE_CONTAINER_ERROR = "CreateContainerError"
+    ERR_IMAGE_PULL = "ErrImagePull"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    INVALID_IMAGE_NAME = "InvalidImageName"
     # Schedule (WorkflowNotFound and InvalidSpec above are a Schedule's too)
     SCHEDULED = "Scheduled"
     INVALID_SCHEDULE = "InvalidSchedule"

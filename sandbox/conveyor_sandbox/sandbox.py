@@ -37,6 +37,7 @@ from .apiserver import SandboxApiServer
 from .apply import Applied, Applier, manifests
 from .kubelet import Kubelet
 from .processes import ManagedProcess, ProcessFailed, RestartBudget, describe_exit
+from .restarts import CrashLoopBackOff
 from .workdir import WorkdirLock
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class SandboxConfig:
     Gateway`` from that proxy. An operator that exits without :meth:`Sandbox.stop_operator`
     is restarted, unless it crashed more than ``operator_restarts`` times within
     ``operator_restart_window`` seconds: then the sandbox gives up (:attr:`Sandbox.failure`).
+    ``crash_backoff`` is the kubelet's restart back-off of worker containers that exit
+    (Kubernetes' values by default; tests use shorter ones).
     """
 
     workdir: Path = field(default_factory=lambda: Path(".conveyor"))
@@ -85,6 +88,7 @@ class SandboxConfig:
     httpbin_hosts: tuple[str, ...] = (services.SANDBOX_HOST,)
     operator_restarts: int = 5
     operator_restart_window: float = 60.0
+    crash_backoff: CrashLoopBackOff = field(default_factory=CrashLoopBackOff)
 
 
 class Sandbox:
@@ -166,7 +170,7 @@ class Sandbox:
             "HTTP_PROXY": self.httpbin_url,
             "NO_PROXY": "127.0.0.1,localhost,::1",
             **cfg.engine_env,
-        })
+        }, backoff=cfg.crash_backoff)
         self._kubelet_task = asyncio.create_task(self.kubelet.run(), name="sandbox-kubelet")
         await self.start_operator()
         await self.apply_objects([default_pool(cfg.workers, cfg.max_workers)])

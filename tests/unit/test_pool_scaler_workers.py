@@ -46,13 +46,19 @@ def test_unready_time_line(steps: list[tuple[float, int | None, int | None]],
 class FakeWorkloads:
     """A Deployment of a given size; counts the reads."""
 
-    def __init__(self, size: Size | None) -> None:
+    def __init__(self, size: Size | None, pods: list[dict[str, Any]] | None = None) -> None:
         self.size_now = size
+        self.pods_now = pods or []
         self.reads = 0
+        self.pod_reads = 0
 
     async def size(self, namespace: str, name: str) -> Size | None:
         self.reads += 1
         return self.size_now
+
+    async def pods(self, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        self.pod_reads += 1
+        return self.pods_now
 
 
 class FakeKube:
@@ -97,6 +103,35 @@ async def test_a_stalled_pool_still_reports_its_workers_and_writes_only_changes(
     await scaler.evaluate(pool)
     assert degraded(pool.status) == ("False", "AllWorkersReady")
     assert pool.status["readyReplicas"] == 2
+
+
+CRASHING = {"name": "w-1", "deleting": False, "containers": [{
+    "name": "worker", "image": "img", "waiting": {"reason": "CrashLoopBackOff",
+                                                  "message": "back-off 10s"},
+    "last_terminated": {"exitCode": 2, "reason": "Error", "message": "cannot start: x"}}]}
+
+
+async def test_a_pods_definite_cause_is_named_at_once_and_written_once() -> None:
+    workloads, kube = FakeWorkloads(Size(1, 0, current=1, updated=1), [CRASHING]), FakeKube()
+    scaler = PoolScaler(None, kube, workloads, status_interval=0,  # type: ignore[arg-type]
+                        degraded_after=3600)
+    pool = state(replicas=1)
+    await scaler.report_problem(pool, ConditionReason.INVALID_SPEC, "spec.x: bad")
+    first = len(kube.patches)
+    await scaler.evaluate(pool)
+    found = {c["type"]: c for c in pool.status["conditions"]}["Degraded"]
+    assert (found["status"], found["reason"], found["message"]) == (
+        "True", "CrashLoopBackOff", "pod w-1: exit code 2: cannot start: x")
+    assert len(kube.patches) == first + 1
+    pool.last_workers = 0.0  # looked at again, the same cause: no write
+    await scaler.evaluate(pool)
+    assert workloads.pod_reads == 2 and len(kube.patches) == first + 1
+
+    pool.last_workers = 0.0  # fixed: all ready, the pods are not listed any more
+    workloads.size_now = Size(1, 1, current=1, updated=1)
+    await scaler.evaluate(pool)
+    assert degraded(pool.status) == ("False", "AllWorkersReady")
+    assert workloads.pod_reads == 2
 
 
 async def test_a_missing_deployment_has_no_ready_workers() -> None:

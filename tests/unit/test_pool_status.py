@@ -13,6 +13,7 @@ from conveyor_operator.pools.scaling import Decision, Load
 from conveyor_operator.reasons import ConditionReason, PoolProblem
 from conveyor_operator.resources import ExecutionStatus, WorkerPoolStatus, WorkflowStatus
 from conveyor_operator.status import (
+    PodTrouble,
     PoolFacts,
     Waiting,
     degraded_condition,
@@ -38,6 +39,10 @@ def conditions(status: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 WELL = ("Degraded", "False", "AllWorkersReady")
+CRASHING = PodTrouble(ConditionReason.CRASH_LOOP_BACK_OFF,
+                      "pod conveyor-worker-p-abc: exit code 2: cannot start")
+NO_SECRET = PodTrouble(ConditionReason.CREATE_CONTAINER_CONFIG_ERROR,
+                       'pod conveyor-worker-p-abc: secret "x" not found')
 
 
 @pytest.mark.parametrize(("problem", "expected"), [
@@ -129,6 +134,19 @@ NOT_READY = ("worker(s) not ready for 30s or more: a worker's /readyz fails whil
                        ready_replicas=1, unready_seconds=60.0),
                  (True, "WorkersNotReady", f"1 of 2 {NOT_READY}"),
                  id="a-stalled-pool-still-reports-its-workers"),
+    pytest.param(facts(ready_replicas=1, unready_seconds=0.0, trouble=CRASHING),
+                 (True, "CrashLoopBackOff", CRASHING.message),
+                 id="a-crash-loop-is-reported-at-once"),
+    pytest.param(facts(ready_replicas=0, unready_seconds=300.0, trouble=NO_SECRET),
+                 (True, "CreateContainerConfigError", NO_SECRET.message),
+                 id="a-pods-cause-beats-the-count"),
+    pytest.param(facts(REDIS_DOWN, ready_replicas=1, trouble=CRASHING),
+                 (True, "CrashLoopBackOff", f"{CRASHING.message}; the operator also cannot "
+                  "reach the pool's Redis (ConnectionError: refused); keeping 2 replica(s)"),
+                 id="a-pods-cause-and-redis-down"),
+    pytest.param(facts(replicas=0, ready_replicas=0, trouble=CRASHING),
+                 (False, "AllWorkersReady", "no workers to be ready (0 replicas)"),
+                 id="a-pod-left-from-scaling-to-zero-does-not-count"),
 ])
 def test_degraded_condition(pool: PoolFacts, expected: tuple[bool, str, str]) -> None:
     condition = degraded_condition(pool)

@@ -12,11 +12,14 @@ It also reads each pool's Deployment (at most every ``WORKERS_INTERVAL`` seconds
 the pool's Redis or problems) for its ready workers: a worker's readiness probe fails while
 Redis or PostgreSQL is unreachable from it, so ``status.readyReplicas`` below
 ``spec.replicas`` for ``degraded_after`` seconds makes the pool's ``Degraded`` condition
-True (:func:`..status.workerpool.degraded_condition`). With the Deployment it reads the
-pool's catalogue (the task types its workers advertise, :meth:`Engine.pool_catalogues`):
-shown as ``status.taskTypes``, and a change of it (a worker started or left, the pool
-became settled: :mod:`.catalogue`) is reported to ``on_catalogue`` so Workflows waiting for
-a type are compiled again. A pool a Workflow waits on (``awaited``) keeps one worker.
+True (:func:`..status.workerpool.degraded_condition`). While some are not ready it also
+lists the pool's pods for a definite cause (a crash loop, a missing Secret, an image that
+cannot be pulled: :mod:`..status.pods`), which ``Degraded`` names at once. With the
+Deployment it reads the pool's catalogue (the task types its workers advertise,
+:meth:`Engine.pool_catalogues`): shown as ``status.taskTypes``, and a change of it (a
+worker started or left, the pool became settled: :mod:`.catalogue`) is reported to
+``on_catalogue`` so Workflows waiting for a type are compiled again. A pool a Workflow
+waits on (``awaited``) keeps one worker.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from ..resources import WORKERPOOLS, WorkerPoolSpec
 from ..status import (
     DEGRADED_AFTER_SECONDS,
     PhaseEvent,
+    PodTrouble,
     PoolFacts,
+    pod_trouble,
     pool_status,
     rfc3339,
     status_patch,
@@ -49,7 +54,7 @@ from . import metrics
 from .catalogue import Rollout, settled, status_task_types
 from .deployment import consumer_pod, deployment_name, selector
 from .scaling import Decision, Load, Policy, Recommendation, decide
-from .workloads import Workloads
+from .workloads import Size, Workloads
 
 log = logging.getLogger(__name__)
 #: Least seconds between two reads of a pool's Deployment (its ready workers).
@@ -84,6 +89,8 @@ class PoolState:
     #: The Deployment's rollout and the pool's catalogue, as last read (None: not yet).
     rollout: Rollout | None = None
     catalogue: PoolCatalogue | None = None
+    #: A definite cause its pods show (a crash loop, a missing Secret...), as last read.
+    trouble: PodTrouble | None = None
 
     @property
     def settled(self) -> bool:
@@ -135,7 +142,8 @@ class PoolState:
         return PoolFacts(self.name, self.namespace, self.generation, self.replicas,
                          self.ready_replicas, self.last_scale_time, self.last_scale_reason,
                          self.problem, unready,
-                         tuple(served) if served is not None else None, names)
+                         tuple(served) if served is not None else None, names,
+                         self.trouble)
 
 
 class PoolScaler:
@@ -246,7 +254,10 @@ class PoolScaler:
             # A busy pool is looked at every 2 s so its pods' deletion costs follow the
             # tasks they run, which publish nothing while they run.
             timeout = self._fallback
-            if any(p.busy or p.costs_pending for p in self._pools.values()):
+            # A pool with workers not ready is looked at every 2 s too: a pod of it may
+            # show why (a crash loop, a missing Secret), which Degraded names at once.
+            if any(p.busy or p.costs_pending or p.unready_since is not None
+                   for p in self._pools.values()):
                 timeout = min(timeout, 2.0)
             if any(p.holding for p in self._pools.values()):
                 timeout = min(timeout, 0.5)
@@ -365,7 +376,23 @@ class PoolScaler:
         state.rollout = None if size is None else Rollout(
             size.replicas, size.current, size.updated, size.ready, size.generation,
             size.observed_generation)
+        await self._read_trouble(state, size)
         await self._read_catalogue(state)
+
+    async def _read_trouble(self, state: PoolState, size: Size | None) -> None:
+        """Read the pool's pods for a definite cause (:func:`..status.pods.pod_trouble`)
+        while some of its pods are not ready (a healthy pool costs no pod listing). A
+        failed read keeps what was known."""
+        if size is None or (size.ready >= size.replicas and size.current <= size.ready):
+            state.trouble = None
+            return
+        try:
+            pods = await self._workloads.pods(state.namespace, selector(state.name))
+        except (ApiException, OSError, TimeoutError) as exc:
+            log.warning("pool %s: cannot list its pods (%s: %s)", state.name,
+                        type(exc).__name__, exc)
+            return
+        state.trouble = pod_trouble([p for p in pods if not p["deleting"]])
 
     async def _read_catalogue(self, state: PoolState) -> None:
         """Read the pool's catalogue (from the operator's Redis, where workers advertise);
@@ -408,5 +435,6 @@ def _keep_workers(state: PoolState, old: PoolState, *, read: bool = False) -> No
         return
     state.unready_since, state.last_workers = old.unready_since, old.last_workers
     state.rollout, state.catalogue = old.rollout, old.catalogue
+    state.trouble = old.trouble
     if not read:
         state.ready_replicas = old.ready_replicas

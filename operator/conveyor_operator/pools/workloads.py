@@ -51,6 +51,17 @@ def namespace_missing(exc: ApiException) -> bool:
     return details.get("kind") == "namespaces"
 
 
+def _container(found: client.V1ContainerStatus) -> dict[str, Any]:
+    """A container status in the shape :func:`..status.pods.pod_trouble` reads."""
+    waiting = found.state.waiting if found.state else None
+    last = found.last_state.terminated if found.last_state else None
+    return {"name": found.name, "image": found.image,
+            "waiting": None if waiting is None else {"reason": waiting.reason,
+                                                     "message": waiting.message},
+            "last_terminated": None if last is None else {
+                "exitCode": last.exit_code, "reason": last.reason, "message": last.message}}
+
+
 class Workloads:
     """Deployments, pods and secrets through one ``kubernetes_asyncio`` API client."""
 
@@ -112,7 +123,8 @@ class Workloads:
                 raise
 
     async def pods(self, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
-        """Pods matching ``labels``, each as ``{name, ready, cost}`` (cost None if unset)."""
+        """Pods matching ``labels``, each as ``{name, ready, cost, deleting, containers}``
+        (cost None if unset; ``containers`` as :mod:`..status.pods` reads them)."""
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
         found = await self._core.list_namespaced_pod(namespace, label_selector=selector,
                                                     _request_timeout=TIMEOUT)
@@ -123,7 +135,10 @@ class Workloads:
             ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
             pods.append({"name": pod.metadata.name, "ready": ready,
                          "cost": annotations.get(DELETION_COST),
-                         "deleting": pod.metadata.deletion_timestamp is not None})
+                         "deleting": pod.metadata.deletion_timestamp is not None,
+                         "containers": [_container(c) for c in
+                                        ((pod.status.container_statuses or [])
+                                         if pod.status else [])]})
         return pods
 
     async def set_deletion_cost(self, namespace: str, pod: str, cost: int) -> None:

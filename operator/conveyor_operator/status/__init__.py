@@ -2,9 +2,9 @@
 
 One module per resource (:mod:`.workflow`, :mod:`.execution`, :mod:`.workerpool`), the
 conditions they share (:mod:`.conditions`), the Events announcing phase changes
-(:mod:`.events`) and the patches that write a status (:mod:`.patch`). Nothing here does I/O;
-callers pass ``now`` so results are reproducible. Reasons come from
-:mod:`conveyor_operator.reasons`.
+(:mod:`.events`), why a pool's pods do not run (:mod:`.pods`) and the patches that write a
+status (:mod:`.patch`). Nothing here does I/O; callers pass ``now`` so results are
+reproducible. Reasons come from :mod:`conveyor_operator.reasons`.
 """
 
 from .conditions import Condition, merge_conditions, not_ready, rfc3339
@@ -24,6 +24,7 @@ from .execution import (
     format_duration,
 )
 from .patch import status_json_patch, status_patch
+from .pods import PodTrouble, pod_trouble
 from .schedule import ScheduleFacts, schedule_conditions, schedule_status, tick_event
 from .workerpool import (
     DEGRADED_AFTER_SECONDS,
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_TASK_MESSAGE",
     "Condition",
     "PhaseEvent",
+    "PodTrouble",
     "PoolFacts",
     "ScheduleFacts",
     "Waiting",
@@ -51,6 +53,7 @@ __all__ = [
     "merge_conditions",
     "not_ready",
     "phase_events",
+    "pod_trouble",
     "pool_conditions",
     "pool_status",
     "refused_event",

@@ -5,7 +5,9 @@ spec says (``False`` with the problem's reason when it cannot; ``Stalled`` too w
 will not fix it). ``Degraded`` says whether the pool runs below what it should: ``True``
 when some of the workers its Deployment runs have not been ready for
 ``degraded_after`` seconds (a worker's ``/readyz`` fails while Redis or PostgreSQL is
-unreachable from it), or when the operator cannot reach the pool's Redis. A pool whose
+unreachable from it), at once when one of its pods shows a definite cause (a container in
+``CrashLoopBackOff``, ``CreateContainerConfigError``, ``ImagePullBackOff``...: :mod:`.pods`,
+named as the reason), or when the operator cannot reach the pool's Redis. A pool whose
 workers are not ready stays ``Ready``: it exists, keeps its size and resumes by itself
 when its stores answer again.
 """
@@ -20,6 +22,7 @@ from ..pools.deployment import deployment_name
 from ..pools.scaling import Decision, Load
 from ..reasons import ConditionReason, ConditionType, PoolProblem
 from .conditions import Condition, merge_conditions
+from .pods import PodTrouble
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,8 @@ class PoolFacts:
     ``last_scale_time`` (RFC 3339) and ``last_scale_reason`` describe the last change of size,
     if any; ``problem`` is why the pool is not Ready, or None; ``task_types`` and
     ``task_type_names`` are ``status.taskTypes`` and ``status.taskTypeNames`` (None: the
-    pool's catalogue was not read yet, so the last written stay).
+    pool's catalogue was not read yet, so the last written stay); ``trouble`` the definite
+    cause its pods show (:func:`.pods.pod_trouble`), or None.
     """
 
     name: str
@@ -46,6 +50,7 @@ class PoolFacts:
     unready_seconds: float = 0.0
     task_types: tuple[dict[str, str], ...] | None = None
     task_type_names: str | None = None
+    trouble: PodTrouble | None = None
 
 
 #: Seconds that some of a pool's workers must stay not ready before the pool counts as
@@ -61,7 +66,9 @@ def degraded_condition(facts: PoolFacts, *,
     """The ``Degraded`` condition of a pool, from its workers' readiness and the operator's
     own view of the pool's Redis (``degraded_after`` in seconds).
 
-    ``True, WorkersNotReady`` when fewer than ``replicas`` workers have been ready for at
+    ``True`` with the pods' definite cause (``facts.trouble``: ``CrashLoopBackOff``,
+    ``CreateContainerConfigError``, ...) as soon as a pod shows one; else ``True,
+    WorkersNotReady`` when fewer than ``replicas`` workers have been ready for at
     least ``degraded_after`` seconds; else ``True, RedisUnavailable`` while the operator
     cannot reach the pool's Redis (its problem); else ``False`` with ``WorkersNotReadyYet``
     (some not ready, not for that long) or ``AllWorkersReady``. Messages name counts only,
@@ -72,12 +79,14 @@ def degraded_condition(facts: PoolFacts, *,
     problem = facts.problem
     redis_down = problem if (problem is not None and
                              problem.reason == ConditionReason.REDIS_UNAVAILABLE) else None
+    also = f"; the operator also {redis_down.message}" if redis_down is not None else ""
+    if facts.trouble is not None and facts.replicas > 0:
+        return Condition(ConditionType.DEGRADED, True, facts.trouble.reason,
+                         facts.trouble.message + also)
     if unready and facts.unready_seconds >= degraded_after:
         message = (f"{unready} of {facts.replicas} worker(s) not ready for {after} or more: "
                    f"a worker's /readyz fails while Redis or PostgreSQL is unreachable from "
-                   f"it (its log says which), or while it cannot start")
-        if redis_down is not None:
-            message += f"; the operator also {redis_down.message}"
+                   f"it (its log says which), or while it cannot start") + also
         return Condition(ConditionType.DEGRADED, True, ConditionReason.WORKERS_NOT_READY,
                          message)
     if redis_down is not None:

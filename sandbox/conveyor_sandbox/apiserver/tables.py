@@ -212,6 +212,25 @@ def _pod_ready(pod: dict[str, Any]) -> str:
     return f"{ready}/{len(containers)}"
 
 
+def _pod_status(pod: dict[str, Any]) -> str:
+    """kubectl's STATUS of a pod (printPod): a container's waiting or terminated reason
+    over the pod's phase, ``Terminating`` once it is being deleted."""
+    status = pod.get("status") or {}
+    reason = status.get("reason") or status.get("phase") or ""
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        waiting, done = state.get("waiting") or {}, state.get("terminated")
+        if waiting.get("reason"):
+            reason = waiting["reason"]
+        elif done is not None:
+            signal = done.get("signal")
+            reason = done.get("reason") or (f"Signal:{signal}" if signal
+                                            else f"ExitCode:{done.get('exitCode', 0)}")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        reason = "Terminating"
+    return reason
+
+
 def _pod_restarts(pod: dict[str, Any]) -> int:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return sum(int(s.get("restartCount") or 0) for s in statuses)
@@ -250,7 +269,7 @@ def builtin_columns() -> dict[tuple[str, str], list[PrinterColumn]]:
         ("", "namespaces"): [PrinterColumn(name="Status", json_path=".status.phase"), AGE_COLUMN],
         ("", "pods"): [
             computed(name="Ready", compute=_pod_ready),
-            PrinterColumn(name="Status", json_path=".status.phase"),
+            computed(name="Status", compute=_pod_status),
             computed(name="Restarts", type="integer", compute=_pod_restarts),
             AGE_COLUMN,
         ],
