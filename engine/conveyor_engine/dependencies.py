@@ -83,6 +83,11 @@ def _one(exc: BaseException) -> str | None:
             return POSTGRES  # "connection is closed" / "pool is closing"
     if isinstance(exc, _BUILTIN_OUTAGES):
         library = _traceback_library(exc.__traceback__)
+        cause = exc.__cause__ or exc.__context__
+        if library is None and cause is not None:
+            # asyncio.wait_for's TimeoutError carries only asyncio's frames; the call it
+            # cut short (a CancelledError inside the client library) is its cause.
+            library = _traceback_library(cause.__traceback__)
         return _NAMES[library] if library else None
     return None
 

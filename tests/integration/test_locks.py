@@ -233,10 +233,11 @@ async def test_a_rate_limit_holds_across_three_workers(
     arrivals = sorted(s.start for s in seen)
     assert len(arrivals) == 100
     # Tokens are granted by Redis's clock; a request reaches the receiver some time after
-    # its grant (worker scheduling, HTTP). Arrivals in one second therefore come from grants
-    # in one second plus that delay: the allowance of a 1.2 s window (5 + 5/s * 1.2 s = 11)
-    # bounds them while deliveries lag by less than 0.2 s.
-    allowance = window_allowance(Rate(200_000, 5), 1.2)
-    worst = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    # its grant (worker scheduling, HTTP), longer on a loaded machine. Arrivals in a window
+    # therefore come from grants in that window plus the delay: over 5 s, the allowance of a
+    # 6 s window (5 + 5/s * 6 s = 35) bounds them while deliveries lag by less than 1 s; a
+    # limiter that let the burst through would deliver all 100 within a second or two.
+    allowance = window_allowance(Rate(200_000, 5), 6.0)
+    worst = max(sum(1 for t in arrivals if start <= t < start + 5.0) for start in arrivals)
     assert worst <= allowance, worst
     assert arrivals[-1] - arrivals[0] >= (100 - 5) / 5 - 1  # the rate, not faster

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import asyncpg
 import pytest
+import redis.asyncio
 import redis.exceptions
 
 from conveyor_engine.dependencies import (
@@ -87,6 +89,21 @@ def test_dependency_of_follows_the_cause() -> None:
             raise RuntimeError("while publishing") from inner
     except RuntimeError as outer:
         assert dependency_of(outer) == "redis"
+
+
+async def test_a_timeout_cutting_a_redis_call_short_is_a_redis_outage() -> None:
+    """``asyncio.wait_for`` around a Redis call on a black-holed server raises a builtin
+    TimeoutError whose own frames are asyncio's; the cancelled Redis call is its cause."""
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # never answers
+    port = server.sockets[0].getsockname()[1]
+    client = redis.asyncio.Redis(host="127.0.0.1", port=port)
+    try:
+        with pytest.raises(TimeoutError) as caught:
+            await asyncio.wait_for(client.ping(), 0.2)
+        assert dependency_of(caught.value) == "redis"
+    finally:
+        await client.aclose()
+        server.close()
 
 
 class _Gauge:
