@@ -37,7 +37,7 @@ from .connections import database_pool_options, database_ssl, redis_client
 from .events import Event, add_message, add_publish, subscribe
 from .health import start_health_server
 from .keys import Keys
-from .model import WorkflowSpec
+from .model import MAX_DEADLINE_SECONDS, WorkflowSpec
 from .phases import ExecutionPhase, TaskPhase
 from .priorities import check_priority
 from .queue import Backlog, Queue
@@ -191,6 +191,7 @@ class Engine:
         suspended: bool = False,
         priority: int = 0,
         concurrency: Concurrency | None = None,
+        deadline_seconds: int | None = None,
     ) -> Submission:
         """Start an execution of ``workflow`` with ``inputs`` (``suspended``: created
         suspended, so no task starts until :meth:`resume`; as a Job created suspended).
@@ -219,7 +220,18 @@ class Engine:
         always means nothing was created (PostgreSQL or, before the commit, Redis failed),
         and retrying cannot start a second run; use an idempotency key to make a retry
         after an *unknown* result (a lost reply, a crash of the caller) safe too.
+
+        ``deadline_seconds`` (an Execution's ``spec.activeDeadlineSeconds``; None: the
+        workflow's, if any) bounds the run's main tasks, counted from its admission: when
+        it passes, open tasks are cancelled (running ones interrupted), the run ends
+        ``Failed`` with reason ``DeadlineExceeded`` and its handlers still run (enforced
+        by the dispatcher of the workflow's pool; :mod:`conveyor_engine.handlers`).
         """
+        if deadline_seconds is None:
+            deadline_seconds = workflow.deadline_seconds
+        if deadline_seconds is not None and not 1 <= deadline_seconds <= MAX_DEADLINE_SECONDS:
+            raise InvalidInputs([Problem(None, "activeDeadlineSeconds",
+                                         f"must be 1 to {MAX_DEADLINE_SECONDS} seconds")])
         resolved = workflow.resolve_inputs(inputs, max_bytes=self.max_inputs_bytes)
         try:
             check_priority(priority)
@@ -232,7 +244,7 @@ class Engine:
             existing = await self.store.find_execution_by_key(idempotency_key)
             if existing is not None:
                 return Submission(existing, False)
-        tasks = [(t.name, t.type, len(t.depends_on), t.spec.pool or workflow.pool)
+        tasks = [(t.name, t.type, t.initial_deps, t.spec.pool or workflow.pool)
                  for t in workflow.tasks.values()]
         for pool in {task[3] for task in tasks} - self._groups:
             await self.queue.ensure_group(pool)
@@ -249,6 +261,8 @@ class Engine:
             suspended=suspended,
             concurrency=concurrency,
             priority=priority,
+            stages={t.name: t.stage for t in workflow.tasks.values() if t.handler},
+            deadline_seconds=deadline_seconds,
         )
         execution_id = made.execution_id
         if made.created:
@@ -377,7 +391,7 @@ class Engine:
             return None
         retried = await self.store.retry_execution(
             execution_id, depends_on={n: t.depends_on for n, t in workflow.tasks.items()},
-            now=datetime.now(UTC), suspended=suspended)
+            now=datetime.now(UTC), suspended=suspended, handlers=frozenset(workflow.handlers))
         if retried is None:
             return None
         for pool in {r.pool for r in retried.ready} - self._groups:

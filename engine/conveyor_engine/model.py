@@ -193,6 +193,15 @@ class RateLimitSpec(_Model):
         return self
 
 
+class ContinueOn(_Model):
+    """``continueOn``: which final outcomes of a task let the run go on past it (Argo
+    Workflows' ``continueOn``). ``failed: true``: a task that fails for good does not skip
+    its dependents (they run, and see ``tasks.NAME.phase == "Failed"`` and
+    ``tasks.NAME.error``) and does not make the run fail (see ``docs/workflows.md``)."""
+
+    failed: bool = Field(False, description="A failure of this task lets the run go on.")
+
+
 class TaskSpec(_Model):
     """One task of a workflow.
 
@@ -216,6 +225,13 @@ class TaskSpec(_Model):
         description="Named locks/semaphores held while the task runs (all or none).")
     rate_limit: RateLimitUse | None = Field(
         None, description="A token of a global rate limit taken before the task runs.")
+    continue_on: ContinueOn | None = Field(
+        None, description="Outcomes that let the run go on past this task (failed: true).")
+
+    @property
+    def continues_on_failure(self) -> bool:
+        """True when ``continueOn.failed`` is set: a failure of this task lets the run go on."""
+        return self.continue_on is not None and self.continue_on.failed
 
     @field_validator("timeout")
     @classmethod
@@ -256,9 +272,23 @@ class ConcurrencySpec(_Model):
         "Queue", description="What a run beyond the limit does.")
 
 
+#: Longest ``activeDeadlineSeconds`` accepted: a year, as a ``wait`` may last (seconds).
+MAX_DEADLINE_SECONDS = 366 * 24 * 3600
+#: Most handler tasks (``onFailure`` plus ``finally``) one workflow may have.
+MAX_HANDLER_TASKS = 50
+
+
 class WorkflowSpec(_Model):
     """A workflow definition: named inputs and a DAG of tasks, and optionally a
-    concurrency rule for its runs (:class:`ConcurrencySpec`)."""
+    concurrency rule for its runs (:class:`ConcurrencySpec`).
+
+    ``on_failure`` and ``finally_`` (``onFailure``, ``finally`` on the wire) are handler
+    task lists run once the main DAG (``tasks``) has ended: ``onFailure`` only when it
+    failed (a task failed, or the deadline passed), ``finally`` always (success, failure,
+    deadline; not on cancellation). ``active_deadline_seconds`` (1 s to a year) is the
+    default deadline of a run's main DAG, counted from its admission (see
+    :mod:`conveyor_engine.handlers` and ``docs/workflows.md``).
+    """
 
     inputs: list[InputSpec] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS)
@@ -267,6 +297,15 @@ class WorkflowSpec(_Model):
         default_factory=list, max_length=64,
         description="Global rate limits this workflow declares (shared by every workflow).")
     concurrency: ConcurrencySpec | None = None
+    on_failure: list[TaskSpec] = Field(
+        default_factory=list, max_length=MAX_HANDLER_TASKS,
+        description="Tasks run after the main tasks ended when the run failed.")
+    finally_: list[TaskSpec] = Field(
+        default_factory=list, max_length=MAX_HANDLER_TASKS, alias="finally",
+        description="Tasks run after the main tasks ended, whatever the outcome.")
+    active_deadline_seconds: int | None = Field(
+        None, ge=1, le=MAX_DEADLINE_SECONDS,
+        description="Seconds a run's main tasks may take from admission (default of runs).")
 
 
 def is_valid_name(name: str) -> bool:

@@ -335,7 +335,8 @@ async def _start(memo: kopf.Memo, entry: WaitingExecution) -> Waiting | None:
         submission = await engine.submit(workflow, dict(entry.spec.inputs),
                                          idempotency_key=ref.uid,
                                          suspended=entry.spec.suspend,
-                                         priority=entry.spec.priority)
+                                         priority=entry.spec.priority,
+                                         deadline_seconds=entry.spec.active_deadline_seconds)
     except InvalidInputs as exc:
         failed = Waiting(ConditionReason.INVALID_INPUTS, str(exc), final=True)
         desired = execution_status(generation=entry.generation, state=None,

@@ -67,6 +67,10 @@ class ConditionReason(StrEnum):
     CANCELLED = "Cancelled"
     CONCURRENCY_FORBIDDEN = "ConcurrencyForbidden"  # refused: its group is full (Forbid)
     CONCURRENCY_REPLACED = "ConcurrencyReplaced"  # cancelled by a newer run (Replace)
+    #: Its activeDeadlineSeconds passed (batch/v1 Job's reason); its finally tasks ran
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    #: Its main tasks succeeded and an onFailure/finally task failed
+    HANDLER_FAILED = "HandlerFailed"
     # Execution, lifecycle (spec.suspend); a suspended Schedule too
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
@@ -113,6 +117,8 @@ class EventReason(StrEnum):
     RETRIED = "Retried"  # spec.retry raised: the run runs its failed step again
     CONCURRENCY_FORBIDDEN = "ConcurrencyForbidden"  # a Warning: refused, its group is full
     CONCURRENCY_REPLACED = "ConcurrencyReplaced"  # cancelled by a newer run of its group
+    DEADLINE_EXCEEDED = "DeadlineExceeded"  # failed: its activeDeadlineSeconds passed
+    HANDLER_FAILED = "HandlerFailed"  # failed: its main tasks succeeded, a handler did not
     SCALED_UP = "ScaledUp"
     SCALED_DOWN = "ScaledDown"
     CRD_MISMATCH = "CrdMismatch"  # an installed CRD stopped matching the operator's

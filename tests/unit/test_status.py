@@ -285,6 +285,11 @@ WAITING = "waiting for 2 earlier run(s) of key 'ns/w[acme]' (1 running, 1 queued
     # cancelled by a newer run (Replace)
     ("Cancelled", False, "ConcurrencyReplaced", "ConcurrencyReplaced: replaced by ...",
      {"Ready": ("False", "ConcurrencyReplaced"), "Stalled": ("True", "ConcurrencyReplaced")}),
+    # its deadline passed (issue 12): Failed with the engine's reason, as a Job's
+    ("Failed", False, "DeadlineExceeded", "deadline exceeded: activeDeadlineSeconds (2s) ...",
+     {"Ready": ("False", "DeadlineExceeded"), "Stalled": ("True", "DeadlineExceeded")}),
+    ("Failed", False, "HandlerFailed", "all 2 task(s) succeeded; 1 of 1 handler task(s) failed",
+     {"Ready": ("False", "HandlerFailed"), "Stalled": ("True", "HandlerFailed")}),
     # admitted: the usual conditions
     ("Pending", False, None, None,
      {"Ready": ("False", "Pending"), "Reconciling": ("True", "Pending")}),
@@ -306,6 +311,7 @@ def test_concurrency_reasons_on_execution_status(phase: str, queued: bool, reaso
     ("Running", "Cancelled", "ConcurrencyReplaced", [("Normal", "ConcurrencyReplaced")]),
     # a reason that does not belong to the phase changes nothing
     ("Running", "Failed", "ConcurrencyReplaced", [("Warning", "Failed")]),
+    ("Running", "Failed", "DeadlineExceeded", [("Warning", "DeadlineExceeded")]),
     ("Pending", "Running", None, [("Normal", "Started")]),
 ])
 def test_phase_events_with_the_engines_reason(before: str | None, after: str,

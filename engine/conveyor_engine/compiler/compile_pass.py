@@ -14,7 +14,11 @@ attempt. What it checks:
 - every ``${{ }}`` template and ``when`` condition: it parses, uses only ``inputs``,
   ``tasks``, ``task``, ``execution`` and (on the worker only) ``secrets``, refers to
   declared inputs and only to tasks upstream of it (which is what makes their outputs
-  exist by the time it is rendered).
+  exist by the time it is rendered);
+- failure handling (:mod:`.handlers`): task names unique across ``tasks``, ``onFailure``
+  and ``finally``; ``dependsOn`` within a stage; handlers reading any main task, its
+  outputs only under a ``has()`` guard (also for a ``continueOn.failed`` task's outputs);
+  the run's outcome (``execution.phase`` ...) read only by handlers.
 
 The content hash identifies a definition by meaning: equal specs hash equal however their
 keys are ordered, and the stored JSON (:meth:`CompiledWorkflow.to_json`) recompiles to the
@@ -44,9 +48,11 @@ from ..expressions import (
     compile_condition,
     compile_template,
 )
+from ..handlers import MAIN
 from ..inputtypes import type_mismatch
 from ..model import TaskSpec, WorkflowSpec
 from . import graph
+from . import handlers as staging
 from .compiled import CompiledTask, CompiledWorkflow, duration
 from .limits import limit_problems
 from .params import param_problems
@@ -76,7 +82,12 @@ def canonical_json(spec: WorkflowSpec) -> str:
         if raw.get("type") is None:
             # Untyped inputs hash as before types existed: no new version for old specs.
             raw.pop("type", None)
-    for raw_task in data["tasks"]:
+    for key, empty in (("onFailure", []), ("finally", []), ("activeDeadlineSeconds", None)):
+        if data.get(key) == empty:
+            data.pop(key, None)  # workflows without them hash as before (issue 12)
+    for raw_task in [*data["tasks"], *data.get("onFailure", ()), *data.get("finally", ())]:
+        if raw_task.get("continueOn") is None:
+            raw_task.pop("continueOn", None)
         # Retry policies that leave jitter and retryOn at their defaults hash as before
         # those fields existed (issue 9): no new version for old specs.
         retry = raw_task.get("retry") or {}
@@ -197,6 +208,8 @@ class _Compilation:
         self.problems: list[Problem] = []
         self.tasks: dict[str, TaskSpec] = {}
         self.index: dict[str, int] = {}
+        #: Each task's stage (:data:`conveyor_engine.handlers.STAGES`).
+        self.stage: dict[str, str] = {}
         self.inputs: set[str] = set()
         self.suggestions = 0
 
@@ -247,6 +260,7 @@ class _Compilation:
                 timeout=part.timeout,
                 locks=part.locks,
                 rate_key=part.rate_key,
+                stage=self.stage[name],
             )
         text = canonical_json(self.spec)
         return CompiledWorkflow(
@@ -254,7 +268,8 @@ class _Compilation:
             spec=self.spec,
             content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
             tasks=tasks,
-            roots=tuple(name for name in order if not deps[name]),
+            roots=tuple(name for name in order
+                        if not deps[name] and self.stage[name] == MAIN),
             pool=self.spec.pool,
             _stored=text,
             concurrency_key=concurrency_key,
@@ -298,15 +313,18 @@ class _Compilation:
                     self.problem(None, f"inputs[{i}].required",
                                  "a required input's default would never be used: remove "
                                  "the default, or set required: false")
-        for i, task in enumerate(self.spec.tasks):
+        where: dict[str, str] = {}
+        for position, (stage, i, task) in enumerate(staging.staged_tasks(self.spec)):
+            here = staging.list_path(stage, i)
             if task.name in self.tasks:
-                first = self.index[task.name]
                 self.problem(
-                    task.name, "name", f"duplicate task name (tasks[{first}] and tasks[{i}])"
+                    task.name, "name", f"duplicate task name ({where[task.name]} and {here})"
                 )
                 continue
             self.tasks[task.name] = task
-            self.index[task.name] = i
+            self.index[task.name] = position
+            self.stage[task.name] = stage
+            where[task.name] = here
 
     def dependencies(self, task: TaskSpec) -> tuple[str, ...]:
         found: list[str] = []
@@ -318,6 +336,9 @@ class _Compilation:
                     task.name, f"dependsOn[{j}]",
                     f'no task named "{dep}"' + self.suggest_task(dep),
                 )
+            elif (why := staging.dependency_problem(
+                    self.stage[task.name], dep, self.stage[dep])) is not None:
+                self.problem(task.name, f"dependsOn[{j}]", why)
             elif dep not in found:
                 found.append(dep)
         return tuple(found)
@@ -415,8 +436,15 @@ class _Compilation:
         upstream of it (``upstream``: its ancestors as a mask of ``bits``) and to inputs
         that are not declared."""
         where = expression.field
+        stage = self.stage[name]
+        self.check_handler_reads(name, expression)
         for ref in sorted(expression.references):
-            if ref == name:
+            if ref in self.tasks and (
+                    why := staging.reference_problem(stage, ref, self.stage[ref])) is not None:
+                self.problem(name, where, why)
+            elif stage != MAIN and ref in self.tasks and self.stage[ref] == MAIN:
+                continue  # a handler reads any main task (every one has ended)
+            elif ref == name:
                 self.problem(
                     name,
                     where,
@@ -445,6 +473,26 @@ class _Compilation:
                 f'expression refers to input "{input_name}", which is not declared '
                 f"(declared inputs: {declared})",
             )
+
+    def check_handler_reads(self, name: str, expression: Expression) -> None:
+        """Outputs that may not exist read without a ``has()`` guard, and the run's
+        outcome read outside a handler (:mod:`.handlers`)."""
+        stage = self.stage[name]
+        problem = staging.execution_fields_problem(expression, stage)
+        if problem is not None:
+            self.problem(name, expression.field, problem)
+        for ref in sorted(expression.references & self.tasks.keys()):
+            if ref == name:
+                continue
+            if stage != MAIN and self.stage[ref] == MAIN:
+                why = f"{stage} tasks run whether or not {ref!r} succeeded"
+            elif self.tasks[ref].continues_on_failure:
+                why = f"{ref!r} has continueOn.failed, so it may have failed"
+            else:
+                continue
+            problem = staging.unguarded_outputs_problem(expression, ref, why)
+            if problem is not None:
+                self.problem(name, expression.field, problem)
 
     def pool_facts(self, task: TaskSpec) -> tuple[str, PoolFacts | None]:
         """The task's pool (its own, else the workflow's) and what is known of it."""

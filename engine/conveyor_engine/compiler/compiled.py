@@ -58,6 +58,24 @@ class CompiledTask:
     #: ``rate_key``: the template of ``rateLimit.key`` (None: no rate limit).
     locks: tuple[tuple[Template, int], ...] = ()
     rate_key: Template | None = None
+    #: ``main``, ``onFailure`` or ``finally`` (:mod:`conveyor_engine.handlers`).
+    stage: str = "main"
+
+    @property
+    def handler(self) -> bool:
+        """True for an ``onFailure`` or ``finally`` task."""
+        return self.stage != "main"
+
+    @property
+    def continues_on_failure(self) -> bool:
+        """True when ``continueOn.failed`` is set: its failure lets the run go on."""
+        return self.spec.continues_on_failure
+
+    @property
+    def initial_deps(self) -> int:
+        """Dependencies its row starts with: its ``dependsOn``, plus the gate (the end of
+        the main tasks) for a handler task."""
+        return len(self.depends_on) + (1 if self.handler else 0)
 
     @property
     def gated(self) -> bool:
@@ -105,6 +123,16 @@ class CompiledWorkflow:
     _stored: str = field(repr=False)
     #: ``spec.concurrency.key`` compiled (None: no key, or no concurrency rule).
     concurrency_key: Expression | None = field(default=None, repr=False)
+
+    @property
+    def handlers(self) -> tuple[str, ...]:
+        """The ``onFailure`` and ``finally`` tasks' names, in topological order."""
+        return tuple(name for name, task in self.tasks.items() if task.handler)
+
+    @property
+    def deadline_seconds(self) -> int | None:
+        """``spec.activeDeadlineSeconds``: the default deadline of its runs (None: none)."""
+        return self.spec.active_deadline_seconds
 
     def concurrency(self, inputs: Mapping[str, Any]) -> Concurrency | None:
         """The concurrency group a run with (resolved) ``inputs`` joins, or None when the

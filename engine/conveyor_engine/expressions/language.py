@@ -7,10 +7,12 @@ from __future__ import annotations
 #: Secrets the task's pool mounts; it is given values only on the worker, when params are
 #: rendered, and a rendered value holding one is never stored (issue 11 item 4).
 ROOTS = frozenset({"inputs", "tasks", "execution", "task", "secrets"})
-#: What ``tasks.NAME`` holds.
-TASK_FIELDS = frozenset({"outputs", "phase"})
-#: What ``execution`` holds.
-EXECUTION_FIELDS = frozenset({"id", "workflow"})
+#: What ``tasks.NAME`` holds: ``error`` is its last attempt's error text (null unless it
+#: failed; read it after a ``continueOn.failed`` task or in a handler).
+TASK_FIELDS = frozenset({"outputs", "phase", "error"})
+#: What ``execution`` holds; ``phase``, ``reason`` and ``failedTasks`` (the main tasks'
+#: outcome) only in ``onFailure``/``finally`` tasks (:mod:`conveyor_engine.handlers`).
+EXECUTION_FIELDS = frozenset({"id", "workflow", "phase", "reason", "failedTasks"})
 #: What ``task`` (the task being run) holds.
 SELF_FIELDS = frozenset({"name", "attempt"})
 #: Comprehension macros of the CEL spec (``e.map(x, ...)`` binds ``x``).

@@ -153,12 +153,14 @@ def _scan(text: str) -> _Scan:
             field = path[2] if len(path) > 2 else None
             if field is not None and field not in TASK_FIELDS:
                 problems.append(
-                    f"task {name!r} has no field {field!r}; a task has 'outputs' and 'phase'"
+                    f"task {name!r} has no field {field!r}; "
+                    "a task has 'outputs', 'phase' and 'error'"
                 )
         elif tok == "inputs" and name is not None:
             inputs.add(name)
         elif tok == "execution" and name is not None and name not in EXECUTION_FIELDS:
-            problems.append(f"execution has no field {name!r}; it has 'id' and 'workflow'")
+            problems.append(f"execution has no field {name!r}; it has "
+                            + ", ".join(repr(f) for f in sorted(EXECUTION_FIELDS)))
         elif tok == "task" and name is not None and name not in SELF_FIELDS:
             problems.append(f"task has no field {name!r}; it has 'name' and 'attempt'")
     return _Scan(

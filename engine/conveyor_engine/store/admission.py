@@ -33,8 +33,11 @@ _OPEN_RUNS = f"""
     WHERE concurrency_key = $1 AND phase IN ({_OPEN_LITERALS})
     ORDER BY concurrency_seq"""
 
+# An admitted run's deadline (activeDeadlineSeconds) counts from its admission.
 _ADMIT = """
-    UPDATE executions SET queued = false, reason = NULL, updated_at = $2
+    UPDATE executions SET queued = false, reason = NULL, updated_at = $2,
+        deadline_at = CASE WHEN deadline_seconds IS NOT NULL
+                           THEN $2::timestamptz + make_interval(secs => deadline_seconds) END
     WHERE id = ANY($1::uuid[])"""
 
 # A queued run's tasks without dependencies wait Pending at attempt 0; admitted, they

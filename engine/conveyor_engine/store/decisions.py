@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..handlers import MAIN
 from ..phases import SATISFIES_DEPENDENTS, ExecutionPhase, TaskPhase
 from ..progress import execution_phase, upstream_failure_message
 from .records import OutcomeRecord
@@ -50,6 +51,10 @@ class CommitPlan:
 
     closed: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+    #: Main tasks failed with ``continueOn.failed``, and handler tasks failed (neither
+    #: counts in ``failed``), per execution.
+    continued: Counter[str] = field(default_factory=Counter)
+    handlers_failed: Counter[str] = field(default_factory=Counter)
     executions: tuple[str, ...] = ()
     skips: tuple[tuple[str, str, str], ...] = ()
     countdown: tuple[tuple[str, str, int], ...] = ()
@@ -65,10 +70,14 @@ def plan_commit(applied: Iterable[OutcomeRecord]) -> CommitPlan:
     """Plan the effects of ``applied`` (the records whose task rows moved).
 
     A task downstream of several failures is skipped once, its message naming the first
-    failed task in batch order. Counts toward a dependent add up over the batch.
+    failed task in batch order. Counts toward a dependent add up over the batch. A task
+    with ``continueOn.failed`` that failed satisfies its dependents like a success (Argo's
+    ``continueOn``) and skips nothing; a handler task's failure counts apart.
     """
     closed: Counter[str] = Counter()
     failed: Counter[str] = Counter()
+    continued: Counter[str] = Counter()
+    handlers_failed: Counter[str] = Counter()
     touched: set[str] = set()
     skips: dict[TaskKey, str] = {}
     countdown: Counter[TaskKey] = Counter()
@@ -77,16 +86,21 @@ def plan_commit(applied: Iterable[OutcomeRecord]) -> CommitPlan:
         touched.add(execution_id)
         if record.transition.final:
             closed[execution_id] += 1
+        goes_on = phase == TaskPhase.FAILED and record.continue_on_failed
         if phase == TaskPhase.FAILED:
-            failed[execution_id] += 1
-            for name in record.downstream:
-                skips.setdefault((execution_id, name), record.ref.task)
-        if phase in SATISFIES_DEPENDENTS:
+            (handlers_failed if record.stage != MAIN else continued if goes_on
+             else failed)[execution_id] += 1
+            if not goes_on:
+                for name in record.downstream:
+                    skips.setdefault((execution_id, name), record.ref.task)
+        if phase in SATISFIES_DEPENDENTS or goes_on:
             for name in record.dependents:
                 countdown[(execution_id, name)] += 1
     return CommitPlan(
         closed=closed,
         failed=failed,
+        continued=continued,
+        handlers_failed=handlers_failed,
         executions=tuple(sorted(touched)),
         skips=tuple((eid, name, upstream_failure_message(skips[eid, name]))
                     for eid, name in sorted(skips)),
@@ -140,8 +154,8 @@ class RetryReset:
     deps_open: int
 
 
-def retry_plan(phases: Mapping[str, str], depends_on: Mapping[str, Sequence[str]]
-               ) -> list[RetryReset]:
+def retry_plan(phases: Mapping[str, str], depends_on: Mapping[str, Sequence[str]],
+               handlers: frozenset[str] = frozenset()) -> list[RetryReset]:
     """The tasks a retry of a finished execution runs again, sorted by name.
 
     ``phases`` is every task's recorded phase, ``depends_on`` each task's direct
@@ -152,11 +166,18 @@ def retry_plan(phases: Mapping[str, str], depends_on: Mapping[str, Sequence[str]
     condition is evaluated again, with the same inputs, and skips it again. A dependency
     that runs again holds its dependent ``Pending``; a task whose dependencies all
     succeeded is ``Ready`` at once. An empty list means there is nothing to retry.
+    ``handlers`` (``onFailure``/``finally`` tasks) run again whenever anything does, each
+    ``Pending`` behind its gate (the end of the main tasks) plus its own dependencies.
     """
-    again = {name for name, phase in phases.items() if phase != TaskPhase.SUCCEEDED}
+    again = {name for name, phase in phases.items()
+             if phase != TaskPhase.SUCCEEDED and name not in handlers}
+    if not again:
+        return []
+    again |= handlers & phases.keys()
     plan = []
     for name in sorted(again):
         waiting_on = sum(1 for dep in depends_on.get(name, ()) if dep in again)
+        waiting_on += name in handlers
         plan.append(RetryReset(name, TaskPhase.PENDING if waiting_on else TaskPhase.READY,
                                waiting_on))
     return plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,14 @@ from .records import (
 _SAVE_WORKFLOW = """INSERT INTO workflow_versions (content_hash, name, spec)
                     VALUES ($1, $2, $3::text::jsonb)
                     ON CONFLICT (content_hash) DO NOTHING"""
+
+# Handler rows and the deadline of a new run: a run admitted now (not queued in a
+# concurrency group, $5 false) gets its deadline now; a queued one when it is admitted.
+_HANDLERS_AND_DEADLINE = """
+    UPDATE executions SET handlers_total = $2, deadline_seconds = $3,
+        deadline_at = CASE WHEN $3::int IS NOT NULL AND NOT $5::boolean
+                           THEN $4::timestamptz + make_interval(secs => $3::int) END
+    WHERE id = $1"""
 
 _TASK_OPEN = sql_list(TASK_OPEN)
 _EXECUTION_OPEN = sql_list(EXECUTION_OPEN)
@@ -72,6 +81,8 @@ class ExecutionQueries(StoreBase):
         suspended: bool = False,
         concurrency: Concurrency | None = None,
         priority: int = 0,
+        stages: Mapping[str, str] | None = None,
+        deadline_seconds: int | None = None,
     ) -> Created:
         """Create an execution and its task rows in one transaction.
 
@@ -88,7 +99,13 @@ class ExecutionQueries(StoreBase):
         (:mod:`conveyor_engine.concurrency`): it queues (its roots held ``Pending``) and
         is admitted at once if it fits; or fails at once (``Forbid``, no task runs: each
         is ``Cancelled``); or first cancels the oldest open runs (``Replace``).
+
+        ``stages`` names the handler tasks' stages (``onFailure``, ``finally``; the others
+        are ``main``); their ``tasks`` entries count the gate in their dependencies.
+        ``deadline_seconds`` (``activeDeadlineSeconds``) sets the run's deadline that long
+        after it is admitted (:mod:`conveyor_engine.handlers`).
         """
+        stages = stages or {}
         execution_id = str(uuid.uuid4())
 
         async def work(conn: asyncpg.Connection) -> Created:
@@ -117,10 +134,13 @@ class ExecutionQueries(StoreBase):
                     "SELECT id FROM executions WHERE idempotency_key = $1", idempotency_key
                 )
                 return Created(sid(existing), False)
+            if stages or deadline_seconds is not None:
+                await conn.execute(_HANDLERS_AND_DEADLINE, created, len(stages),
+                                   deadline_seconds, now, concurrency is not None)
             if concurrency is None:
                 rows = [(name, type_, deps, task_pool, *initial_task(deps, now))
                         for name, type_, deps, task_pool in tasks]
-                await _insert_tasks(conn, created, rows, priority)
+                await _insert_tasks(conn, created, rows, priority, stages=stages)
                 return Created(execution_id, True, [
                     ReadyTask(TaskRef(execution_id, name, attempt), task_pool, priority)
                     for name, _, _, task_pool, phase, attempt, _ in rows
@@ -129,7 +149,7 @@ class ExecutionQueries(StoreBase):
                 await _insert_tasks(conn, created, [
                     (name, type_, deps, task_pool, TaskPhase.CANCELLED, 0, None)
                     for name, type_, deps, task_pool in tasks], priority,
-                    message=f"not started: {decision.forbidden}", now=now)
+                    message=f"not started: {decision.forbidden}", now=now, stages=stages)
                 await conn.execute(
                     """UPDATE executions SET phase = $2, message = $3, reason = $4,
                            queued = false, tasks_open = 0, finished_at = $5
@@ -145,7 +165,7 @@ class ExecutionQueries(StoreBase):
             # Queued first: every task waits Pending (attempt 0) until admitted.
             await _insert_tasks(conn, created, [
                 (name, type_, deps, task_pool, TaskPhase.PENDING, 0, None)
-                for name, type_, deps, task_pool in tasks], priority)
+                for name, type_, deps, task_pool in tasks], priority, stages=stages)
             promoted = await promote(conn, [concurrency.group], now,
                                      locked=[concurrency.group])
             return Created(execution_id, True, promoted.ready,
@@ -197,14 +217,16 @@ class ExecutionQueries(StoreBase):
 
     async def task_outputs(
         self, execution_id: str, names: list[str]
-    ) -> dict[str, tuple[str, dict[str, Any] | None]]:
-        """``{task name: (phase, outputs)}`` for the named tasks of one execution."""
+    ) -> dict[str, tuple[str, dict[str, Any] | None, str | None]]:
+        """``{task name: (phase, outputs, error)}`` for the named tasks of one execution
+        (the Redis cache holds ``(phase, outputs)`` of tasks that succeeded or were
+        skipped only, so a failed task's error is always read here)."""
         rows = await self._pool.fetch(
-            """SELECT name, phase, outputs FROM tasks
+            """SELECT name, phase, outputs, error FROM tasks
                WHERE execution_id = $1 AND name = ANY($2::text[])""",
             execution_id, names,
         )
-        return {r["name"]: (r["phase"], r["outputs"]) for r in rows}
+        return {r["name"]: (r["phase"], r["outputs"], r["error"]) for r in rows}
 
     async def get_execution(self, execution_id: str) -> ExecutionState | None:
         """The execution with all its tasks (ordered by name), or None when unknown."""
@@ -216,7 +238,7 @@ class ExecutionQueries(StoreBase):
                        if row["queued"] and row["phase"] in EXECUTION_OPEN else None)
             tasks = await conn.fetch(
                 """SELECT name, type, phase, attempt, outputs, error, message, started_at,
-                          finished_at, due_at, reason
+                          finished_at, due_at, reason, stage
                    FROM tasks WHERE execution_id = $1 ORDER BY name""",
                 execution_id,
             )
@@ -242,6 +264,7 @@ class ExecutionQueries(StoreBase):
             concurrency_group=row["concurrency_key"],
             queued=row["queued"] and row["phase"] in EXECUTION_OPEN,
             reason=row["reason"],
+            deadline_at=row["deadline_at"],
         )
 
     async def get_attempts(self, execution_id: str) -> list[AttemptState]:
@@ -265,11 +288,14 @@ class ExecutionQueries(StoreBase):
 
 async def _insert_tasks(conn: asyncpg.Connection, execution_id: Any, rows: list[tuple],
                         priority: int, *, message: str | None = None,
-                        now: datetime | None = None) -> None:
+                        now: datetime | None = None,
+                        stages: Mapping[str, str] | None = None) -> None:
     """Copy task rows ``(name, type, deps, pool, phase, attempt, due_at)`` in; ``message``
-    and ``finished_at = now`` on each when given (tasks that will never run)."""
+    and ``finished_at = now`` on each when given (tasks that will never run); ``stages``
+    the handler tasks' stages (others are ``main``)."""
+    stages = stages or {}
     columns = ["execution_id", "name", "type", "pool", "phase", "deps_open", "attempt",
-               "due_at", "priority"]
+               "due_at", "priority", "stage"]
     extra: tuple = ()
     if message is not None:
         columns += ["message", "finished_at"]
@@ -277,7 +303,7 @@ async def _insert_tasks(conn: asyncpg.Connection, execution_id: Any, rows: list[
     await conn.copy_records_to_table(
         "tasks", columns=columns,
         records=[(execution_id, name, type_, task_pool, phase, deps, attempt, due_at,
-                  priority, *extra)
+                  priority, stages.get(name, "main"), *extra)
                  for name, type_, deps, task_pool, phase, attempt, due_at in rows],
     )
 

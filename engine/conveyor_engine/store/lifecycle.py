@@ -44,9 +44,14 @@ _RESET_TASKS = """
     WHERE t.execution_id = $1 AND t.name = r.name
     RETURNING t.execution_id, t.name, t.phase, t.attempt, t.pool, t.priority"""
 
+# A retried run's main tasks start a new round: no outcome yet, a fresh deadline.
 _REOPEN = """
     UPDATE executions SET phase = $2, message = NULL, finished_at = NULL, tasks_open = $3,
-        tasks_failed = 0, retries = retries + 1, suspended = $4, updated_at = $5
+        tasks_failed = 0, retries = retries + 1, suspended = $4, updated_at = $5,
+        tasks_continued = 0, handlers_failed = 0, outcome = NULL, outcome_message = NULL,
+        reason = NULL,
+        deadline_at = CASE WHEN deadline_seconds IS NOT NULL
+                           THEN $5::timestamptz + make_interval(secs => deadline_seconds) END
     WHERE id = $1 RETURNING retries"""
 
 
@@ -127,7 +132,7 @@ class LifecycleQueries(StoreBase):
 
     async def retry_execution(
         self, execution_id: str, *, depends_on: Mapping[str, Sequence[str]], now: datetime,
-        suspended: bool = False,
+        suspended: bool = False, handlers: frozenset[str] = frozenset(),
     ) -> Retried | None:
         """Retry a ``Failed`` or ``Cancelled`` execution from its failed step, in place.
 
@@ -145,7 +150,7 @@ class LifecycleQueries(StoreBase):
                 "SELECT phase FROM executions WHERE id = $1 FOR UPDATE", execution_id)
             if phase not in EXECUTION_RETRYABLE:
                 return None
-            plan = retry_plan(phases, depends_on)
+            plan = retry_plan(phases, depends_on, handlers)
             if not plan:
                 return None
             rows = await conn.fetch(

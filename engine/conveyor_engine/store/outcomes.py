@@ -11,10 +11,12 @@ from datetime import datetime
 
 import asyncpg
 
+from ..handlers import Counters, EndOfMain, Finish, next_step
 from ..phases import EXECUTION_OPEN, TASK_FINAL, TaskPhase, sql_list
 from .admission import promote
 from .base import StoreBase, sid
-from .decisions import CommitPlan, execution_finish, plan_commit, released
+from .decisions import CommitPlan, plan_commit, released
+from .handlers import end_main
 from .locks import release_held
 from .records import CommitResult, OutcomeRecord, ReadyTask, TaskRef
 
@@ -80,21 +82,32 @@ _COUNT_DOWN = """
 _COUNTERS = """
     UPDATE executions e
     SET tasks_open = e.tasks_open - c.closed, tasks_failed = e.tasks_failed + c.failed,
-        updated_at = $4
-    FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(eid, closed, failed)
+        tasks_continued = e.tasks_continued + c.continued,
+        handlers_failed = e.handlers_failed + c.hfailed, updated_at = $4
+    FROM unnest($1::uuid[], $2::int[], $3::int[], $6::int[], $7::int[])
+         AS c(eid, closed, failed, continued, hfailed)
     WHERE e.id = c.eid AND e.phase = ANY($5::text[])
-    RETURNING e.id, e.tasks_open, e.tasks_failed, e.tasks_total"""
+    RETURNING e.id, e.tasks_open, e.tasks_failed, e.tasks_total, e.tasks_continued,
+              e.handlers_total, e.handlers_failed, e.outcome, e.outcome_message, e.reason"""
+
+_OUTCOME = """
+    UPDATE executions SET outcome = $2, outcome_message = $3, tasks_open = tasks_open - $4
+    WHERE id = $1"""
 
 # Returns each finished run's concurrency group (NULL for most): those queues move. Still
 # one statement and one round trip, as before groups existed.
 _FINISH = """
     UPDATE executions e SET phase = f.phase, message = f.message,
         finished_at = $4, updated_at = $4
-    FROM unnest($1::uuid[], $2::text[], $3::text[]) AS f(eid, phase, message)
+    , reason = COALESCE(f.reason, e.reason)
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $5::text[]) AS f(eid, phase, message, reason)
     WHERE e.id = f.eid
     RETURNING e.concurrency_key"""
 
 _TASK_FINAL = sql_list(TASK_FINAL)
+#: The counter columns :class:`~conveyor_engine.handlers.Counters` is read from.
+_COUNTED = ("tasks_open", "tasks_total", "tasks_failed", "handlers_total", "handlers_failed",
+            "outcome", "outcome_message", "reason")
 _EXECUTION_OPEN = sql_list(EXECUTION_OPEN)
 
 
@@ -139,7 +152,7 @@ async def _commit(
     plan = plan_commit(result.applied)
     result.skipped = await _skip(conn, plan, now)
     result.ready = await _count_down(conn, plan, now)
-    result.finished, groups = await _finish(conn, plan, result.skipped, now)
+    result.finished, groups = await _finish(conn, plan, result, now)
     if groups:
         # A run of a concurrency group finished: admit the next queued ones, in this
         # transaction (their tasks are dispatched with the batch's).
@@ -262,29 +275,44 @@ async def _count_down(conn: asyncpg.Connection, plan: CommitPlan, now: datetime
 
 
 async def _finish(
-    conn: asyncpg.Connection, plan: CommitPlan, skipped: list[tuple[str, str]], now: datetime
+    conn: asyncpg.Connection, plan: CommitPlan, result: CommitResult, now: datetime
 ) -> tuple[dict[str, str], set[str]]:
-    """Move the counters of the touched executions; finish those with no task open.
+    """Move the counters of the touched executions; end the main tasks of those whose main
+    tasks all ended (their handlers released or skipped, into ``result``); finish those
+    with no task open (:func:`conveyor_engine.handlers.next_step`).
 
     Returns ``{execution id: final phase}`` of the executions finished now, and the
     concurrency groups of those that have one.
     """
     ids = list(plan.executions)
-    closed = plan.closed_with(skipped)
+    closed = plan.closed_with(result.skipped)
     counters = await conn.fetch(
         _COUNTERS, ids, [closed[i] for i in ids], [plan.failed[i] for i in ids], now,
-        _EXECUTION_OPEN,
+        _EXECUTION_OPEN, [plan.continued[i] for i in ids],
+        [plan.handlers_failed[i] for i in ids],
     )
-    done = {}
+    done: dict[str, Finish] = {}
     for row in counters:
-        finish = execution_finish(tasks_open=row["tasks_open"], tasks_failed=row["tasks_failed"],
-                                  tasks_total=row["tasks_total"])
-        if finish is not None:
-            done[sid(row["id"])] = finish
+        eid = sid(row["id"])
+        counted = Counters(**{k: row[k] for k in _COUNTED}, continued=row["tasks_continued"])
+        step = next_step(counted)
+        if isinstance(step, EndOfMain):
+            # The main tasks ended: release the handlers that run, skip the others.
+            ended = await end_main(conn, eid, run=step.run, skip=step.skip, now=now)
+            await conn.execute(_OUTCOME, eid, step.outcome, step.message, len(ended.skipped))
+            result.ready += ended.ready
+            result.skipped += [(eid, name) for name in ended.skipped]
+            left = counted.tasks_open - len(ended.skipped)
+            step = next_step(replace(counted, tasks_open=left, outcome=step.outcome,
+                                     outcome_message=step.message),
+                             handlers_run=counted.handlers_total - len(ended.skipped))
+        if isinstance(step, Finish):
+            done[eid] = step
     if not done:
         return {}, set()
     ids = sorted(done)
-    args = (ids, [done[i][0] for i in ids], [done[i][1] for i in ids], now)
+    args = (ids, [done[i].phase for i in ids], [done[i].message for i in ids], now,
+            [done[i].reason for i in ids])
     groups = {row["concurrency_key"] for row in await conn.fetch(_FINISH, *args)
               if row["concurrency_key"] is not None}
-    return {i: done[i][0] for i in ids}, groups
+    return {i: done[i].phase for i in ids}, groups

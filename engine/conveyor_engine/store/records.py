@@ -95,6 +95,10 @@ class OutcomeRecord:
     #: reason ``LockLost``, retried under the task's policy).
     locks: int = 0
     lock_lost: Transition | None = None
+    #: The task's stage (``main``, ``onFailure``, ``finally``: :mod:`conveyor_engine.
+    #: handlers`) and whether a failure of it lets the run go on (``continueOn.failed``).
+    stage: str = "main"
+    continue_on_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,8 @@ class TaskState:
     finished_at: datetime | None
     due_at: datetime | None
     reason: str | None = None
+    #: ``main``, ``onFailure`` or ``finally`` (:mod:`conveyor_engine.handlers`).
+    stage: str = "main"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +218,8 @@ class ExecutionState:
     #: Why it waits or ended as it did, when the engine knows more than the phase:
     #: ``ConcurrencyLimit``, ``ConcurrencyForbidden``, ``ConcurrencyReplaced``; else None.
     reason: str | None = None
+    #: When its main tasks must have ended (``activeDeadlineSeconds``), or None.
+    deadline_at: datetime | None = None
 
     @property
     def tasks_done(self) -> int:

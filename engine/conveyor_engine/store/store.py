@@ -26,6 +26,7 @@ import orjson
 
 from .claims import ClaimQueries
 from .executions import ExecutionQueries
+from .handlers import DeadlineQueries
 from .lifecycle import LifecycleQueries
 from .locks import LockQueries
 from .migrate import migrate
@@ -46,7 +47,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class Store(ExecutionQueries, LifecycleQueries, ClaimQueries, OutcomeQueries, TimerQueries,
-            RetentionQueries, LockQueries, RateLimitQueries):
+            RetentionQueries, LockQueries, RateLimitQueries, DeadlineQueries):
     """PostgreSQL access for the engine. Create with :meth:`connect`; close with :meth:`close`.
 
     All methods raise asyncpg errors unchanged on connection problems; callers decide

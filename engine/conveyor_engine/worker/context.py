@@ -23,8 +23,11 @@ class Job:
     """A claimed attempt with everything needed to run it.
 
     ``context`` is the expression context: ``{"inputs": ..., "tasks": {name: {"phase",
-    "outputs"}}, "execution": {"id", "workflow"}}`` holding only the upstream tasks that
-    this task's templates refer to, and ``"task": {"name", "attempt"}``.
+    "outputs", "error"}}, "execution": {"id", "workflow"}}`` holding only the upstream tasks
+    that this task's templates refer to, and ``"task": {"name", "attempt"}``. A handler
+    task's ``execution`` also holds ``phase``, ``reason`` and ``failedTasks`` (the main
+    tasks' outcome, :meth:`~conveyor_engine.store.Store.handler_scope`). ``outputs`` is
+    ``{}`` for a task without any (failed, skipped); ``error`` is null unless it failed.
     """
 
     claimed: Claimed
@@ -96,12 +99,16 @@ class ContextLoader:
             known = outputs.get(claim.ref.execution_id, {})
             upstream = {}
             for name in task.refs:
-                phase, value = known.get(name, (TaskPhase.PENDING, None))
-                upstream[name] = {"phase": phase, "outputs": value or {}}
+                phase, value, *error = known.get(name, (TaskPhase.PENDING, None))
+                upstream[name] = {"phase": phase, "outputs": value or {},
+                                  "error": error[0] if error else None}
+            execution = {"id": header.execution_id, "workflow": header.workflow_name}
+            if task.handler:
+                execution.update(await self._store.handler_scope(header.execution_id))
             context = {
                 "inputs": header.inputs,
                 "tasks": upstream,
-                "execution": {"id": header.execution_id, "workflow": header.workflow_name},
+                "execution": execution,
                 "task": {"name": task.name, "attempt": claim.ref.attempt},
             }
             jobs.append(Job(claim, header, workflow, task, context))
@@ -109,7 +116,7 @@ class ContextLoader:
 
     async def _outputs(
         self, wanted: dict[str, list[str]]
-    ) -> dict[str, dict[str, tuple[str, Any]]]:
+    ) -> dict[str, dict[str, tuple[Any, ...]]]:
         found = await self._cache.outputs(wanted)
         for eid, names in wanted.items():
             hits = found.setdefault(eid, {})

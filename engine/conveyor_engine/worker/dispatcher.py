@@ -1,5 +1,7 @@
-"""The dispatcher: fires due durable timers, re-dispatches ready tasks that were lost, and
-records as lost the attempts of running tasks whose worker stopped renewing their lease.
+"""The dispatcher: fires due durable timers, enforces runs' deadlines
+(``activeDeadlineSeconds``: :meth:`Dispatcher._expire_deadlines`), re-dispatches ready tasks
+that were lost, and records as lost the attempts of running tasks whose worker stopped
+renewing their lease.
 
 One worker per pool runs it at a time, under a Redis lock (redis-py's ``Lock``: a key with
 a random token and a TTL, released or extended only by its holder). If that worker dies,
@@ -12,11 +14,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from redis.asyncio import Redis
 
 from .. import dependencies
 from ..cache import Cache
-from ..events import Event, add_publish
+from ..events import Event, add_message, add_publish
 from ..keys import Keys
 from ..metrics import LOST_ATTEMPTS, TASKS_WAITING
 from ..phases import TaskPhase
@@ -111,6 +114,7 @@ class Dispatcher:
         """Fire due timers and recover lost tasks once; return seconds until the next pass."""
         now = datetime.now(UTC)
         fired = await self._store.fire_due_timers(self._pool, now=now, limit=_BATCH)
+        fired += await self._expire_deadlines(now)
         lost: list[ReadyTask] = []
         backlog = await self._queue.backlog(self._pool)
         if backlog.queued == 0 or now - self._last_full_check > self._grace * 10:
@@ -144,6 +148,32 @@ class Dispatcher:
         if upcoming is None:
             return self._interval
         return max(0.0, min(self._interval, (upcoming - datetime.now(UTC)).total_seconds()))
+
+    async def _expire_deadlines(self, now: datetime) -> list[ReadyTask]:
+        """End the main tasks of this pool's runs whose deadline passed (durable in
+        PostgreSQL, so it holds while the operator is down): their running attempts are
+        interrupted through the control channel (the cancel path; only the tasks named),
+        finished runs announced; returns the handler tasks to dispatch with the timers."""
+        expired = await self._store.expire_deadlines(self._pool, now=now, limit=_BATCH)
+        if not expired:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            events = []
+            for run in expired:
+                log.info("execution %s passed its deadline: %d task(s) cancelled",
+                         run.execution_id, len(run.cancelled))
+                if run.running:
+                    add_message(pipe, self._keys.control(), orjson.dumps({
+                        "cancel": run.execution_id, "tasks": run.running,
+                        "reason": "the run's activeDeadlineSeconds passed"}))
+                events += [Event(run.execution_id, TaskPhase.CANCELLED, name)
+                           for name in run.cancelled]
+                if run.finished is not None:
+                    events.append(Event(run.execution_id, run.finished))
+                    self._cache.add_finished(pipe, run.execution_id)
+            add_publish(pipe, self._keys, events)
+            await pipe.execute()
+        return [task for run in expired for task in run.ready + run.admitted]
 
     async def _sweep_locks(self, now: datetime) -> None:
         """Free dead lock holders (lease ran out, or their task no longer runs under the

@@ -89,6 +89,8 @@ def outcome_record(
         lease_before=lease_before,
         locks=locks,
         lock_lost=lock_lost,
+        stage=task.stage if task is not None else "main",
+        continue_on_failed=task is not None and task.continues_on_failure,
     )
 
 

@@ -467,7 +467,10 @@ class Worker:
                     await pubsub.aclose()
 
     def _on_control(self, message: dict) -> None:
+        only = message.get("tasks")  # a deadline names the main tasks it cancelled
         for entry in self.inflight.of_execution(message.get("cancel")):
+            if only is not None and entry.delivery.ref.task not in only:
+                continue
             # Entries still loading their context have no task yet: the stop alone keeps
             # them from starting (see _outcome).
             entry.cancel(message.get("reason", "execution cancelled"))

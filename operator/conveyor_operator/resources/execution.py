@@ -39,6 +39,9 @@ class ExecutionSpec(CamelModel):
     retry: int = Field(0, ge=0, le=2**31 - 1)
     #: Priority of the run's tasks (:mod:`conveyor_engine.priorities`), read at submission.
     priority: int = Field(0, ge=-1000, le=1000)
+    #: Seconds the run's main tasks may take from admission (overrides the Workflow's);
+    #: enforced by the engine, fixed at submission (the CRD's rule). None: the Workflow's.
+    active_deadline_seconds: int | None = Field(None, ge=1, le=31_622_400)
 
 
 class TaskSummary(StatusModel):

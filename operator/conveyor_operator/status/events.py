@@ -38,6 +38,10 @@ _REASONED_EVENTS: dict[tuple[str, str], tuple[EventType, EventReason]] = {
         (EventType.WARNING, EventReason.CONCURRENCY_FORBIDDEN),
     (ExecutionPhase.CANCELLED, EventReason.CONCURRENCY_REPLACED):
         (EventType.NORMAL, EventReason.CONCURRENCY_REPLACED),
+    (ExecutionPhase.FAILED, EventReason.DEADLINE_EXCEEDED):
+        (EventType.WARNING, EventReason.DEADLINE_EXCEEDED),
+    (ExecutionPhase.FAILED, EventReason.HANDLER_FAILED):
+        (EventType.WARNING, EventReason.HANDLER_FAILED),
 }
 
 

@@ -106,6 +106,10 @@ def _suspension(state: ExecutionState, previous: dict[str, Any]) -> list[Conditi
 _WAITING_REASONS = frozenset({ConditionReason.LOCK_HELD, ConditionReason.RATE_LIMITED})
 
 
+#: Engine reasons a Failed run keeps on its conditions (instead of Failed / TaskFailed).
+_FAILED_REASONS = frozenset({ConditionReason.DEADLINE_EXCEEDED, ConditionReason.HANDLER_FAILED})
+
+
 _EXECUTION_ID = re.compile(
     r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
@@ -137,6 +141,10 @@ def _execution_conditions(phase: str, message: str, state: ExecutionState | None
         return [Condition(ConditionType.READY, True, ConditionReason.SUCCEEDED, message)]
     if phase == ExecutionPhase.FAILED and reason == ConditionReason.CONCURRENCY_FORBIDDEN:
         return not_ready(ConditionReason.CONCURRENCY_FORBIDDEN, message, stalled=True)
+    if phase == ExecutionPhase.FAILED and reason in _FAILED_REASONS:
+        # As batch/v1 Job's Failed condition says DeadlineExceeded.
+        return [Condition(ConditionType.READY, False, str(reason), message),
+                Condition(ConditionType.STALLED, True, str(reason), message)]
     if phase == ExecutionPhase.FAILED:
         return [Condition(ConditionType.READY, False, ConditionReason.FAILED, message),
                 Condition(ConditionType.STALLED, True, ConditionReason.TASK_FAILED, message)]
