@@ -256,9 +256,25 @@ class ConcurrencySpec(_Model):
         "Queue", description="What a run beyond the limit does.")
 
 
+#: Most outputs one workflow may declare.
+MAX_OUTPUTS = 64
+
+
+class OutputSpec(_Model):
+    """A workflow output (``outputs: [{name, value}]``): ``value`` is a value whose strings
+    may hold ``${{ }}`` templates over ``inputs``, ``execution`` and any task's ``outputs``
+    and ``phase`` (every task is final by then), evaluated once the run Succeeded. They
+    are the run's result: a parent's ``workflow`` task gets them as its outputs."""
+
+    name: str = Field(pattern=INPUT_NAME_PATTERN)
+    value: Any = None
+    description: str | None = None
+
+
 class WorkflowSpec(_Model):
-    """A workflow definition: named inputs and a DAG of tasks, and optionally a
-    concurrency rule for its runs (:class:`ConcurrencySpec`)."""
+    """A workflow definition: named inputs, a DAG of tasks, its declared outputs
+    (:class:`OutputSpec`), and optionally a concurrency rule for its runs
+    (:class:`ConcurrencySpec`)."""
 
     inputs: list[InputSpec] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(min_length=1, max_length=MAX_TASKS)
@@ -267,6 +283,7 @@ class WorkflowSpec(_Model):
         default_factory=list, max_length=64,
         description="Global rate limits this workflow declares (shared by every workflow).")
     concurrency: ConcurrencySpec | None = None
+    outputs: list[OutputSpec] = Field(default_factory=list, max_length=MAX_OUTPUTS)
 
 
 def is_valid_name(name: str) -> bool:

@@ -9,8 +9,9 @@ from __future__ import annotations
 ROOTS = frozenset({"inputs", "tasks", "execution", "task", "secrets"})
 #: What ``tasks.NAME`` holds.
 TASK_FIELDS = frozenset({"outputs", "phase"})
-#: What ``execution`` holds.
-EXECUTION_FIELDS = frozenset({"id", "workflow"})
+#: What ``execution`` holds: ``startedAt`` (a CEL timestamp: when the run was submitted)
+#: and ``scheduledTime`` (a timestamp: the Schedule tick that created it; null otherwise).
+EXECUTION_FIELDS = frozenset({"id", "workflow", "startedAt", "scheduledTime"})
 #: What ``task`` (the task being run) holds.
 SELF_FIELDS = frozenset({"name", "attempt"})
 #: Comprehension macros of the CEL spec (``e.map(x, ...)`` binds ``x``).

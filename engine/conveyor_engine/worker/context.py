@@ -23,8 +23,9 @@ class Job:
     """A claimed attempt with everything needed to run it.
 
     ``context`` is the expression context: ``{"inputs": ..., "tasks": {name: {"phase",
-    "outputs"}}, "execution": {"id", "workflow"}}`` holding only the upstream tasks that
-    this task's templates refer to, and ``"task": {"name", "attempt"}``.
+    "outputs"}}, "execution": {"id", "workflow", "startedAt", "scheduledTime"}}`` holding
+    only the upstream tasks that this task's templates refer to, and ``"task": {"name",
+    "attempt"}`` (:func:`execution_context`).
     """
 
     claimed: Claimed
@@ -43,6 +44,15 @@ class LoadFailure:
     workflow: CompiledWorkflow | None = None
 
 
+def execution_context(header: ExecutionHeader) -> dict[str, Any]:
+    """What ``execution`` holds in expressions, from the run's header (pure): its id, its
+    workflow's engine name, ``startedAt`` (when the run was submitted: an aware UTC
+    datetime, a CEL timestamp) and ``scheduledTime`` (the Schedule tick that created it,
+    a timestamp, or None). Fixed for the run, so every attempt sees the same values."""
+    return {"id": header.execution_id, "workflow": header.workflow_name,
+            "startedAt": header.created_at, "scheduledTime": header.scheduled_time}
+
+
 class ContextLoader:
     """Builds :class:`Job` objects for claims, Redis first and PostgreSQL on a miss."""
 
@@ -54,6 +64,8 @@ class ContextLoader:
     async def headers(self, execution_ids: list[str]) -> dict[str, ExecutionHeader]:
         """Execution headers by id, cached ones from Redis and the rest from PostgreSQL."""
         found = await self._cache.headers(execution_ids)
+        # A header cached by an earlier release lacks the run's times: read it again.
+        found = {eid: h for eid, h in found.items() if h.created_at is not None}
         CACHE_REQUESTS.labels("execution", "redis").inc(len(found))
         missing = [eid for eid in execution_ids if eid not in found]
         if missing:
@@ -101,7 +113,7 @@ class ContextLoader:
             context = {
                 "inputs": header.inputs,
                 "tasks": upstream,
-                "execution": {"id": header.execution_id, "workflow": header.workflow_name},
+                "execution": execution_context(header),
                 "task": {"name": task.name, "attempt": claim.ref.attempt},
             }
             jobs.append(Job(claim, header, workflow, task, context))
