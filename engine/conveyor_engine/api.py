@@ -22,7 +22,9 @@ from redis.exceptions import RedisError
 
 from .cache import Cache
 from .catalogue import AdvertisedType, Catalogues, PoolCatalogue
+from .children import settle_outputs
 from .compiler import (
+    WORKFLOW_TYPE,
     CompiledWorkflow,
     InvalidInputs,
     PoolFacts,
@@ -192,6 +194,9 @@ class Engine:
         priority: int = 0,
         concurrency: Concurrency | None = None,
         deadline_seconds: int | None = None,
+        scheduled_time: datetime | None = None,
+        parent: tuple[str, str, int] | None = None,
+        depth: int = 0,
     ) -> Submission:
         """Start an execution of ``workflow`` with ``inputs`` (``suspended``: created
         suspended, so no task starts until :meth:`resume`; as a Job created suspended).
@@ -226,6 +231,10 @@ class Engine:
         it passes, open tasks are cancelled (running ones interrupted), the run ends
         ``Failed`` with reason ``DeadlineExceeded`` and its handlers still run (enforced
         by the dispatcher of the workflow's pool; :mod:`conveyor_engine.handlers`).
+        ``scheduled_time`` (aware datetime): the Schedule tick that created the run, seen
+        as ``execution.scheduledTime``. ``parent`` ``(execution id, task, attempt)`` and
+        ``depth`` link a child run to the ``workflow`` task that starts it
+        (:mod:`conveyor_engine.children`).
         """
         if deadline_seconds is None:
             deadline_seconds = workflow.deadline_seconds
@@ -249,6 +258,7 @@ class Engine:
         for pool in {task[3] for task in tasks} - self._groups:
             await self.queue.ensure_group(pool)
             self._groups.add(pool)
+        now = datetime.now(UTC)
         made = await self.store.create_execution(
             workflow_name=workflow.name,
             workflow_hash=workflow.content_hash,
@@ -257,18 +267,21 @@ class Engine:
             inputs=resolved,
             tasks=tasks,
             idempotency_key=idempotency_key,
-            now=datetime.now(UTC),
+            now=now,
             suspended=suspended,
             concurrency=concurrency,
             priority=priority,
             stages={t.name: t.stage for t in workflow.tasks.values() if t.handler},
             deadline_seconds=deadline_seconds,
+            parent=parent,
+            depth=depth,
+            scheduled_time=scheduled_time,
         )
         execution_id = made.execution_id
         if made.created:
             phase = ExecutionPhase.FAILED if made.forbidden else ExecutionPhase.PENDING
             header = ExecutionHeader(execution_id, workflow.name, workflow.content_hash,
-                                     workflow.pool, resolved, phase)
+                                     workflow.pool, resolved, phase, now, scheduled_time)
             try:
                 await asyncio.wait_for(self._dispatch_created(header, workflow, made,
                                                              concurrency),
@@ -305,7 +318,10 @@ class Engine:
             await pipe.execute()
 
     async def get(self, execution_id: str) -> ExecutionState | None:
-        """The recorded state of an execution, tasks in workflow (topological) order."""
+        """The recorded state of an execution, tasks in workflow (topological) order, with
+        its declared outputs once it Succeeded (evaluated and stored by the first reader:
+        :func:`conveyor_engine.children.settle_outputs`) and the child runs of its
+        ``workflow`` tasks."""
         state = await self.store.get_execution(execution_id)
         if state is None:
             return None
@@ -313,9 +329,16 @@ class Engine:
             workflow = await self.catalog.get(state.workflow_hash, state.workflow_name)
         except LookupError:
             return state
+        if (state.phase == ExecutionPhase.SUCCEEDED and state.outputs is None
+                and workflow.spec.outputs):
+            await settle_outputs(self.store, workflow, state.execution_id)
+            state = await self.store.get_execution(execution_id) or state
+        children = {}
+        if any(t.type == WORKFLOW_TYPE for t in workflow.tasks.values()):
+            children = await self.store.children_by_task(execution_id)
         order = {name: i for i, name in enumerate(workflow.tasks)}
         tasks = tuple(sorted(state.tasks, key=lambda t: order.get(t.name, len(order))))
-        return replace(state, tasks=tasks)
+        return replace(state, tasks=tasks, children=children)
 
     async def find(self, idempotency_key: str) -> str | None:
         """The id of the execution submitted with ``idempotency_key``, or None if none was."""
@@ -329,7 +352,18 @@ class Engine:
         """Cancel an execution: open tasks become Cancelled, running ones are interrupted.
 
         Returns False when the execution is unknown or already final. History is kept.
+        Its open child runs (``workflow`` tasks), theirs and so on are cancelled too
+        (Temporal's parent close policy ``TERMINATE``), with a reason naming the parent.
         """
+        descendants = await self.store.open_descendants(execution_id)
+        cancelled_self = await self._cancel_one(execution_id, reason)
+        for child in descendants:
+            await self._cancel_one(child, f"parent execution {execution_id} was cancelled: "
+                                          f"{reason}")
+        return cancelled_self
+
+    async def _cancel_one(self, execution_id: str, reason: str) -> bool:
+        """Cancel one execution (see :meth:`cancel`), not its children."""
         cancelled, admitted = await self.store.cancel_and_admit(
             execution_id, reason=reason, now=datetime.now(UTC))
         if cancelled is None:

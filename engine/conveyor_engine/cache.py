@@ -9,6 +9,7 @@ finished runs (PostgreSQL keeps their history; a late reader misses and reads it
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,6 +28,16 @@ TTL_SECONDS = 24 * 3600
 FINISHED_TTL_SECONDS = 300
 
 
+def _time_text(value: datetime | None) -> str:
+    """A header time as cached: ISO 8601, or ``""`` for None."""
+    return value.isoformat() if value is not None else ""
+
+
+def _time(text: str | None) -> datetime | None:
+    """A cached header time back (None for ``""`` or a header cached before times were)."""
+    return datetime.fromisoformat(text) if text else None
+
+
 class Cache:
     """Typed access to the cached entries under one key prefix."""
 
@@ -40,6 +51,8 @@ class Cache:
         pipe.hset(key, mapping={
             "workflow": header.workflow_name, "hash": header.workflow_hash,
             "pool": header.pool, "inputs": orjson.dumps(header.inputs).decode(),
+            "created": _time_text(header.created_at),
+            "scheduled": _time_text(header.scheduled_time),
         })
         final = ExecutionPhase(header.phase) in EXECUTION_FINAL
         pipe.expire(key, FINISHED_TTL_SECONDS if final else TTL_SECONDS)
@@ -71,6 +84,7 @@ class Cache:
                 found[eid] = ExecutionHeader(
                     eid, fields["workflow"], fields["hash"], fields["pool"],
                     orjson.loads(fields["inputs"]), ExecutionPhase.RUNNING,
+                    _time(fields.get("created")), _time(fields.get("scheduled")),
                 )
         return found
 

@@ -278,9 +278,25 @@ MAX_DEADLINE_SECONDS = 366 * 24 * 3600
 MAX_HANDLER_TASKS = 50
 
 
+#: Most outputs one workflow may declare.
+MAX_OUTPUTS = 64
+
+
+class OutputSpec(_Model):
+    """A workflow output (``outputs: [{name, value}]``): ``value`` is a value whose strings
+    may hold ``${{ }}`` templates over ``inputs``, ``execution`` and any task's ``outputs``
+    and ``phase`` (every task is final by then), evaluated once the run Succeeded. They
+    are the run's result: a parent's ``workflow`` task gets them as its outputs."""
+
+    name: str = Field(pattern=INPUT_NAME_PATTERN)
+    value: Any = None
+    description: str | None = None
+
+
 class WorkflowSpec(_Model):
-    """A workflow definition: named inputs and a DAG of tasks, and optionally a
-    concurrency rule for its runs (:class:`ConcurrencySpec`).
+    """A workflow definition: named inputs, a DAG of tasks, its declared outputs
+    (:class:`OutputSpec`), and optionally a concurrency rule for its runs
+    (:class:`ConcurrencySpec`).
 
     ``on_failure`` and ``finally_`` (``onFailure``, ``finally`` on the wire) are handler
     task lists run once the main DAG (``tasks``) has ended: ``onFailure`` only when it
@@ -306,6 +322,7 @@ class WorkflowSpec(_Model):
     active_deadline_seconds: int | None = Field(
         None, ge=1, le=MAX_DEADLINE_SECONDS,
         description="Seconds a run's main tasks may take from admission (default of runs).")
+    outputs: list[OutputSpec] = Field(default_factory=list, max_length=MAX_OUTPUTS)
 
 
 def is_valid_name(name: str) -> bool:

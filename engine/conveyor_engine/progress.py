@@ -125,7 +125,8 @@ def transition_for(
     if isinstance(outcome, Suspended):
         until = max(outcome.until, now)
         return Transition(
-            TaskPhase.WAITING, None, message=f"waiting until {until.isoformat()}",
+            TaskPhase.WAITING, None,
+            message=(outcome.message or f"waiting until {until.isoformat()}")[:1000],
             due_at=until, timer_kind="resume",
         )
     if isinstance(outcome, Deferred):

@@ -80,6 +80,14 @@ class EngineSettings(BaseSettings):
     max_inputs_bytes: int = Field(
         1024 * 1024, ge=1024, le=64 * 1024 * 1024,
         description="Largest inputs of one execution, serialised as JSON; submit refuses more.")
+    max_workflow_depth: int = Field(
+        10, ge=1, le=100,
+        description="Deepest nesting of sub-workflows (a child's child ...); a workflow task "
+        "that would go deeper fails, naming the chain.")
+    child_recheck_seconds: float = Field(
+        30.0, ge=0.5, le=3600,
+        description="How often a workflow task waiting for its child re-checks it (the "
+        "safety net: the child's finish wakes it at once).")
     workflow_cache_size: int = Field(
         256, ge=1, le=100_000,
         description="Compiled workflow versions kept in process memory (least recently used "

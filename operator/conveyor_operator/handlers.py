@@ -54,6 +54,7 @@ from .resources import (
     workflow_spec,
 )
 from .schedules.runner import ScheduleRunner
+from .schedules.runs import scheduled_time_of
 from .settings import OperatorSettings
 from .status import (
     Waiting,
@@ -308,7 +309,8 @@ async def execution_created(body: kopf.Body, name: str, namespace: str, uid: str
                       generation=generation, previous=previous, now=now)
         return
     entry = WaitingExecution(ref, generation, spec, previous,
-                             Waiting(ConditionReason.SUBMITTING, ""))
+                             Waiting(ConditionReason.SUBMITTING, ""),
+                             scheduled_time=scheduled_time_of(meta.get("annotations")))
     waiting = await _start(memo, entry)
     if waiting is not None:
         # Written once; WaitingExecutions re-checks when the Workflow or a pool changes,
@@ -336,7 +338,8 @@ async def _start(memo: kopf.Memo, entry: WaitingExecution) -> Waiting | None:
                                          idempotency_key=ref.uid,
                                          suspended=entry.spec.suspend,
                                          priority=entry.spec.priority,
-                                         deadline_seconds=entry.spec.active_deadline_seconds)
+                                         deadline_seconds=entry.spec.active_deadline_seconds,
+                                         scheduled_time=entry.scheduled_time)
     except InvalidInputs as exc:
         failed = Waiting(ConditionReason.INVALID_INPUTS, str(exc), final=True)
         desired = execution_status(generation=entry.generation, state=None,

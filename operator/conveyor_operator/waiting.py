@@ -53,6 +53,8 @@ class WaitingExecution:
     waiting: Waiting
     delay: float | None = None
     due: float = field(default_factory=time.monotonic)
+    #: The Schedule tick that created it (its annotation), for ``execution.scheduledTime``.
+    scheduled_time: datetime | None = None
 
 
 class WaitingExecutions:

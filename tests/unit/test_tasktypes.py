@@ -98,7 +98,7 @@ def test_the_builtin_types_are_entry_points_of_conveyor_itself() -> None:
     registry = tasktypes.load()
     builtin = [name for name in registry if registry.entry(name).provider.distribution
                == "conveyor"]
-    assert builtin == ["http", "set", "wait"]
+    assert builtin == ["http", "set", "wait", "workflow"]
     assert isinstance(tasktypes.get("http"), HttpTask)
     assert isinstance(tasktypes.get("set"), SetTask)
     assert isinstance(tasktypes.get("wait"), WaitTask)

@@ -9,6 +9,9 @@ Modules, each with one job:
   the wording of every message;
 - :mod:`.pools`: :class:`PoolFacts` (what pools advertise and mount) and the checks made
   with them, :class:`TaskTypesUnavailable` (a workflow that waits for a pool's workers);
+- :mod:`.outputs`: a workflow's declared ``outputs``, checked and evaluated;
+- :mod:`.subworkflows`: ``workflow`` tasks: the child's name, and the checks made with
+  :class:`WorkflowFacts` (recursion, unknown child, its inputs);
 - :mod:`.graph`: cycle detection, topological order, transitive up- and downstream.
 
 Import from the package (``from conveyor_engine.compiler import compile_workflow``); the
@@ -17,20 +20,28 @@ module layout is free to change.
 
 from .compile_pass import STRICT_ONLY, canonical_json, compile_workflow
 from .compiled import CompiledTask, CompiledWorkflow
+from .outputs import OUTPUTS_FAILED, OutputsFailed
 from .pools import PoolFacts, TaskTypesUnavailable, Unavailable
 from .problems import YAML_BOOLEAN_HINT, InvalidInputs, Problem, WorkflowInvalid
+from .subworkflows import WORKFLOW_TYPE, WorkflowFacts, child_name, facts_of
 
 __all__ = [
+    "OUTPUTS_FAILED",
     "STRICT_ONLY",
+    "WORKFLOW_TYPE",
     "YAML_BOOLEAN_HINT",
     "CompiledTask",
     "CompiledWorkflow",
     "InvalidInputs",
+    "OutputsFailed",
     "PoolFacts",
     "Problem",
     "TaskTypesUnavailable",
     "Unavailable",
+    "WorkflowFacts",
     "WorkflowInvalid",
     "canonical_json",
+    "child_name",
     "compile_workflow",
+    "facts_of",
 ]

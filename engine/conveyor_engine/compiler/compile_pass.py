@@ -55,6 +55,7 @@ from . import graph
 from . import handlers as staging
 from .compiled import CompiledTask, CompiledWorkflow, duration
 from .limits import limit_problems
+from .outputs import compile_outputs
 from .params import param_problems
 from .pools import PoolFacts, TaskTypesUnavailable, Unavailable, secret_problem
 from .problems import (
@@ -64,6 +65,7 @@ from .problems import (
     spec_problems,
     with_yaml_hint,
 )
+from .subworkflows import WorkflowFacts, subworkflow_problems
 
 
 def canonical_json(spec: WorkflowSpec) -> str:
@@ -102,12 +104,17 @@ def canonical_json(spec: WorkflowSpec) -> str:
             raw_task.pop("rateLimit", None)
     if not data.get("rateLimits"):
         data.pop("rateLimits", None)
+    if not data.get("outputs"):
+        # Workflows without outputs hash as before they existed (issue 12).
+        data.pop("outputs", None)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
                      strict: bool = True,
-                     pools: Mapping[str, PoolFacts] | None = None) -> CompiledWorkflow:
+                     pools: Mapping[str, PoolFacts] | None = None,
+                     workflows: Mapping[str, WorkflowFacts] | None = None,
+                     ) -> CompiledWorkflow:
     """Check ``spec`` and compile it (see the module docstring for the checks).
 
     ``spec`` is a :class:`WorkflowSpec` or its wire form (camelCase keys, as in the custom
@@ -125,6 +132,10 @@ def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
     missing from the mapping is checked locally, as without ``pools``. Raises
     :class:`~.pools.TaskTypesUnavailable` (only when nothing is invalid) when a pool that
     is not settled does not serve a task's type yet.
+
+    ``workflows`` (by engine name) are the workflows registered so far
+    (:class:`~.subworkflows.WorkflowFacts`): with them, ``workflow`` tasks are checked
+    against their child (exists, no cycle back, inputs known and complete).
     """
     with gc_paused():
         if not isinstance(spec, WorkflowSpec):
@@ -132,7 +143,8 @@ def compile_workflow(name: str, spec: WorkflowSpec | Mapping[str, Any], *,
                 spec = WorkflowSpec.model_validate(spec)
             except ValidationError as exc:
                 raise WorkflowInvalid(name, spec_problems(exc, spec)) from None
-        return _Compilation(name, spec, strict=strict, pools=pools).run()
+        return _Compilation(name, spec, strict=strict, pools=pools,
+                            workflows=workflows).run()
 
 
 #: Guards :data:`_pauses` and the collector's switch across threads (compiles run in
@@ -199,9 +211,11 @@ class _Compilation:
     """The state of one compile; methods append to ``problems`` and carry on."""
 
     def __init__(self, name: str, spec: WorkflowSpec, *, strict: bool = True,
-                 pools: Mapping[str, PoolFacts] | None = None):
+                 pools: Mapping[str, PoolFacts] | None = None,
+                 workflows: Mapping[str, WorkflowFacts] | None = None):
         self.name = name
         self.pools = pools
+        self.workflows = workflows
         self.unavailable: list[Unavailable] = []
         self.spec = spec
         self.strict = strict
@@ -236,6 +250,10 @@ class _Compilation:
         self.check_all_references(deps, compiled_parts)
         self.check_limits()
         concurrency_key = self.compile_concurrency_key()
+        outputs, problems = compile_outputs(self.spec, self.tasks, self.inputs)
+        self.problems += problems
+        if self.strict:
+            self.problems += subworkflow_problems(self.name, self.spec, self.workflows)
         if self.problems:
             raise WorkflowInvalid(self.name, self.problems)
         if self.unavailable:
@@ -273,6 +291,7 @@ class _Compilation:
             pool=self.spec.pool,
             _stored=text,
             concurrency_key=concurrency_key,
+            outputs=outputs,
         )
 
     def compile_concurrency_key(self) -> Expression | None:

@@ -23,6 +23,7 @@ from ..model import TaskSpec, WorkflowSpec, parse_duration
 from ..outputs import json_size
 from ..retries import backoff_ceiling, jittered, retry_delay
 from . import graph
+from .outputs import CompiledOutputs, evaluate_outputs
 from .problems import InvalidInputs, Problem, WorkflowInvalid
 
 
@@ -123,6 +124,8 @@ class CompiledWorkflow:
     _stored: str = field(repr=False)
     #: ``spec.concurrency.key`` compiled (None: no key, or no concurrency rule).
     concurrency_key: Expression | None = field(default=None, repr=False)
+    #: ``spec.outputs`` compiled (:mod:`.outputs`; None: built without them).
+    outputs: CompiledOutputs | None = field(default=None, repr=False)
 
     @property
     def handlers(self) -> tuple[str, ...]:
@@ -205,6 +208,14 @@ class CompiledWorkflow:
             if oversize is not None:
                 raise InvalidInputs([oversize])
         return resolved
+
+    def evaluate_outputs(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The declared outputs' values in ``context`` (see :func:`.outputs.
+        evaluate_outputs`; ``{}`` when none are declared). Raises :class:`.outputs.
+        OutputsFailed` naming the output that cannot be evaluated."""
+        if self.outputs is None or not self.outputs.templates:
+            return {}
+        return evaluate_outputs(self.outputs, context)
 
     def to_json(self) -> str:
         """The stored form: canonical JSON of the spec (what :attr:`content_hash` hashes)."""

@@ -10,9 +10,12 @@ ROOTS = frozenset({"inputs", "tasks", "execution", "task", "secrets"})
 #: What ``tasks.NAME`` holds: ``error`` is its last attempt's error text (null unless it
 #: failed; read it after a ``continueOn.failed`` task or in a handler).
 TASK_FIELDS = frozenset({"outputs", "phase", "error"})
-#: What ``execution`` holds; ``phase``, ``reason`` and ``failedTasks`` (the main tasks'
-#: outcome) only in ``onFailure``/``finally`` tasks (:mod:`conveyor_engine.handlers`).
-EXECUTION_FIELDS = frozenset({"id", "workflow", "phase", "reason", "failedTasks"})
+#: What ``execution`` holds: ``startedAt`` (a CEL timestamp: when the run was submitted)
+#: and ``scheduledTime`` (a timestamp: the Schedule tick that created it; null otherwise);
+#: ``phase``, ``reason`` and ``failedTasks`` (the main tasks' outcome) only in
+#: ``onFailure``/``finally`` tasks (:mod:`conveyor_engine.handlers`).
+EXECUTION_FIELDS = frozenset({"id", "workflow", "startedAt", "scheduledTime", "phase",
+                              "reason", "failedTasks"})
 #: What ``task`` (the task being run) holds.
 SELF_FIELDS = frozenset({"name", "attempt"})
 #: Comprehension macros of the CEL spec (``e.map(x, ...)`` binds ``x``).

@@ -52,11 +52,16 @@ class ExecutionQueries(StoreBase):
     """Workflow versions and executions as a whole (see :class:`~.store.Store`)."""
 
     async def save_workflow(self, content_hash: str, name: str, spec_json: str) -> None:
-        """Record a workflow version (no-op when the content hash is already stored).
+        """Record a workflow version registered now (``registered_at``: the version a
+        child run of ``name`` resolves to is the one registered last).
 
         ``spec_json`` is the canonical JSON text (see ``CompiledWorkflow.to_json``).
         """
-        await self._pool.execute(_SAVE_WORKFLOW, content_hash, name, spec_json)
+        await self._pool.execute(
+            """INSERT INTO workflow_versions (content_hash, name, spec)
+               VALUES ($1, $2, $3::text::jsonb)
+               ON CONFLICT (content_hash) DO UPDATE SET registered_at = now()""",
+            content_hash, name, spec_json)
 
     async def load_workflow(self, content_hash: str) -> tuple[str, dict[str, Any]] | None:
         """Return ``(name, spec)`` of a stored workflow version, or None."""
@@ -83,6 +88,9 @@ class ExecutionQueries(StoreBase):
         priority: int = 0,
         stages: Mapping[str, str] | None = None,
         deadline_seconds: int | None = None,
+        parent: tuple[str, str, int] | None = None,
+        depth: int = 0,
+        scheduled_time: datetime | None = None,
     ) -> Created:
         """Create an execution and its task rows in one transaction.
 
@@ -104,6 +112,9 @@ class ExecutionQueries(StoreBase):
         are ``main``); their ``tasks`` entries count the gate in their dependencies.
         ``deadline_seconds`` (``activeDeadlineSeconds``) sets the run's deadline that long
         after it is admitted (:mod:`conveyor_engine.handlers`).
+        ``parent`` is ``(execution id, task, attempt)`` of the ``workflow`` task that
+        starts this run as its child, ``depth`` its depth (0: top level);
+        ``scheduled_time`` the Schedule tick that created it (``execution.scheduledTime``).
         """
         stages = stages or {}
         execution_id = str(uuid.uuid4())
@@ -118,16 +129,19 @@ class ExecutionQueries(StoreBase):
                 """INSERT INTO executions (id, idempotency_key, workflow_name, workflow_hash,
                        pool, inputs, phase, tasks_total, tasks_open, created_at, updated_at,
                        suspended, priority, concurrency_key, concurrency_limit,
-                       concurrency_seq, queued, reason)
+                       concurrency_seq, queued, reason, parent_execution_id, parent_task,
+                       parent_attempt, depth, scheduled_time)
                    VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $7, $8, $8, $10, $11, $12, $13,
                            CASE WHEN $12::text IS NOT NULL
                                 THEN nextval('executions_concurrency_seq') END,
-                           $12::text IS NOT NULL, $14)
+                           $12::text IS NOT NULL, $14, $15, $16, $17, $18, $19)
                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
                 execution_id, idempotency_key, workflow_name, workflow_hash, pool, inputs,
                 len(tasks), now, ExecutionPhase.PENDING, suspended, priority, group,
                 concurrency.limit if concurrency is not None else None,
                 LIMITED if concurrency is not None else None,
+                *(parent if parent is not None else (None, None, None)), depth,
+                scheduled_time,
             )
             if created is None:
                 existing = await conn.fetchval(
@@ -203,14 +217,15 @@ class ExecutionQueries(StoreBase):
     async def execution_headers(self, execution_ids: list[str]) -> dict[str, ExecutionHeader]:
         """Headers of the given executions by id (missing ids are absent from the result)."""
         rows = await self._pool.fetch(
-            """SELECT id, workflow_name, workflow_hash, pool, inputs, phase
+            """SELECT id, workflow_name, workflow_hash, pool, inputs, phase, created_at,
+                      scheduled_time
                FROM executions WHERE id = ANY($1::uuid[])""",
             execution_ids,
         )
         return {
             sid(r["id"]): ExecutionHeader(
                 sid(r["id"]), r["workflow_name"], r["workflow_hash"], r["pool"], r["inputs"],
-                r["phase"],
+                r["phase"], r["created_at"], r["scheduled_time"],
             )
             for r in rows
         }
@@ -265,6 +280,12 @@ class ExecutionQueries(StoreBase):
             queued=row["queued"] and row["phase"] in EXECUTION_OPEN,
             reason=row["reason"],
             deadline_at=row["deadline_at"],
+            outputs=row["outputs"],
+            parent=(None if row["parent_execution_id"] is None else
+                    (sid(row["parent_execution_id"]), row["parent_task"],
+                     row["parent_attempt"])),
+            depth=row["depth"],
+            scheduled_time=row["scheduled_time"],
         )
 
     async def get_attempts(self, execution_id: str) -> list[AttemptState]:

@@ -149,6 +149,10 @@ class ExecutionHeader:
     pool: str
     inputs: dict[str, Any]
     phase: str
+    #: When the run was submitted (``execution.startedAt``) and the Schedule tick that
+    #: created it (``execution.scheduledTime``; None otherwise): aware UTC datetimes.
+    created_at: datetime | None = None
+    scheduled_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,16 @@ class ExecutionState:
     reason: str | None = None
     #: When its main tasks must have ended (``activeDeadlineSeconds``), or None.
     deadline_at: datetime | None = None
+    #: The declared outputs once it Succeeded (None before, or when it declares none and
+    #: no reader evaluated them yet).
+    outputs: dict[str, Any] | None = None
+    #: ``(execution id, task, attempt)`` of the ``workflow`` task whose child it is.
+    parent: tuple[str, str, int] | None = None
+    depth: int = 0
+    scheduled_time: datetime | None = None
+    #: ``{task: (child execution id, child phase)}`` of its ``workflow`` tasks (latest
+    #: attempt's child), filled by :meth:`Engine.get`.
+    children: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def tasks_done(self) -> int:

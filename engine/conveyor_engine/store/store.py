@@ -9,7 +9,9 @@
 * :mod:`.timers`: durable timers and lost dispatches (the dispatcher's queries);
 * :mod:`.retention`: deleting expired history in batches (the retention job);
 * :mod:`.locks`: locks and semaphores: acquire, renew, release, sweep, wake waiters;
-* :mod:`.ratelimits`: rate-limit declarations, one global limit per key.
+* :mod:`.ratelimits`: rate-limit declarations, one global limit per key;
+* :mod:`.children`: child executions of ``workflow`` tasks, the version a workflow name
+  resolves to, a run's stored outputs.
 
 Batch statements take parallel arrays through ``unnest`` so that a batch of any size costs
 one round trip per statement (asyncpg sends arrays natively). Every state change is guarded
@@ -24,6 +26,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from .children import ChildQueries
 from .claims import ClaimQueries
 from .executions import ExecutionQueries
 from .handlers import DeadlineQueries
@@ -47,7 +50,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class Store(ExecutionQueries, LifecycleQueries, ClaimQueries, OutcomeQueries, TimerQueries,
-            RetentionQueries, LockQueries, RateLimitQueries, DeadlineQueries):
+            RetentionQueries, LockQueries, RateLimitQueries, DeadlineQueries,
+            ChildQueries):
     """PostgreSQL access for the engine. Create with :meth:`connect`; close with :meth:`close`.
 
     All methods raise asyncpg errors unchanged on connection problems; callers decide

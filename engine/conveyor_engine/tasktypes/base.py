@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
@@ -67,6 +67,9 @@ class TaskContext:
     #: The Secrets the task's pool mounts, by Secret name then key (issue 11 item 4; empty
     #: until then). Never logged or stored.
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Starts and reads child executions for the built-in ``workflow`` type (the worker's
+    #: :class:`conveyor_engine.children.ChildRunner`; None outside a worker).
+    children: ChildRuns | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -97,6 +100,45 @@ class TaskContext:
             from .errors import TaskCancelled
 
             raise TaskCancelled(self.signals.reason or "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    """A child execution of a ``workflow`` task's attempt, as recorded: its id, engine
+    workflow name, phase, message, and declared outputs (once it Succeeded)."""
+
+    execution_id: str
+    workflow: str
+    phase: str
+    message: str | None = None
+    outputs: dict[str, Any] | None = None
+
+
+class ChildRefused(Exception):
+    """A child execution could not be started; ``str()`` says why, naming the field.
+    ``retryable``: whether a later attempt may succeed (a workflow not registered yet)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ChildRuns(Protocol):
+    """What the ``workflow`` type may ask of the engine (implemented by the worker)."""
+
+    #: Seconds between the parent task's re-checks of its child while it waits (the
+    #: safety net; the child's finish wakes it at once).
+    recheck_seconds: float
+
+    async def find(self, execution_id: str, task: str, attempt: int) -> ChildRun | None:
+        """The child started for this attempt, if any."""
+
+    async def start(self, execution_id: str, task: str, attempt: int, *, workflow: str,
+                    namespace: str | None, inputs: dict[str, Any]) -> ChildRun:
+        """Start the child of this attempt (idempotent); raises :class:`ChildRefused`."""
+
+    async def cancel(self, execution_id: str, reason: str) -> None:
+        """Cancel a child execution (and its own children)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +180,8 @@ class Suspended:
     """
 
     until: datetime
+    #: What the task waits for, shown as its message while it waits (None: the default).
+    message: str | None = None
 
 
 Outcome = Succeeded | Failed | Suspended

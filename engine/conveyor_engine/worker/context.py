@@ -23,11 +23,12 @@ class Job:
     """A claimed attempt with everything needed to run it.
 
     ``context`` is the expression context: ``{"inputs": ..., "tasks": {name: {"phase",
-    "outputs", "error"}}, "execution": {"id", "workflow"}}`` holding only the upstream tasks
-    that this task's templates refer to, and ``"task": {"name", "attempt"}``. A handler
-    task's ``execution`` also holds ``phase``, ``reason`` and ``failedTasks`` (the main
-    tasks' outcome, :meth:`~conveyor_engine.store.Store.handler_scope`). ``outputs`` is
-    ``{}`` for a task without any (failed, skipped); ``error`` is null unless it failed.
+    "outputs", "error"}}, "execution": {"id", "workflow", "startedAt", "scheduledTime"}}``
+    holding only the upstream tasks that this task's templates refer to, and ``"task":
+    {"name", "attempt"}`` (:func:`execution_context`). A handler task's ``execution`` also
+    holds ``phase``, ``reason`` and ``failedTasks`` (the main tasks' outcome,
+    :meth:`~conveyor_engine.store.Store.handler_scope`). ``outputs`` is ``{}`` for a task
+    without any (failed, skipped); ``error`` is null unless it failed.
     """
 
     claimed: Claimed
@@ -46,6 +47,15 @@ class LoadFailure:
     workflow: CompiledWorkflow | None = None
 
 
+def execution_context(header: ExecutionHeader) -> dict[str, Any]:
+    """What ``execution`` holds in expressions, from the run's header (pure): its id, its
+    workflow's engine name, ``startedAt`` (when the run was submitted: an aware UTC
+    datetime, a CEL timestamp) and ``scheduledTime`` (the Schedule tick that created it,
+    a timestamp, or None). Fixed for the run, so every attempt sees the same values."""
+    return {"id": header.execution_id, "workflow": header.workflow_name,
+            "startedAt": header.created_at, "scheduledTime": header.scheduled_time}
+
+
 class ContextLoader:
     """Builds :class:`Job` objects for claims, Redis first and PostgreSQL on a miss."""
 
@@ -57,6 +67,8 @@ class ContextLoader:
     async def headers(self, execution_ids: list[str]) -> dict[str, ExecutionHeader]:
         """Execution headers by id, cached ones from Redis and the rest from PostgreSQL."""
         found = await self._cache.headers(execution_ids)
+        # A header cached by an earlier release lacks the run's times: read it again.
+        found = {eid: h for eid, h in found.items() if h.created_at is not None}
         CACHE_REQUESTS.labels("execution", "redis").inc(len(found))
         missing = [eid for eid in execution_ids if eid not in found]
         if missing:
@@ -102,7 +114,7 @@ class ContextLoader:
                 phase, value, *error = known.get(name, (TaskPhase.PENDING, None))
                 upstream[name] = {"phase": phase, "outputs": value or {},
                                   "error": error[0] if error else None}
-            execution = {"id": header.execution_id, "workflow": header.workflow_name}
+            execution = execution_context(header)
             if task.handler:
                 execution.update(await self._store.handler_scope(header.execution_id))
             context = {

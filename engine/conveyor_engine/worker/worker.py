@@ -40,8 +40,10 @@ import orjson
 from redis.asyncio import Redis
 
 from .. import dependencies, tasktypes
+from ..api import Engine
 from ..cache import Cache
 from ..catalogue import Catalogues
+from ..children import ChildRunner
 from ..events import Event, add_publish
 from ..keys import Keys
 from ..metrics import DEPENDENCY_UP, TASK_ATTEMPTS, TASK_DURATION
@@ -100,6 +102,11 @@ class Worker:
         self.cache = Cache(redis, self.keys)
         self.catalog = WorkflowCatalog(store, self.cache, max_size=settings.workflow_cache_size)
         self.loader = ContextLoader(store, self.cache, self.catalog)
+        # What `workflow` tasks start and read their child runs with (sub-workflows).
+        self.children = ChildRunner(
+            Engine(store, redis, self.keys, settings=settings),
+            max_depth=settings.max_workflow_depth,
+            recheck_seconds=settings.child_recheck_seconds)
         self.committer = Committer(
             store=store, redis=redis, keys=self.keys, queue=self.queue, cache=self.cache,
             batch_size=settings.batch_size, on_acked=self._acked,
@@ -310,7 +317,8 @@ class Worker:
         ref = job.claimed.ref
         assert self._resources is not None
         ctx = TaskContext(ref.execution_id, ref.task, ref.attempt, self._resources,
-                          resumed_from=job.claimed.resume_from, secrets=self.secrets.view())
+                          resumed_from=job.claimed.resume_from, secrets=self.secrets.view(),
+                          children=self.children)
         started, clock = _now(), time.perf_counter()
         record_of = functools.partial(outcome_record, ref, worker=self.consumer, started=started,
                                       workflow=job.workflow, task=job.task,

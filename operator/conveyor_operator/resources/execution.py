@@ -44,6 +44,13 @@ class ExecutionSpec(CamelModel):
     active_deadline_seconds: int | None = Field(None, ge=1, le=31_622_400)
 
 
+class ChildSummary(StatusModel):
+    """``status.tasks[].child``: the engine id and phase of a ``workflow`` task's child."""
+
+    execution_id: str
+    phase: ExecutionPhase
+
+
 class TaskSummary(StatusModel):
     """One task of ``Execution.status.tasks`` (at most 50 are kept; PostgreSQL has all)."""
 
@@ -55,6 +62,8 @@ class TaskSummary(StatusModel):
     message: str | None = Field(None, max_length=256)
     #: The engine's CamelCase reason for the task's state (``WorkerLost``), when it has one.
     reason: str | None = Field(None, max_length=128)
+    #: The child run of a ``workflow`` task (an engine execution, not an Execution object).
+    child: ChildSummary | None = None
 
 
 class ExecutionStatus(StatusModel):
@@ -72,6 +81,9 @@ class ExecutionStatus(StatusModel):
     tasks: list[TaskSummary] = Field(default_factory=list, max_length=50)
     tasks_omitted: int | None = None
     retries: int | None = None
+    #: The workflow's declared outputs once the run Succeeded (values over 512 bytes of
+    #: JSON are cut, with a note; the engine keeps them whole).
+    outputs: dict[str, Any] | None = None
     conditions: list[ConditionStatus] = Field(default_factory=list, max_length=8)
 
 

@@ -185,3 +185,18 @@ def runs_to_delete(runs: list[Run], *, successful_limit: int, failed_limit: int)
     doomed += failed[:max(0, len(failed) - failed_limit)]
     return sorted(doomed, key=lambda r: (r.scheduled or datetime.min.replace(tzinfo=UTC),
                                          r.name))
+
+
+def scheduled_time_of(annotations: Mapping[str, str] | None) -> datetime | None:
+    """The scheduled time a Schedule annotated its run with
+    (:data:`SCHEDULED_TIME_ANNOTATION`, RFC 3339), as an aware datetime; None when absent
+    or unreadable (an Execution not created by a Schedule, or a hand-edited annotation).
+    Passed to ``Engine.submit`` as the run's ``execution.scheduledTime``."""
+    text = (annotations or {}).get(SCHEDULED_TIME_ANNOTATION)
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None

@@ -9,6 +9,7 @@ reproducible in tests.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,23 @@ MAX_TASK_MESSAGE = 256
 #: Longest task reason kept (the CRD's ``maxLength``); the engine's reasons are short words.
 MAX_TASK_REASON = 128
 MAX_MESSAGE = 1024
+#: Largest value of a workflow output kept on status, as JSON (bytes); 64 outputs at most.
+MAX_OUTPUT_VALUE_BYTES = 512
+
+
+def bounded_outputs(outputs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A run's outputs for status: each value whose JSON is larger than
+    :data:`MAX_OUTPUT_VALUE_BYTES` is replaced by a note naming its size (the engine keeps
+    it whole: ``Engine.get``). None when there are none."""
+    if not outputs:
+        return None
+    kept: dict[str, Any] = {}
+    for name, value in outputs.items():
+        size = len(json.dumps(value, ensure_ascii=False).encode())
+        kept[name] = value if size <= MAX_OUTPUT_VALUE_BYTES else (
+            f"(truncated: {size} bytes of JSON, over {MAX_OUTPUT_VALUE_BYTES}; the engine "
+            f"keeps the whole value)")
+    return kept
 
 
 def format_duration(seconds: float) -> str:
@@ -70,6 +88,7 @@ class Waiting:
 
 def _task_summary(state: ExecutionState) -> list[dict[str, Any]]:
     summary = []
+    children = state.children
     for task in state.tasks[:MAX_TASKS_IN_STATUS]:
         item: dict[str, Any] = {"name": task.name, "phase": task.phase, "attempts": task.attempt}
         if task.started_at:
@@ -81,6 +100,9 @@ def _task_summary(state: ExecutionState) -> list[dict[str, Any]]:
             item["message"] = _clip(message, MAX_TASK_MESSAGE)
         if task.reason:
             item["reason"] = task.reason[:MAX_TASK_REASON]  # a constant; never this long
+        if task.name in children:
+            child_id, child_phase = children[task.name]
+            item["child"] = {"executionId": child_id, "phase": child_phase}
         summary.append(item)
     return summary
 
@@ -247,6 +269,7 @@ def execution_status(
         "tasks": _task_summary(state),
         "tasksOmitted": omitted or None,
         "retries": state.retries or None,
+        "outputs": bounded_outputs(state.outputs),
         "conditions": merge_conditions(previous.get("conditions"), conditions,
                                        generation=generation, now=now),
     }
