@@ -22,6 +22,8 @@ CONTEXT: dict[str, Any] = {
         "flag": True,
         "items": [1, 2, 3],
         "obj": {"a": [1, "b"]},
+        "none": None,
+        "word": "x",
     },
     "tasks": {
         "fetch": {"outputs": {"id": 7, "tags": ["x", "y"]}, "phase": "Succeeded"},
@@ -192,9 +194,9 @@ def test_every_bad_leaf_is_reported() -> None:
         ("${{ tasks.maybe.outputs.id }}", "no such key: 'id'"),
         ("${{ inputs.n / 0 }}", "division by zero"),
         ("${{ inputs.n + 'a' }}", "No such overload"),
-        ("${{ size(null) }}", "size() does not accept arguments of these types"),
+        ("${{ size(inputs.none) }}", "size() does not accept arguments of these types"),
         ("${{ inputs.items[10] }}", "index out of bounds"),
-        ("${{ int('x') }}", "invalid digit"),
+        ("${{ int(inputs.word) }}", "invalid digit"),
         ("id-${{ inputs.missing }}", "input 'missing' was not given"),
     ],
 )
@@ -205,6 +207,24 @@ def test_render_errors_name_the_field(source: str, fragment: str) -> None:
     assert caught.value.field == "params.url"
     assert str(caught.value).startswith("params.url: cannot evaluate ")
     assert fragment in caught.value.message
+
+
+@pytest.mark.parametrize(("source", "fragment"), [
+    ("${{ size(null) }}", "size() does not accept arguments of these types"),
+    ("${{ int('x') }}", "invalid digit"),
+    ("${{ 1 / 0 }}", "division by zero"),
+    ("${{ math.sqrt('abc') }}", "math.sqrt() does not accept arguments of these types"),
+    ("${{ 'abc'.find(12) }}", "find() does not accept arguments of these types"),
+])
+def test_an_expression_that_reads_nothing_fails_when_compiled(source: str,
+                                                               fragment: str) -> None:
+    """It gives the same error on every run, so it is an apply-time problem, in CEL's
+    words rather than Python's."""
+    with pytest.raises(ExpressionError) as caught:
+        compile_template({"url": source}, "params")
+    assert caught.value.field == "params.url"
+    assert fragment in caught.value.message
+    assert "Python" not in caught.value.message
 
 
 def test_render_sees_only_what_it_reads_but_behaves_as_on_the_full_context() -> None:

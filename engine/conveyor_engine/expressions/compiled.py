@@ -17,6 +17,9 @@ from .reads import Reads, _reads_of
 from .scanner import _first_sentence, _scan, _syntax_message
 
 _UNDEFINED_RE = re.compile(r"Undefined variable or function: '([^']*)'")
+#: How the CEL package reports an exception of a Python extension function.
+_CALLBACK_RE = re.compile(r"Function '([^']*)' error: Python function call failed: "
+                          r"(\w+): (.*)", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,14 @@ class Expression:
             if key in self.inputs and key not in inputs:
                 return f"input {key!r} was not given"
             return f"no such key: {key!r} (test for it first with has(...) or 'key' in map)"
+        callback = _CALLBACK_RE.search(str(exc))
+        if callback:
+            # An extension function refused its arguments: say so in CEL's words instead of
+            # Python's ("'<' not supported between instances of 'str' and 'int'").
+            name, kind, message = callback.groups()
+            if kind == "TypeError":
+                return f"{name}() does not accept arguments of these types"
+            return f"{name}(): {_first_sentence(message.strip())}"
         match = _UNDEFINED_RE.search(str(exc))
         if match:
             name = match.group(1)

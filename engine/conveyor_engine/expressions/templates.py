@@ -229,6 +229,14 @@ def compile_template(value: Any, field: str) -> Template:
     expressions: list[Expression] = []
     errors: list[ExpressionError] = []
     renderer = _build(value, field, expressions, errors)
+    for expression in expressions:
+        if not expression.roots:
+            # It reads nothing, so it gives the same value (or the same error) on every
+            # run: evaluate it now, and a wrong argument is an apply-time problem.
+            try:
+                expression.evaluate({})
+            except ExpressionError as exc:
+                errors.append(exc)
     if errors:
         first = errors[0]
         first.errors = tuple(errors)
