@@ -116,7 +116,8 @@ async def test_runtime_expression_error_fails_once_naming_the_field(
         {"name": "b", "type": "http", "dependsOn": ["a"], "retry": {"limit": 3},
          "params": {"url": f"{httpbin_url}/anything/${{{{ tasks.a.outputs.missing }}}}"}},
         {"name": "c", "type": "set", "dependsOn": ["b"], "params": {}},
-        {"name": "z", "type": "set", "params": {"x": "${{ 1 / 0 }}"}},
+        {"name": "z", "type": "set", "dependsOn": ["a"],
+         "params": {"x": "${{ tasks.a.outputs.v / 0 }}"}},
     ]})
     start_workers(1)
     state = await finished(engine, (await engine.submit(workflow)).execution_id)

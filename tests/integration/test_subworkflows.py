@@ -64,8 +64,9 @@ async def test_child_outputs_feed_the_parent(engine: Engine, start_workers, pool
 async def test_failing_child_fails_the_task_and_a_retry_starts_a_new_child(
         engine: Engine, start_workers, pool: str) -> None:
     ns = unique("ns")
-    await engine.register(f"{ns}/bad", {"pool": pool, "tasks": [
-        {"name": "boom", "type": "set", "params": {"v": "${{ 1 / 0 }}"}}]})
+    await engine.register(f"{ns}/bad", {"pool": pool,
+                                        "inputs": [{"name": "zero", "default": 0}], "tasks": [
+        {"name": "boom", "type": "set", "params": {"v": "${{ 1 / inputs.zero }}"}}]})
     parent = await engine.register(f"{ns}/p", {"pool": pool, "tasks": [
         {"name": "child", "type": "workflow", "params": {"workflow": "bad"},
          "retry": {"limit": 1, "backoff": "10ms", "jitter": "None"}}]})
