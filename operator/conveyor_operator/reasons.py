@@ -71,6 +71,9 @@ class ConditionReason(StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     #: Its main tasks succeeded and an onFailure/finally task failed
     HANDLER_FAILED = "HandlerFailed"
+    #: Its tasks succeeded and a declared output could not be evaluated (the engine's
+    #: reason ``OutputsFailed``; the message names the output)
+    OUTPUTS_FAILED = "OutputsFailed"
     # Execution, lifecycle (spec.suspend); a suspended Schedule too
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"

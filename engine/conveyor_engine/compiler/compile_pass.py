@@ -250,7 +250,7 @@ class _Compilation:
         self.check_all_references(deps, compiled_parts)
         self.check_limits()
         concurrency_key = self.compile_concurrency_key()
-        outputs, problems = compile_outputs(self.spec, self.tasks, self.inputs)
+        outputs, problems = compile_outputs(self.spec, self.tasks, self.inputs, self.stage)
         self.problems += problems
         if self.strict:
             self.problems += subworkflow_problems(self.name, self.spec, self.workflows)
