@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .cache import Cache
+from .cancellation import Canceller
 from .catalogue import AdvertisedType, Catalogues, PoolCatalogue
 from .children import settle_outputs
 from .compiler import (
@@ -364,22 +365,8 @@ class Engine:
 
     async def _cancel_one(self, execution_id: str, reason: str) -> bool:
         """Cancel one execution (see :meth:`cancel`), not its children."""
-        cancelled, admitted = await self.store.cancel_and_admit(
-            execution_id, reason=reason, now=datetime.now(UTC))
-        if cancelled is None:
-            return False
-        async with self.redis.pipeline(transaction=False) as pipe:
-            add_message(pipe, self.keys.control(),
-                        orjson.dumps({"cancel": execution_id, "reason": reason}))
-            self.cache.add_finished(pipe, execution_id)
-            # Runs of its concurrency group admitted in its place start now (or, if Redis
-            # fails here, after the dispatcher's grace).
-            self.queue.add_dispatch(pipe, admitted.ready)
-            add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.CANCELLED)] + [
-                Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled] + [
-                Event(eid, ExecutionPhase.PENDING) for eid in admitted.admitted + admitted.moved])
-            await pipe.execute()
-        return True
+        return await Canceller(self.store, self.redis, self.keys, self.cache,
+                               self.queue).cancel_one(execution_id, reason)
 
     async def suspend(self, execution_id: str) -> bool:
         """Suspend an execution: no task of it starts until :meth:`resume`; tasks already
