@@ -26,14 +26,17 @@ from .catalogue import AdvertisedType, Catalogues, PoolCatalogue
 from .children import settle_outputs
 from .compiler import (
     WORKFLOW_TYPE,
+    ChildWorkflowsNotFound,
     CompiledWorkflow,
     InvalidInputs,
     PoolFacts,
     Problem,
     TaskTypesUnavailable,
     Unavailable,
+    WorkflowFacts,
     WorkflowInvalid,
     compile_workflow,
+    facts_of_raw,
 )
 from .concurrency import Concurrency, Policy, replaced_message
 from .connections import database_pool_options, database_ssl, redis_client
@@ -57,6 +60,7 @@ __all__ = [
     "AdvertisedType",
     "AttemptState",
     "Backlog",
+    "ChildWorkflowsNotFound",
     "CompiledWorkflow",
     "Concurrency",
     "Engine",
@@ -72,7 +76,9 @@ __all__ = [
     "TaskState",
     "TaskTypesUnavailable",
     "Unavailable",
+    "WorkflowFacts",
     "WorkflowInvalid",
+    "facts_of_raw",
     "start_health_server",
 ]
 
@@ -161,7 +167,8 @@ class Engine:
         await self.redis.aclose()
 
     async def register(self, name: str, spec: WorkflowSpec | dict[str, Any], *,
-                       pools: dict[str, PoolFacts] | None = None) -> CompiledWorkflow:
+                       pools: dict[str, PoolFacts] | None = None,
+                       workflows: dict[str, WorkflowFacts] | None = None) -> CompiledWorkflow:
         """Compile ``spec`` and store the version in PostgreSQL and Redis by content hash.
 
         Raises :class:`conveyor_engine.compiler.WorkflowInvalid` naming each task and
@@ -172,8 +179,15 @@ class Engine:
         built from :meth:`pool_catalogues`); types that are not built in are then checked
         against their pool's advertised schemas, and raise :class:`TaskTypesUnavailable`
         (nothing stored) when a pool not yet settled does not serve them yet.
+
+        ``workflows``: what is known of other workflows, by engine name
+        (:class:`WorkflowFacts`, e.g. :func:`facts_of_raw` of each); ``workflow`` tasks are
+        then checked against them (a cycle and inputs the child refuses: invalid), and a
+        literal child not among them raises :class:`ChildWorkflowsNotFound` (nothing
+        stored: the caller waits for it).
         """
-        workflow = await asyncio.to_thread(compile_workflow, name, spec, pools=pools)
+        workflow = await asyncio.to_thread(compile_workflow, name, spec, pools=pools,
+                                           workflows=workflows)
         # A rate limit is global: a declaration contradicting another workflow's is a
         # compile problem naming both (never a silent pick).
         conflicts = await self.store.declare_rate_limits(name, workflow.spec.rate_limits)

@@ -45,6 +45,9 @@ class ConditionReason(StrEnum):
     #: A task's type is served by no running worker of its pool yet: the Workflow waits
     #: (compiled again when the pool's catalogue changes; issue 11 item 2)
     TASK_TYPE_UNAVAILABLE = "TaskTypeUnavailable"
+    #: A ``workflow`` task names a Workflow not applied (yet): the Workflow waits (compiled
+    #: again when a Workflow is created or changed; issue 12)
+    CHILD_WORKFLOW_NOT_FOUND = "ChildWorkflowNotFound"
     # Execution, before submission
     SUBMITTING = "Submitting"
     WORKFLOW_NOT_FOUND = "WorkflowNotFound"
