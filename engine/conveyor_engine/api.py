@@ -21,18 +21,22 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .cache import Cache
+from .cancellation import Canceller
 from .catalogue import AdvertisedType, Catalogues, PoolCatalogue
 from .children import settle_outputs
 from .compiler import (
     WORKFLOW_TYPE,
+    ChildWorkflowsNotFound,
     CompiledWorkflow,
     InvalidInputs,
     PoolFacts,
     Problem,
     TaskTypesUnavailable,
     Unavailable,
+    WorkflowFacts,
     WorkflowInvalid,
     compile_workflow,
+    facts_of_raw,
 )
 from .concurrency import Concurrency, Policy, replaced_message
 from .connections import database_pool_options, database_ssl, redis_client
@@ -56,6 +60,7 @@ __all__ = [
     "AdvertisedType",
     "AttemptState",
     "Backlog",
+    "ChildWorkflowsNotFound",
     "CompiledWorkflow",
     "Concurrency",
     "Engine",
@@ -71,7 +76,9 @@ __all__ = [
     "TaskState",
     "TaskTypesUnavailable",
     "Unavailable",
+    "WorkflowFacts",
     "WorkflowInvalid",
+    "facts_of_raw",
     "start_health_server",
 ]
 
@@ -160,7 +167,8 @@ class Engine:
         await self.redis.aclose()
 
     async def register(self, name: str, spec: WorkflowSpec | dict[str, Any], *,
-                       pools: dict[str, PoolFacts] | None = None) -> CompiledWorkflow:
+                       pools: dict[str, PoolFacts] | None = None,
+                       workflows: dict[str, WorkflowFacts] | None = None) -> CompiledWorkflow:
         """Compile ``spec`` and store the version in PostgreSQL and Redis by content hash.
 
         Raises :class:`conveyor_engine.compiler.WorkflowInvalid` naming each task and
@@ -171,8 +179,15 @@ class Engine:
         built from :meth:`pool_catalogues`); types that are not built in are then checked
         against their pool's advertised schemas, and raise :class:`TaskTypesUnavailable`
         (nothing stored) when a pool not yet settled does not serve them yet.
+
+        ``workflows``: what is known of other workflows, by engine name
+        (:class:`WorkflowFacts`, e.g. :func:`facts_of_raw` of each); ``workflow`` tasks are
+        then checked against them (a cycle and inputs the child refuses: invalid), and a
+        literal child not among them raises :class:`ChildWorkflowsNotFound` (nothing
+        stored: the caller waits for it).
         """
-        workflow = await asyncio.to_thread(compile_workflow, name, spec, pools=pools)
+        workflow = await asyncio.to_thread(compile_workflow, name, spec, pools=pools,
+                                           workflows=workflows)
         # A rate limit is global: a declaration contradicting another workflow's is a
         # compile problem naming both (never a silent pick).
         conflicts = await self.store.declare_rate_limits(name, workflow.spec.rate_limits)
@@ -364,22 +379,8 @@ class Engine:
 
     async def _cancel_one(self, execution_id: str, reason: str) -> bool:
         """Cancel one execution (see :meth:`cancel`), not its children."""
-        cancelled, admitted = await self.store.cancel_and_admit(
-            execution_id, reason=reason, now=datetime.now(UTC))
-        if cancelled is None:
-            return False
-        async with self.redis.pipeline(transaction=False) as pipe:
-            add_message(pipe, self.keys.control(),
-                        orjson.dumps({"cancel": execution_id, "reason": reason}))
-            self.cache.add_finished(pipe, execution_id)
-            # Runs of its concurrency group admitted in its place start now (or, if Redis
-            # fails here, after the dispatcher's grace).
-            self.queue.add_dispatch(pipe, admitted.ready)
-            add_publish(pipe, self.keys, [Event(execution_id, ExecutionPhase.CANCELLED)] + [
-                Event(execution_id, TaskPhase.CANCELLED, name) for name in cancelled] + [
-                Event(eid, ExecutionPhase.PENDING) for eid in admitted.admitted + admitted.moved])
-            await pipe.execute()
-        return True
+        return await Canceller(self.store, self.redis, self.keys, self.cache,
+                               self.queue).cancel_one(execution_id, reason)
 
     async def suspend(self, execution_id: str) -> bool:
         """Suspend an execution: no task of it starts until :meth:`resume`; tasks already

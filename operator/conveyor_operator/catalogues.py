@@ -111,6 +111,13 @@ class Recompiler:
             self._pending.update(found)
             self._wake.set()
 
+    def compile(self, keys: Iterable[Key]) -> None:
+        """Compile ``keys`` again (the Workflows that call one that changed: issue 12)."""
+        keys = list(keys)
+        if keys:
+            self._pending.update(keys)
+            self._wake.set()
+
     async def run(self) -> None:
         """Compile pending Workflows until cancelled."""
         while True:

@@ -18,6 +18,7 @@ import kopf
 from pydantic import ValidationError
 
 from conveyor_engine.api import (
+    ChildWorkflowsNotFound,
     CompiledWorkflow,
     Engine,
     InvalidInputs,
@@ -67,6 +68,7 @@ from .status import (
 from .ttl import deletion_due, effective_ttl, finished_at
 from .waiting import WaitingExecution, WaitingExecutions
 from .waits import install_filter, retry_later
+from .workflowgraph import WorkflowGraph
 
 log = logging.getLogger(__name__)
 FINALIZER = "conveyor.dev/cancel-on-delete"
@@ -102,6 +104,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.control = RunControl(memo.engine, memo.kube, memo.follower, memo.reaper)
     memo.workloads = Workloads(memo.kube.api)
     memo.typewaits = TypeWaits()
+    memo.graph = WorkflowGraph()
     memo.recompiler = Recompiler(memo.typewaits, lambda key: compile_again(memo, key))
     memo.recompiler_task = asyncio.create_task(memo.recompiler.run(), name="recompiler")
     memo.scaler = PoolScaler(memo.engine, memo.kube, memo.workloads,
@@ -210,27 +213,38 @@ async def workflow_changed(body: kopf.Body, name: str, namespace: str, meta: kop
             generation=generation, workflow=None, problem=None, previous=dict(status),
             now=datetime.now(UTC), store_problem=why))
         raise retry_later(str(ConditionReason.STORE_UNAVAILABLE), why, delay) from None
+    reason, said = waiting or (ConditionReason.TASK_TYPE_UNAVAILABLE, None)
     patch.status.update(workflow_status(
         generation=meta.get("generation"), workflow=compiled, problem=problem,
-        previous=dict(status), now=datetime.now(UTC), waiting=waiting))
+        previous=dict(status), now=datetime.now(UTC), waiting=said, waiting_reason=reason))
     memo.waiting.poke()  # Executions waiting for this Workflow look again
     memo.schedules.workflow_changed(namespace, name)  # and Schedules that run it
 
 
 async def _compile(memo: kopf.Memo, namespace: str, name: str, body: Any,
                    generation: int | None
-                   ) -> tuple[CompiledWorkflow | None, str | None, str | None]:
+                   ) -> tuple[CompiledWorkflow | None, str | None, tuple[str, str] | None]:
     """Compile and register a Workflow object against the facts of the pools it uses
-    (:mod:`.catalogues`): ``(compiled, problem, waiting)``, one of them set. Remembers the
+    (:mod:`.catalogues`) and of the Workflows known (:mod:`.workflowgraph`):
+    ``(compiled, problem, (waiting reason, message))``, one of them set. Remembers the
     result (``memo.workflows``) and whether it waits on a pool (``memo.typewaits``, which
-    keeps one worker in the pool). Store errors propagate."""
+    keeps one worker in the pool); the Workflows that call it are compiled again when its
+    facts changed. Store errors propagate."""
     engine: Engine = memo.engine
     key = (namespace, name)
     spec = workflow_spec(body)
+    memo.recompiler.compile(memo.graph.set(key, spec))
     used = pools_used(spec)
     facts = await pool_facts(engine, memo.scaler, used)
     try:
-        compiled = await engine.register(f"{namespace}/{name}", spec, pools=facts)
+        compiled = await engine.register(f"{namespace}/{name}", spec, pools=facts,
+                                         workflows=dict(memo.graph.facts))
+    except ChildWorkflowsNotFound as exc:
+        memo.workflows[key] = (generation, exc)
+        memo.typewaits.note(key, used)
+        log.info("workflow %s/%s waits for a child: %s", namespace, name, exc)
+        return None, None, (ConditionReason.CHILD_WORKFLOW_NOT_FOUND,
+                            f"waiting for a child workflow: {exc}")
     except WorkflowInvalid as exc:
         memo.workflows[key] = (generation, str(exc))
         memo.typewaits.note(key, used)  # a pool's change may make it valid (a Secret)
@@ -241,7 +255,7 @@ async def _compile(memo: kopf.Memo, namespace: str, name: str, body: Any,
         memo.typewaits.note(key, used, {u.pool for u in exc.unavailable})
         memo.scaler.wake()  # a pool at zero gets a worker to advertise
         log.info("workflow %s/%s waits: %s", namespace, name, exc)
-        return None, None, str(exc)
+        return None, None, (ConditionReason.TASK_TYPE_UNAVAILABLE, str(exc))
     memo.workflows[key] = (generation, compiled)
     memo.typewaits.forget(key)
     return compiled, None, None
@@ -259,8 +273,10 @@ async def compile_again(memo: kopf.Memo, key: tuple[str, str]) -> None:
     generation = meta.get("generation")
     compiled, problem, waiting = await _compile(memo, namespace, name, found, generation)
     previous = found.get("status") or {}
+    reason, said = waiting or (ConditionReason.TASK_TYPE_UNAVAILABLE, None)
     desired = workflow_status(generation=generation, workflow=compiled, problem=problem,
-                              previous=previous, now=datetime.now(UTC), waiting=waiting)
+                              previous=previous, now=datetime.now(UTC), waiting=said,
+                              waiting_reason=reason)
     change = status_patch(previous, desired)
     if change:
         ref = ObjectRef(namespace, name, meta.get("uid", ""), kind="Workflow",
@@ -276,6 +292,7 @@ async def workflow_deleted(name: str, namespace: str, memo: kopf.Memo, **_: Any)
     """Forget the workflow; Executions already submitted keep their stored version."""
     memo.workflows.pop((namespace, name), None)
     memo.typewaits.forget((namespace, name))
+    memo.recompiler.compile(memo.graph.set((namespace, name), None))
 
 
 @kopf.on.resume(GROUP, VERSION, EXECUTIONS)

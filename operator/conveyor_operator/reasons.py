@@ -45,6 +45,9 @@ class ConditionReason(StrEnum):
     #: A task's type is served by no running worker of its pool yet: the Workflow waits
     #: (compiled again when the pool's catalogue changes; issue 11 item 2)
     TASK_TYPE_UNAVAILABLE = "TaskTypeUnavailable"
+    #: A ``workflow`` task names a Workflow not applied (yet): the Workflow waits (compiled
+    #: again when a Workflow is created or changed; issue 12)
+    CHILD_WORKFLOW_NOT_FOUND = "ChildWorkflowNotFound"
     # Execution, before submission
     SUBMITTING = "Submitting"
     WORKFLOW_NOT_FOUND = "WorkflowNotFound"
@@ -71,6 +74,9 @@ class ConditionReason(StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     #: Its main tasks succeeded and an onFailure/finally task failed
     HANDLER_FAILED = "HandlerFailed"
+    #: Its tasks succeeded and a declared output could not be evaluated (the engine's
+    #: reason ``OutputsFailed``; the message names the output)
+    OUTPUTS_FAILED = "OutputsFailed"
     # Execution, lifecycle (spec.suspend); a suspended Schedule too
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"

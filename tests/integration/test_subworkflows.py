@@ -119,6 +119,35 @@ async def test_cancelling_the_parent_cancels_the_child(
         assert f"parent execution {execution_id} was cancelled" in (child.message or "")
 
 
+async def test_the_parents_deadline_cancels_the_child(
+        engine: Engine, start_workers, pool: str, httpbin_url: str) -> None:
+    """The parent's activeDeadlineSeconds passes while its child's http task is running
+    (httpbin's /delay/10): the dispatcher's sweep cancels the child too, interrupting its
+    task, instead of letting it run on and succeed."""
+    ns = unique("ns")
+    await engine.register(f"{ns}/slow", {"pool": pool, "tasks": [
+        {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
+    parent = await engine.register(f"{ns}/p", {"pool": pool, "activeDeadlineSeconds": 3,
+                                               "tasks": [
+        {"name": "c", "type": "workflow", "params": {"workflow": "slow"}}]})
+    start_workers(1, dispatch_interval_seconds=0.05)
+    began = time.monotonic()
+    execution_id = (await engine.submit(parent)).execution_id
+    running = await eventually(
+        lambda: engine.get(execution_id),
+        until=lambda s: "c" in s.children and s.children["c"][1] == "Running",
+        timeout=30, what="the child to run")
+    child_id = running.children["c"][0]
+    state = await finished(engine, execution_id)
+    assert state.phase == "Failed" and state.task("c").phase == "Cancelled"
+    child = await finished(engine, child_id)
+    assert time.monotonic() - began < 9  # interrupted, not waited out (10 s)
+    assert child.phase == "Cancelled"
+    assert child.task("call").phase == "Cancelled"
+    assert f"parent execution {execution_id} passed its activeDeadlineSeconds" in (
+        child.message or "")
+
+
 async def test_depth_limit_names_the_chain(engine: Engine, start_workers, pool: str) -> None:
     """a -> b -> c with CONVEYOR_MAX_WORKFLOW_DEPTH=1: b runs as a's child, b's child c
     would be at depth 2: b's task fails naming the chain, and so does a."""

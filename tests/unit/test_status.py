@@ -290,6 +290,9 @@ WAITING = "waiting for 2 earlier run(s) of key 'ns/w[acme]' (1 running, 1 queued
      {"Ready": ("False", "DeadlineExceeded"), "Stalled": ("True", "DeadlineExceeded")}),
     ("Failed", False, "HandlerFailed", "all 2 task(s) succeeded; 1 of 1 handler task(s) failed",
      {"Ready": ("False", "HandlerFailed"), "Stalled": ("True", "HandlerFailed")}),
+    # its outputs could not be evaluated (issue 12): the engine's reason, not TaskFailed
+    ("Failed", False, "OutputsFailed", "outputs.raw: cannot evaluate ...",
+     {"Ready": ("False", "OutputsFailed"), "Stalled": ("True", "OutputsFailed")}),
     # admitted: the usual conditions
     ("Pending", False, None, None,
      {"Ready": ("False", "Pending"), "Reconciling": ("True", "Pending")}),
@@ -301,6 +304,22 @@ def test_concurrency_reasons_on_execution_status(phase: str, queued: bool, reaso
     assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]} == conditions
     if message:
         assert status["message"].startswith(message)
+
+
+@pytest.mark.parametrize(("reason", "message", "expected"), [
+    # a task failed for the run: its error is appended
+    (None, "1 of 2 task(s) failed", "1 of 2 task(s) failed; task 't0': boom"),
+    # outputs failed: t0 failed under continueOn and is not the cause
+    ("OutputsFailed", "outputs.raw: cannot evaluate", "outputs.raw: cannot evaluate"),
+    ("DeadlineExceeded", "deadline exceeded", "deadline exceeded"),
+])
+def test_failed_message_names_only_the_cause(reason: str | None, message: str,
+                                             expected: str) -> None:
+    state = execution_state(2, "Failed")
+    state = replace(state, reason=reason, message=message,
+                    tasks=(replace(state.tasks[0], error="boom"), *state.tasks[1:]))
+    status = execution_status(generation=1, state=state, previous=None, now=NOW)
+    assert status["message"] == expected
 
 
 @pytest.mark.parametrize(("before", "after", "reason", "events"), [

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from conveyor_engine.compiler import (
+    ChildWorkflowsNotFound,
     WorkflowFacts,
     WorkflowInvalid,
     child_name,
     compile_workflow,
     facts_of,
+    facts_of_raw,
 )
 from conveyor_engine.compiler.subworkflows import depth_problem
 from conveyor_engine.model import WorkflowSpec
@@ -34,9 +36,6 @@ KNOWN = {"ns/child": CHILD, "ns/leaf": WorkflowFacts(),
      [("c", "params.workflow", 'runs its own workflow "ns/parent": recursion is refused')]),
     ([run("c", "parent", namespace="other")], [], None, []),
     ([run("c", "nope")], [], None, []),  # no facts: checked at run time
-    ([run("c", "nope")], [], KNOWN,
-     [("c", "params.workflow", 'no workflow "ns/nope" is registered; did you mean '
-                                 '"ns/loop"?')]),
     ([run("c", "loop")], [], KNOWN,
      [("c", "params.workflow", "recursion is refused: ns/parent -> ns/loop -> ns/parent")]),
     ([run("c", "child", {"n": 1, "bogus": 2})], [], KNOWN,
@@ -46,6 +45,18 @@ KNOWN = {"ns/child": CHILD, "ns/leaf": WorkflowFacts(),
      [("c", "params.inputs.n", 'required input of workflow "ns/child" is missing')]),
     ([run("c", "child", {"n": 1})], [], KNOWN, []),
     ([run("c", "${{ 'x' }}")], [], KNOWN, []),  # templated: run time
+    ([{**SET, "continueOn": {"failed": True}}],
+     [{"name": "raw", "value": "${{ tasks.a.outputs.x }}"}], None,
+     [(None, "outputs[0].value",
+       'reads tasks.a.outputs, but "a" has continueOn.failed and may have Failed (its '
+       "outputs are then empty); guard it with has(tasks.a.outputs....) or tasks.a.phase == "
+       '"Succeeded"')]),
+    ([{**SET, "continueOn": {"failed": True}}],
+     [{"name": "o", "value": "${{ has(tasks.a.outputs.x) ? tasks.a.outputs.x : 0 }}"},
+      {"name": "p", "value": "${{ tasks.a.phase == 'Succeeded' ? tasks.a.outputs.x : 0 }}"}],
+     None, []),
+    ([SET, {**run("d", "x"), "dependsOn": ["a"]}],
+     [{"name": "o", "value": "${{ tasks.a.outputs.x }}"}], None, []),
     ([SET], [{"name": "o", "value": "${{ tasks.b.outputs.x }}"}], None,
      [(None, "outputs[0].value", 'refers to task "b", which does not exist')]),
     ([SET], [{"name": "o", "value": "${{ inputs.q }}"}], None,
@@ -118,6 +129,30 @@ def test_depth_problem(chain, depth, limit, expected) -> None:
 ])
 def test_outcome_of_child(phase, outputs, message, expected) -> None:
     assert outcome_of(ChildRun("e1", "ns/c", phase, message, outputs)) == expected
+
+
+def test_outputs_of_an_onfailure_task_need_a_guard() -> None:
+    spec = {"tasks": [SET], "onFailure": [{**SET, "name": "h"}],
+            "outputs": [{"name": "o", "value": "${{ tasks.h.outputs.x }}"}]}
+    with pytest.raises(WorkflowInvalid) as caught:
+        compile_workflow("ns/parent", spec)
+    assert [p.message for p in caught.value.problems] == [
+        'reads tasks.h.outputs, but "h" is an onFailure task, Skipped whenever the run '
+        "succeeds (its outputs are then empty); guard it with has(tasks.h.outputs....) or "
+        'tasks.h.phase == "Succeeded"']
+
+
+def test_a_missing_child_waits_and_other_problems_come_first() -> None:
+    with pytest.raises(ChildWorkflowsNotFound) as caught:
+        compile_workflow("ns/parent", {"tasks": [run("c", "nope")]}, workflows=KNOWN)
+    assert str(caught.value) == ('task "c": params.workflow: no workflow "ns/nope" is '
+                                 'registered (yet); did you mean "ns/loop"?')
+    with pytest.raises(WorkflowInvalid):  # invalid beats waiting
+        compile_workflow("ns/parent", {"tasks": [run("c", "nope"), run("d", "loop")]},
+                         workflows=KNOWN)
+    assert facts_of_raw("ns/p", {"tasks": [run("c", "leaf")]}) == WorkflowFacts(
+        {}, frozenset({"ns/leaf"}))
+    assert facts_of_raw("ns/p", {"tasks": "no"}) is None
 
 
 def test_facts_of_a_spec() -> None:

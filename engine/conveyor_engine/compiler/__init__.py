@@ -23,13 +23,21 @@ from .compiled import CompiledTask, CompiledWorkflow
 from .outputs import OUTPUTS_FAILED, OutputsFailed
 from .pools import PoolFacts, TaskTypesUnavailable, Unavailable
 from .problems import YAML_BOOLEAN_HINT, InvalidInputs, Problem, WorkflowInvalid
-from .subworkflows import WORKFLOW_TYPE, WorkflowFacts, child_name, facts_of
+from .subworkflows import (
+    WORKFLOW_TYPE,
+    ChildWorkflowsNotFound,
+    WorkflowFacts,
+    child_name,
+    facts_of,
+    facts_of_raw,
+)
 
 __all__ = [
     "OUTPUTS_FAILED",
     "STRICT_ONLY",
     "WORKFLOW_TYPE",
     "YAML_BOOLEAN_HINT",
+    "ChildWorkflowsNotFound",
     "CompiledTask",
     "CompiledWorkflow",
     "InvalidInputs",
@@ -44,4 +52,5 @@ __all__ = [
     "child_name",
     "compile_workflow",
     "facts_of",
+    "facts_of_raw",
 ]

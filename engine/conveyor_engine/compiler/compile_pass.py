@@ -65,7 +65,12 @@ from .problems import (
     spec_problems,
     with_yaml_hint,
 )
-from .subworkflows import WorkflowFacts, subworkflow_problems
+from .subworkflows import (
+    ChildWorkflowsNotFound,
+    WorkflowFacts,
+    missing_children,
+    subworkflow_problems,
+)
 
 
 def canonical_json(spec: WorkflowSpec) -> str:
@@ -250,12 +255,16 @@ class _Compilation:
         self.check_all_references(deps, compiled_parts)
         self.check_limits()
         concurrency_key = self.compile_concurrency_key()
-        outputs, problems = compile_outputs(self.spec, self.tasks, self.inputs)
+        outputs, problems = compile_outputs(self.spec, self.tasks, self.inputs, self.stage)
         self.problems += problems
+        missing = []
         if self.strict:
             self.problems += subworkflow_problems(self.name, self.spec, self.workflows)
+            missing = missing_children(self.name, self.spec, self.workflows)
         if self.problems:
             raise WorkflowInvalid(self.name, self.problems)
+        if missing:
+            raise ChildWorkflowsNotFound(self.name, missing)
         if self.unavailable:
             raise TaskTypesUnavailable(self.name, self.unavailable)
 

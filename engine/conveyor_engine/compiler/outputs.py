@@ -3,11 +3,14 @@ Succeeded (pure).
 
 ``outputs: [{name, value}]``: each ``value`` may hold ``${{ }}`` templates over
 ``inputs``, ``execution`` and any task's ``outputs`` and ``phase`` (every task is final when
-they are evaluated, so no ``dependsOn`` is needed). Soundness rule: a task with a ``when``
-may be ``Skipped`` in a run that Succeeded, and a skipped task's outputs are empty, so an
-output that reads ``tasks.X.outputs`` of such a task must also read ``tasks.X.phase`` or
-use ``has()`` (a guard: ``tasks.x.phase == "Succeeded" ? tasks.x.outputs.n : 0``);
-otherwise it is a compile problem. Any other task of a Succeeded run Succeeded. What a
+they are evaluated, so no ``dependsOn`` is needed). Soundness rule: in a run that
+Succeeded, a task may not have succeeded when it has a ``when`` (it may be ``Skipped``),
+has ``continueOn.failed`` (it may be ``Failed``) or is an ``onFailure`` handler (``Skipped``
+whenever the run succeeds); such a task's outputs are then empty, so an output that reads
+``tasks.X.outputs`` of it must also read ``tasks.X.phase`` or use ``has()`` (a guard:
+``tasks.x.phase == "Succeeded" ? tasks.x.outputs.n : 0``); otherwise it is a compile
+problem (:func:`may_not_succeed`). A dependent of a skipped task still runs, so nothing
+else is skippable; any other task of a Succeeded run Succeeded. What a
 guard cannot prove (an output key a task type may not return) fails at run time: the run
 ends ``Failed`` with reason ``OutputsFailed`` naming the output (:func:`evaluate_outputs`).
 """
@@ -39,9 +42,24 @@ class OutputsFailed(Exception):
     """An output could not be evaluated; ``str()`` names it: ``outputs.total: ...``."""
 
 
+def may_not_succeed(task: Any, stage: str = "main") -> str | None:
+    """Why ``task`` (a TaskSpec in ``stage``: ``main``, ``onFailure`` or ``finally``) may
+    end other than ``Succeeded`` in a run that Succeeded (a phrase for a problem), or None
+    when it cannot."""
+    if stage == "onFailure":
+        return "is an onFailure task, Skipped whenever the run succeeds"
+    if task.when is not None:
+        return "has a when and may be Skipped"
+    if task.continues_on_failure:
+        return "has continueOn.failed and may have Failed"
+    return None
+
+
 def compile_outputs(spec: WorkflowSpec, tasks: Mapping[str, Any], inputs: set[str],
+                    stages: Mapping[str, str] | None = None,
                     ) -> tuple[CompiledOutputs, list[Problem]]:
-    """Compile ``spec.outputs`` against the workflow's ``tasks`` (name -> TaskSpec) and
+    """Compile ``spec.outputs`` against the workflow's ``tasks`` (name -> TaskSpec, with
+    their ``stages``, name -> ``main``/``onFailure``/``finally``; main when absent) and
     declared ``inputs``; every problem is returned (field ``outputs[i].value`` or
     ``outputs[i].name``), none raised."""
     problems: list[Problem] = []
@@ -61,14 +79,14 @@ def compile_outputs(spec: WorkflowSpec, tasks: Mapping[str, Any], inputs: set[st
             problems.append(Problem(None, where, "may use only inputs, tasks and execution "
                                     "(outputs are stored, and no task is running)"))
             continue
-        problems += _reference_problems(template, where, tasks, inputs)
+        problems += _reference_problems(template, where, tasks, inputs, stages or {})
         templates[output.name] = template
     refs = frozenset().union(*(t.references for t in templates.values()))
     return CompiledOutputs(templates, refs), problems
 
 
 def _reference_problems(template: Template, where: str, tasks: Mapping[str, Any],
-                        inputs: set[str]) -> list[Problem]:
+                        inputs: set[str], stages: Mapping[str, str]) -> list[Problem]:
     problems = []
     for ref in sorted(template.references):
         if ref not in tasks:
@@ -83,11 +101,12 @@ def _reference_problems(template: Template, where: str, tasks: Mapping[str, Any]
         guarded = "has(" in expression.text
         for ref, fields in sorted((read or {}).items()):
             task = tasks.get(ref)
-            if task is None or task.when is None or guarded:
+            why = None if task is None else may_not_succeed(task, stages.get(ref, "main"))
+            if why is None or guarded:
                 continue
             if isinstance(fields, Mapping) and "outputs" in fields and "phase" not in fields:
                 problems.append(Problem(None, where, (
-                    f'reads tasks.{ref}.outputs, but "{ref}" has a when and may be Skipped '
+                    f'reads tasks.{ref}.outputs, but "{ref}" {why} '
                     f"(its outputs are then empty); guard it with has(tasks.{ref}.outputs."
                     f'...) or tasks.{ref}.phase == "Succeeded"')))
     return problems

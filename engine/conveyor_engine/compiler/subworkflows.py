@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
 
 from ..expressions import OPEN
 from ..model import TaskSpec, WorkflowSpec
@@ -59,6 +62,43 @@ def facts_of(name: str, spec: WorkflowSpec) -> WorkflowFacts:
                          frozenset(literal_children(name, spec).values()))
 
 
+def facts_of_raw(name: str, spec: Mapping[str, Any]) -> WorkflowFacts | None:
+    """The :class:`WorkflowFacts` of a raw (wire form) spec registered as ``name``, or
+    None when it is not even a valid spec's shape (the compiler reports that)."""
+    try:
+        return facts_of(name, WorkflowSpec.model_validate(spec))
+    except ValidationError:
+        return None
+
+
+class ChildWorkflowsNotFound(Exception):
+    """The workflow is valid as far as can be told, but ``workflow`` tasks of it name
+    workflows that are not registered (yet): it waits for them rather than being invalid
+    (GitOps applies in any order). ``problems``: one per task (field ``params.workflow``)."""
+
+    def __init__(self, name: str, problems: list[Problem]):
+        self.name = name
+        self.problems = problems
+        super().__init__("; ".join(f'task "{p.task}": {p.field}: {p.message}'
+                                   for p in problems))
+
+
+def missing_children(name: str, spec: WorkflowSpec,
+                     workflows: Mapping[str, WorkflowFacts] | None) -> list[Problem]:
+    """With ``workflows`` (what is registered, by engine name), a problem per ``workflow``
+    task whose literal child is not among them; none without facts."""
+    if workflows is None:
+        return []
+    problems = []
+    for task in spec.tasks:
+        target = _literal_target(name, task)
+        if target is not None and target != name and target not in workflows:
+            problems.append(Problem(task.name, "params.workflow", (
+                f'no workflow "{target}" is registered (yet)'
+                + did_you_mean(target, workflows))))
+    return problems
+
+
 def _literal_target(parent: str, task: TaskSpec) -> str | None:
     if task.type != WORKFLOW_TYPE:
         return None
@@ -74,7 +114,7 @@ def subworkflow_problems(name: str, spec: WorkflowSpec,
                          workflows: Mapping[str, WorkflowFacts] | None) -> list[Problem]:
     """Problems of the ``workflow`` tasks of ``spec`` (registered as ``name``): a task
     naming its own workflow (always refused); with ``workflows`` (what is registered, by
-    engine name), a child that does not exist, a cycle through registered workflows, and
+    engine name), a cycle through registered workflows, and
     ``params.inputs`` against the child's declared inputs (unknown, missing required)."""
     problems = []
     for task in spec.tasks:
@@ -89,9 +129,7 @@ def subworkflow_problems(name: str, spec: WorkflowSpec,
             continue
         facts = workflows.get(target)
         if facts is None:
-            problems.append(Problem(task.name, "params.workflow", (
-                f'no workflow "{target}" is registered' + did_you_mean(target, workflows))))
-            continue
+            continue  # missing_children: the workflow waits for it
         chain = _cycle(name, target, workflows)
         if chain:
             problems.append(Problem(task.name, "params.workflow",

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from .. import dependencies
 from ..cache import Cache
+from ..cancellation import Canceller
 from ..events import Event, add_message, add_publish
 from ..keys import Keys
 from ..metrics import LOST_ATTEMPTS, TASKS_WAITING
@@ -153,6 +154,7 @@ class Dispatcher:
         """End the main tasks of this pool's runs whose deadline passed (durable in
         PostgreSQL, so it holds while the operator is down): their running attempts are
         interrupted through the control channel (the cancel path; only the tasks named),
+        the child runs of cancelled ``workflow`` tasks cancelled with their own children,
         finished runs announced; returns the handler tasks to dispatch with the timers."""
         expired = await self._store.expire_deadlines(self._pool, now=now, limit=_BATCH)
         if not expired:
@@ -173,6 +175,14 @@ class Dispatcher:
                     self._cache.add_finished(pipe, run.execution_id)
             add_publish(pipe, self._keys, events)
             await pipe.execute()
+        # The child runs of the cancelled workflow tasks, and theirs, are cancelled too
+        # (as Engine.cancel does), after the parent's tasks ended: their wake-up finds
+        # the parent task final and changes nothing.
+        canceller = Canceller(self._store, self._redis, self._keys, self._cache, self._queue)
+        for run in expired:
+            await canceller.cancel_children_of(
+                run.execution_id, run.cancelled,
+                f"parent execution {run.execution_id} passed its activeDeadlineSeconds")
         return [task for run in expired for task in run.ready + run.admitted]
 
     async def _sweep_locks(self, now: datetime) -> None:

@@ -129,7 +129,8 @@ _WAITING_REASONS = frozenset({ConditionReason.LOCK_HELD, ConditionReason.RATE_LI
 
 
 #: Engine reasons a Failed run keeps on its conditions (instead of Failed / TaskFailed).
-_FAILED_REASONS = frozenset({ConditionReason.DEADLINE_EXCEEDED, ConditionReason.HANDLER_FAILED})
+_FAILED_REASONS = frozenset({ConditionReason.DEADLINE_EXCEEDED, ConditionReason.HANDLER_FAILED,
+                             ConditionReason.OUTPUTS_FAILED})
 
 
 _EXECUTION_ID = re.compile(
@@ -154,6 +155,24 @@ def _waiting_task(state: ExecutionState) -> TaskState | None:
         return None
     return next((t for t in state.tasks
                  if t.phase == TaskPhase.WAITING and t.reason in _WAITING_REASONS), None)
+
+
+def _failed_task(state: ExecutionState) -> TaskState | None:
+    """The failed task whose error explains a Failed run, or None when the run's reason
+    says the cause itself: its outputs (``OutputsFailed``: any failed task failed under
+    ``continueOn`` and is not the cause), its deadline, its concurrency group. For
+    ``HandlerFailed``, the first failed handler task; otherwise the first failed task."""
+    if state.phase != ExecutionPhase.FAILED or state.reason in _SELF_EXPLAINED:
+        return None
+    failed = [t for t in state.tasks if t.phase == TaskPhase.FAILED and t.error]
+    if state.reason == ConditionReason.HANDLER_FAILED:
+        failed = [t for t in failed if t.stage != "main"] or failed
+    return failed[0] if failed else None
+
+
+#: Reasons of a Failed run whose message already names the cause.
+_SELF_EXPLAINED = frozenset({ConditionReason.OUTPUTS_FAILED, ConditionReason.DEADLINE_EXCEEDED,
+                             ConditionReason.CONCURRENCY_FORBIDDEN})
 
 
 def _execution_conditions(phase: str, message: str, state: ExecutionState | None = None
@@ -227,9 +246,9 @@ def execution_status(
         }
     done, total = state.tasks_done, state.tasks_total
     message = state.message or f"{done} of {total} task(s) finished"
-    failed = [t for t in state.tasks if t.phase == TaskPhase.FAILED]
-    if state.phase == ExecutionPhase.FAILED and failed and failed[0].error:
-        message = f"{message}; task {failed[0].name!r}: {failed[0].error}"
+    cause = _failed_task(state)
+    if cause is not None:
+        message = f"{message}; task {cause.name!r}: {cause.error}"
     duration = None
     if state.started_at:
         end = state.finished_at or now

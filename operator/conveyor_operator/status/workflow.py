@@ -30,6 +30,7 @@ def workflow_status(
     now: datetime,
     store_problem: str | None = None,
     waiting: str | None = None,
+    waiting_reason: str = ConditionReason.TASK_TYPE_UNAVAILABLE,
 ) -> dict[str, Any]:
     """Status of a Workflow: ``Ready`` when it compiled, else ``Ready=False, InvalidSpec``.
 
@@ -39,7 +40,8 @@ def workflow_status(
     is retried), and no content hash, since the one shown would be an older generation's.
     ``waiting`` says which task types no running worker of their pool has yet:
     ``Ready=False, TaskTypeUnavailable`` (not stalled: it is compiled again when the pool's
-    workers advertise).
+    workers advertise); ``waiting_reason`` says what it waits for instead
+    (``ChildWorkflowNotFound``: a child Workflow not applied yet).
     """
     previous = previous or {}
     if store_problem is not None:
@@ -47,7 +49,7 @@ def workflow_status(
                             f"waiting for the store: {store_problem}", stalled=False)
         extra = {"contentHash": None, "taskCount": None}
     elif waiting is not None:
-        desired = not_ready(ConditionReason.TASK_TYPE_UNAVAILABLE, waiting, stalled=False)
+        desired = not_ready(waiting_reason, waiting, stalled=False)
         extra = {"contentHash": None, "taskCount": None}
     elif workflow is not None:
         version = workflow.content_hash[:19]
