@@ -54,6 +54,18 @@ def test_reads_the_volume_layout_and_rereads_a_changed_secret(tmp_path) -> None:
         "[redacted secret payments.token] [redacted secret payments.token]")
 
 
+def test_an_empty_secret_directory_is_mounted_from_the_first_read(tmp_path) -> None:
+    """An optional Secret that does not exist is mounted as an empty directory: it is
+    mounted (and advertised) all the same, from the first read, and a later one counts."""
+    now = [0.0]
+    (tmp_path / "payments").mkdir()
+    mounted = MountedSecrets(tmp_path, refresh_seconds=5, clock=lambda: now[0])
+    assert mounted.names() == ["payments"]
+    (tmp_path / "audit").mkdir()
+    now[0] = 6
+    assert mounted.names() == ["audit", "payments"]
+
+
 def test_no_directory_means_no_secrets(tmp_path) -> None:
     assert MountedSecrets(None).values == {}
     assert MountedSecrets(tmp_path / "absent").values == {}

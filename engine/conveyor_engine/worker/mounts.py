@@ -175,7 +175,7 @@ class MountedSecrets:
         self._refresh = refresh_seconds
         self._clock = clock
         self._checked: float | None = None
-        self._fingerprint: tuple = ()
+        self._fingerprint: tuple | None = None  # None: never read
         self.values: Values = {}
         self.short: frozenset[tuple[str, str]] = frozenset()
         self._seen: set[tuple[str, str, str]] = set()
@@ -227,8 +227,11 @@ class MountedSecrets:
         return [d for d in _visible(self._dir) if d.is_dir()]
 
     def _stat(self) -> tuple:
-        found = []
+        found: list[tuple] = []
         for secret in self._secret_dirs():
+            # The directory itself counts: an optional Secret that does not exist is mounted
+            # as an empty directory, and it is mounted all the same (and advertised).
+            found.append((secret.name,))
             for key in _visible(secret):
                 st = os.stat(key)  # follows the atomic writer's symlinks
                 found.append((secret.name, key.name, st.st_ino, st.st_mtime_ns, st.st_size))
