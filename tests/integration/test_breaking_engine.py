@@ -19,9 +19,9 @@ from conveyor_engine.settings import EngineSettings
 from conveyor_engine.store import Store
 from conveyor_engine.worker.worker import Worker
 from conveyor_sandbox import services
-from tests.integration.test_execution import FINAL, finished
 from tests.support import counting
 from tests.support.polling import eventually
+from tests.support.runs import FINAL, finished
 from tests.support.workers import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import pytest
 
 from conveyor_engine.api import Engine
 from conveyor_engine.compiler import WorkflowInvalid
-from tests.integration.test_execution import finished
 from tests.support.polling import eventually
+from tests.support.runs import finished
 
 pytestmark = pytest.mark.integration
 

@@ -8,21 +8,13 @@ from typing import Any
 import pytest
 
 from conveyor_engine.api import Engine
-from conveyor_engine.store import ExecutionState
 from tests.support.polling import eventually
+from tests.support.runs import finished
 
 pytestmark = pytest.mark.integration
 
-FINAL = {"Succeeded", "Failed", "Cancelled"}
 
 
-async def finished(engine: Engine, execution_id: str, timeout: float = 60.0) -> ExecutionState:
-    """Poll until the execution is final; return its state."""
-    return await eventually(
-        lambda: engine.get(execution_id),
-        until=lambda s: s is not None and s.phase in FINAL,
-        timeout=timeout, what=f"execution {execution_id} to finish",
-    )
 
 
 def diamond(httpbin_url: str, pool: str) -> dict[str, Any]:

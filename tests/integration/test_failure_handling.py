@@ -9,21 +9,14 @@ import time
 import pytest
 
 from conveyor_engine.api import Engine
-from conveyor_engine.store import ExecutionState
 from tests.support.counting import counting_server
-from tests.support.polling import eventually
+from tests.support.runs import finished
 from tests.support.scripted_http import scripted_server
 
 pytestmark = pytest.mark.integration
 
-FINAL = {"Succeeded", "Failed", "Cancelled"}
 
 
-async def finished(engine: Engine, execution_id: str, timeout: float = 60.0
-                   ) -> ExecutionState:
-    return await eventually(lambda: engine.get(execution_id),
-                            until=lambda s: s is not None and s.phase in FINAL,
-                            timeout=timeout, what=f"execution {execution_id} to finish")
 
 
 def failing(name: str, base: str, **extra: object) -> dict:

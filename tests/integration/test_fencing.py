@@ -25,10 +25,10 @@ from conveyor_engine.api import Engine
 from conveyor_engine.store import TaskRef
 from conveyor_engine.tasktypes.base import Succeeded
 from conveyor_engine.worker.outcome import lost_record, outcome_record
-from tests.integration.test_execution import finished
 from tests.support.counting import counting_server
 from tests.support.polling import eventually
 from tests.support.private_redis import PrivateRedis
+from tests.support.runs import finished
 from tests.support.workers import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.integration

@@ -11,23 +11,14 @@ from email.utils import formatdate
 import pytest
 
 from conveyor_engine.api import Engine
-from conveyor_engine.store import ExecutionState
 from tests.support.header_http import header_server
-from tests.support.polling import eventually
+from tests.support.runs import finished
 
 pytestmark = pytest.mark.integration
 
-FINAL = {"Succeeded", "Failed", "Cancelled"}
 RETRY = {"limit": 3, "backoff": "50ms", "jitter": "None"}
 
 
-async def finished(engine: Engine, execution_id: str, timeout: float = 60.0) -> ExecutionState:
-    """Poll until the execution is final; return its state."""
-    return await eventually(
-        lambda: engine.get(execution_id),
-        until=lambda s: s is not None and s.phase in FINAL,
-        timeout=timeout, what=f"execution {execution_id} to finish",
-    )
 
 
 async def test_auth_and_idempotency_key_arrive_and_429_retry_after_date_is_honoured(

@@ -15,7 +15,7 @@ import pytest
 from conveyor_engine import api as api_module
 from conveyor_engine.api import CompiledWorkflow, Engine, InvalidInputs
 from conveyor_engine.settings import EngineSettings
-from tests.integration.test_execution import finished
+from tests.support.runs import finished
 
 pytestmark = pytest.mark.integration
 

@@ -28,9 +28,9 @@ from conveyor_engine.store import TaskRef
 from conveyor_engine.tasktypes.base import Succeeded
 from conveyor_engine.tokenbucket import TokenBucket
 from conveyor_engine.worker.outcome import outcome_record
-from tests.integration.test_execution import finished
 from tests.support.polling import eventually
 from tests.support.recording import Seen, recording_server
+from tests.support.runs import finished
 
 pytestmark = pytest.mark.integration
 

@@ -18,16 +18,15 @@ from redis.asyncio import Redis
 from conveyor_engine import tasktypes
 from conveyor_engine.api import Engine
 from conveyor_engine.compiler import WorkflowInvalid
-from conveyor_engine.store import ExecutionState
 from conveyor_engine.tasktypes.registry import Provider
 from tests.support import sdk_tasks
 from tests.support.polling import eventually
+from tests.support.runs import finished
 from tests.support.workers import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
-FINAL = {"Succeeded", "Failed", "Cancelled"}
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +60,6 @@ def sdk_workers(engine: Engine, redis_url: str, database_url: str, key_prefix: s
         print(f"--- {worker.log_path}\n{worker.log()[-3000:]}")
 
 
-async def finished(engine: Engine, execution_id: str, timeout: float = 60.0) -> ExecutionState:
-    return await eventually(lambda: engine.get(execution_id),
-                            until=lambda s: s is not None and s.phase in FINAL,
-                            timeout=timeout, what=f"execution {execution_id} to finish")
 
 
 async def test_the_example_package_runs_with_a_real_worker(
