@@ -81,7 +81,8 @@ class ChildRunner:
             outputs, failed = await settle_outputs(self._store, workflow, row["id"])
             if failed is not None:
                 phase, message = ExecutionPhase.FAILED, failed
-        return ChildRun(row["id"], row["workflow_name"], phase, message, outputs)
+        return ChildRun(row["id"], row["workflow_name"], phase, message, outputs,
+                        cause=row["cause"])
 
     async def start(self, execution_id: str, task: str, attempt: int, *, workflow: str,
                     namespace: str | None, inputs: dict[str, Any]) -> ChildRun:

@@ -148,10 +148,11 @@ async def test_depth_limit_names_the_chain(engine: Engine, start_workers, pool: 
     ns = unique("ns")
     await engine.register(f"{ns}/c", {"pool": pool, "tasks": [
         {"name": "x", "type": "set", "params": {}}]})
+    retry = {"limit": 3, "backoff": "10ms", "jitter": "None"}
     await engine.register(f"{ns}/b", {"pool": pool, "tasks": [
-        {"name": "run-c", "type": "workflow", "params": {"workflow": "c"}}]})
+        {"name": "run-c", "type": "workflow", "params": {"workflow": "c"}, "retry": retry}]})
     a = await engine.register(f"{ns}/a", {"pool": pool, "tasks": [
-        {"name": "run-b", "type": "workflow", "params": {"workflow": "b"}}]})
+        {"name": "run-b", "type": "workflow", "params": {"workflow": "b"}, "retry": retry}]})
     start_workers(1, dispatch_interval_seconds=0.05, max_workflow_depth=1)
     state = await finished(engine, (await engine.submit(a)).execution_id)
     assert state.phase == "Failed"
@@ -159,6 +160,11 @@ async def test_depth_limit_names_the_chain(engine: Engine, start_workers, pool: 
     error = child.task("run-c").error or ""
     assert "deeper than the limit of 1" in error
     assert f"{ns}/a -> {ns}/b -> {ns}/c" in error
+    # The parent says why (the cause travels up), and retries at every level do not
+    # multiply the runs: one attempt of each, the depth failure is not retried.
+    assert f"{ns}/a -> {ns}/b -> {ns}/c" in (state.task("run-b").error or "")
+    assert [a.attempt for a in await engine.attempts(state.execution_id)] == [1]
+    assert [a.attempt for a in await engine.attempts(child.execution_id)] == [1]
 
 
 async def test_time_variables_in_expressions(engine: Engine, start_workers, pool: str) -> None:

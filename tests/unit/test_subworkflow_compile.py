@@ -131,6 +131,27 @@ def test_outcome_of_child(phase, outputs, message, expected) -> None:
     assert outcome_of(ChildRun("e1", "ns/c", phase, message, outputs)) == expected
 
 
+@pytest.mark.parametrize(("message", "cause", "text", "retryable"), [
+    # The child's first failed task says why, not only how many failed.
+    ("1 of 1 task(s) failed", "long: HTTP 500 Internal Server Error",
+     "child execution e1 of workflow ns/c failed: 1 of 1 task(s) failed; "
+     "task long: HTTP 500 Internal Server Error", True),
+    # A depth-limit failure anywhere below is not retried (it would nest as deep again).
+    ("1 of 1 task(s) failed", "run-c: params.workflow: sub-workflows nest deeper than the "
+     "limit of 1 (CONVEYOR_MAX_WORKFLOW_DEPTH): a -> b -> c",
+     "child execution e1 of workflow ns/c failed: 1 of 1 task(s) failed; task run-c: "
+     "params.workflow: sub-workflows nest deeper than the limit of 1 "
+     "(CONVEYOR_MAX_WORKFLOW_DEPTH): a -> b -> c", False),
+    # A cause already quoted in the message is not repeated.
+    ("1 of 1 task(s) failed; task 'x': boom", "x: boom",
+     "child execution e1 of workflow ns/c failed: 1 of 1 task(s) failed; task 'x': boom; "
+     "task x: boom", True),
+])
+def test_a_failed_child_carries_its_cause_up(message, cause, text, retryable) -> None:
+    outcome = outcome_of(ChildRun("e1", "ns/c", "Failed", message, None, cause=cause))
+    assert outcome == Failed(text, kind="ChildFailed", retryable=retryable)
+
+
 def test_outputs_of_an_onfailure_task_need_a_guard() -> None:
     spec = {"tasks": [SET], "onFailure": [{**SET, "name": "h"}],
             "outputs": [{"name": "o", "value": "${{ tasks.h.outputs.x }}"}]}

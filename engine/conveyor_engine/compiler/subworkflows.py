@@ -177,11 +177,16 @@ def _input_problems(task: TaskSpec, target: str, facts: WorkflowFacts) -> list[P
     return problems
 
 
+#: The words of a depth-limit failure; a parent whose child failed with them does not retry
+#: (the same chain nests as deep again), however deep it sits (:mod:`..tasktypes.workflow`).
+DEPTH_EXCEEDED = "sub-workflows nest deeper than the limit"
+
+
 def depth_problem(chain: list[str], depth: int, limit: int) -> str | None:
     """The failure of a child run at ``depth`` (1: a child of a top-level run) beyond
     ``limit`` (``CONVEYOR_MAX_WORKFLOW_DEPTH``), naming the ``chain`` of workflow names
     from the root down to the child; None within the limit."""
     if depth <= limit:
         return None
-    return (f"params.workflow: sub-workflows nest deeper than the limit of {limit} "
+    return (f"params.workflow: {DEPTH_EXCEEDED} of {limit} "
             f"(CONVEYOR_MAX_WORKFLOW_DEPTH): " + " -> ".join(chain))

@@ -64,11 +64,16 @@ class ChildQueries(StoreBase):
     async def child_of(self, execution_id: str, task: str, attempt: int
                        ) -> dict[str, Any] | None:
         """The child started by attempt ``attempt`` of ``task`` of ``execution_id``:
-        ``{id, workflow_name, workflow_hash, phase, message, outputs}``, or None."""
+        ``{id, workflow_name, workflow_hash, phase, message, outputs, cause}``, or None;
+        ``cause`` is ``"<task>: <its error>"`` of the child's first failed task (None when
+        none failed), so the parent can say why, not only "1 of 1 task(s) failed"."""
         row = await self._pool.fetchrow(
-            """SELECT id, workflow_name, workflow_hash, phase, message, outputs
-               FROM executions WHERE parent_execution_id = $1 AND parent_task = $2
-                 AND parent_attempt = $3""", execution_id, task, attempt)
+            """SELECT e.id, e.workflow_name, e.workflow_hash, e.phase, e.message, e.outputs,
+                      (SELECT t.name || ': ' || coalesce(t.message, '') FROM tasks t
+                        WHERE t.execution_id = e.id AND t.phase = 'Failed'
+                        ORDER BY t.finished_at NULLS LAST, t.name LIMIT 1) AS cause
+               FROM executions e WHERE e.parent_execution_id = $1 AND e.parent_task = $2
+                 AND e.parent_attempt = $3""", execution_id, task, attempt)
         if row is None:
             return None
         return {**dict(row), "id": sid(row["id"])}

@@ -105,13 +105,15 @@ class TaskContext:
 @dataclass(frozen=True, slots=True)
 class ChildRun:
     """A child execution of a ``workflow`` task's attempt, as recorded: its id, engine
-    workflow name, phase, message, and declared outputs (once it Succeeded)."""
+    workflow name, phase, message, declared outputs (once it Succeeded), and ``cause``:
+    ``"<task>: <error>"`` of its first failed task (None when none failed)."""
 
     execution_id: str
     workflow: str
     phase: str
     message: str | None = None
     outputs: dict[str, Any] | None = None
+    cause: str | None = None
 
 
 class ChildRefused(Exception):

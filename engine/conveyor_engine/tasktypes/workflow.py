@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from ..compiler.subworkflows import DEPTH_EXCEEDED
 from ..model import NAME_PATTERN
 from ..phases import ExecutionPhase
 from .base import (
@@ -32,6 +33,10 @@ from .base import (
     TaskContext,
     TaskType,
 )
+
+#: Longest message of a failed child kept on the parent task (the nested causes are quoted
+#: level by level; the store bounds error text anyway).
+MAX_CHILD_MESSAGE = 2000
 
 #: DNS-1123 label: a Kubernetes namespace name.
 NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -58,7 +63,14 @@ def outcome_of(child: ChildRun) -> Outcome | None:
     if child.phase == ExecutionPhase.SUCCEEDED:
         return Succeeded(dict(child.outputs or {}))
     if child.phase == ExecutionPhase.FAILED:
-        return Failed(f"{about} failed: {child.message or 'no message'}", kind="ChildFailed")
+        message = f"{about} failed: {child.message or 'no message'}"
+        if child.cause and child.cause not in message:
+            message += f"; task {child.cause}"
+        # Retrying cannot help a chain that nests too deep: it nests as deep again, and with
+        # retries at every level the number of runs would multiply. The words travel up in
+        # each level's message, so every parent of the chain sees them.
+        return Failed(message[:MAX_CHILD_MESSAGE], kind="ChildFailed",
+                      retryable=DEPTH_EXCEEDED not in message)
     if child.phase == ExecutionPhase.CANCELLED:
         return Failed(f"{about} was cancelled: {child.message or 'no message'}",
                       retryable=False, kind="ChildCancelled")
