@@ -44,7 +44,8 @@ async def test_dev_applies_the_examples_waits_and_exits_zero(
             ["--apply", str(ROOT / "examples"), "--wait", "--workdir", str(tmp_path)],
             {"CONVEYOR_REDIS_URL": redis_url, "CONVEYOR_DATABASE_URL": database})
     assert code == 0, out
-    for name in ("data-pipeline-example", "fan-out-fan-in-example", "retry-recovers-example"):
+    for name in ("data-pipeline-example", "fan-out-fan-in-example", "retry-recovers-example",
+                 "publish-slideshow-example"):
         assert name in out
     assert out.count("Succeeded") >= 3 and "all Executions Succeeded" in out
     assert (tmp_path / "kubeconfig").exists()

@@ -25,7 +25,7 @@ from conveyor_sandbox import services
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ("data-pipeline-example", "fan-out-fan-in-example", "retry-recovers-example",
-            "own-task-types-example")
+            "own-task-types-example", "publish-slideshow-example")
 
 
 async def run(args: list[str], *, cwd: Path, venv: Path, timeout: float,
