@@ -305,6 +305,16 @@ class Engine:
                 log.warning("execution %s is committed but its dispatch to Redis failed "
                             "(%s: %s); the dispatcher re-dispatches it from PostgreSQL",
                             execution_id, type(exc).__name__, exc)
+        if made.cancelled and concurrency is not None:
+            # Runs replaced by this one close their children too (TERMINATE), as a cancel
+            # does; the submission is committed, so a failure here is logged, not raised.
+            why = replaced_message(concurrency.group)
+            for victim in made.cancelled:
+                try:
+                    await self._cancel_descendants(victim, why)
+                except Exception as exc:
+                    log.warning("replaced execution %s: cancelling its child runs failed "
+                                "(%s: %s)", victim, type(exc).__name__, exc)
         return Submission(execution_id, made.created, queued=made.queued,
                           forbidden=made.forbidden, replaced=tuple(made.cancelled))
 
@@ -372,10 +382,18 @@ class Engine:
         """
         descendants = await self.store.open_descendants(execution_id)
         cancelled_self = await self._cancel_one(execution_id, reason)
+        await self._cancel_descendants(execution_id, reason, descendants)
+        return cancelled_self
+
+    async def _cancel_descendants(self, execution_id: str, reason: str,
+                                  descendants: list[str] | None = None) -> None:
+        """Cancel the open child runs of ``execution_id``, theirs and so on (read now unless
+        given), with a reason naming the parent."""
+        if descendants is None:
+            descendants = await self.store.open_descendants(execution_id)
         for child in descendants:
             await self._cancel_one(child, f"parent execution {execution_id} was cancelled: "
                                           f"{reason}")
-        return cancelled_self
 
     async def _cancel_one(self, execution_id: str, reason: str) -> bool:
         """Cancel one execution (see :meth:`cancel`), not its children."""

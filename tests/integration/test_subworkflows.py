@@ -89,28 +89,51 @@ async def test_cancelling_the_parent_cancels_the_child(
     """The child's http task is running (httpbin's /delay/10); cancelling the parent ends
     the child Cancelled with its running task interrupted (Temporal's TERMINATE)."""
     ns = unique("ns")
-    if True:
-        await engine.register(f"{ns}/slow", {"pool": pool, "tasks": [
-            {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
-        parent = await engine.register(f"{ns}/p", {"pool": pool, "tasks": [
-            {"name": "child", "type": "workflow", "params": {"workflow": "slow"}}]})
-        start_workers(1, dispatch_interval_seconds=0.05)
-        execution_id = (await engine.submit(parent)).execution_id
-        running = await eventually(
-            lambda: engine.get(execution_id),
-            until=lambda s: "child" in s.children and s.children["child"][1] == "Running",
-            timeout=30, what="the child to run")
-        child_id = running.children["child"][0]
-        await eventually(lambda: engine.get(child_id),
-                         until=lambda s: s.task("call").phase == "Running",
-                         timeout=30, what="the child's task to run")
-        assert await engine.cancel(execution_id, "stop")
-        began = time.monotonic()
-        child = await finished(engine, child_id)
-        assert time.monotonic() - began < 8  # interrupted, not waited out
-        assert child.phase == "Cancelled"
-        assert child.task("call").phase == "Cancelled"
-        assert f"parent execution {execution_id} was cancelled" in (child.message or "")
+    await engine.register(f"{ns}/slow", {"pool": pool, "tasks": [
+        {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
+    parent = await engine.register(f"{ns}/p", {"pool": pool, "tasks": [
+        {"name": "child", "type": "workflow", "params": {"workflow": "slow"}}]})
+    start_workers(1, dispatch_interval_seconds=0.05)
+    execution_id = (await engine.submit(parent)).execution_id
+    running = await eventually(
+        lambda: engine.get(execution_id),
+        until=lambda s: "child" in s.children and s.children["child"][1] == "Running",
+        timeout=30, what="the child to run")
+    child_id = running.children["child"][0]
+    await eventually(lambda: engine.get(child_id),
+                     until=lambda s: s.task("call").phase == "Running",
+                     timeout=30, what="the child's task to run")
+    assert await engine.cancel(execution_id, "stop")
+    began = time.monotonic()
+    child = await finished(engine, child_id)
+    assert time.monotonic() - began < 8  # interrupted, not waited out
+    assert child.phase == "Cancelled"
+    assert child.task("call").phase == "Cancelled"
+    assert f"parent execution {execution_id} was cancelled" in (child.message or "")
+
+
+async def test_a_run_replaced_by_its_concurrency_group_cancels_its_child(
+        engine: Engine, start_workers, pool: str, httpbin_url: str) -> None:
+    """``policy: Replace`` cancels the open run for the new one; the replaced run's child
+    (running httpbin's /delay/10) is cancelled with it, as a cancel would."""
+    ns = unique("ns")
+    await engine.register(f"{ns}/slow", {"pool": pool, "tasks": [
+        {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
+    parent = await engine.register(f"{ns}/p", {
+        "pool": pool, "concurrency": {"limit": 1, "policy": "Replace"},
+        "tasks": [{"name": "child", "type": "workflow", "params": {"workflow": "slow"}}]})
+    start_workers(1, dispatch_interval_seconds=0.05)
+    first = (await engine.submit(parent)).execution_id
+    running = await eventually(
+        lambda: engine.get(first),
+        until=lambda s: "child" in s.children and s.children["child"][1] == "Running",
+        timeout=30, what="the first run's child to run")
+    child_id = running.children["child"][0]
+    second = await engine.submit(parent)
+    assert second.replaced == (first,)
+    child = await finished(engine, child_id)
+    assert child.phase == "Cancelled"
+    assert f"parent execution {first} was cancelled" in (child.message or "")
 
 
 async def test_the_parents_deadline_cancels_the_child(
