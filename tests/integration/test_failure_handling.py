@@ -4,6 +4,7 @@ finally on success, failure and deadline, a deadline interrupting a long task.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -165,3 +166,37 @@ async def test_deadline_without_handlers_and_the_workflow_default(
     assert (state.phase, state.reason) == ("Failed", "DeadlineExceeded")
     assert state.deadline_at is not None
     assert state.task("long").phase == "Cancelled"
+
+
+async def test_suspension_stops_the_deadline_clock_as_for_a_job(
+    engine: Engine, start_workers, pool: str
+) -> None:
+    """batch/v1 Job's rule: a run created suspended cannot pass its 1 s deadline while
+    suspended (it stays open, with no deadline set, across several deadline lengths of the
+    dispatcher's sweeps); once resumed, the full second runs again and the run ends
+    DeadlineExceeded with finally run."""
+    with counting_server() as (base, _):
+        workflow = await engine.register("deadline-suspended", {
+            "pool": pool, "activeDeadlineSeconds": 1,
+            "tasks": [{"name": "long", "type": "http",
+                       "params": {"url": f"{base}/slow/20/z"}}],
+            "finally": [echo("cleanup", reason="execution.reason")]})
+        start_workers(1, dispatch_interval_seconds=0.05)
+        execution_id = (await engine.submit(workflow, suspended=True)).execution_id
+        assert await engine.suspend(execution_id) is False  # created suspended already
+        held = await engine.get(execution_id)
+        assert held.deadline_at is not None  # set at admission; the sweep passes it by
+        # A quiet window of 3 deadlines: sampled, it must stay open the whole time.
+        samples = set()
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            seen = await engine.get(execution_id)
+            samples.add((seen.phase, seen.reason, seen.task("long").phase))
+            await asyncio.sleep(0.2)
+        assert samples == {("Pending", None, "Ready")}, samples
+        assert await engine.resume(execution_id)
+        resumed = await engine.get(execution_id)
+        assert resumed.deadline_at is not None and resumed.deadline_at > held.deadline_at
+        state = await finished(engine, execution_id, timeout=20)
+    assert (state.phase, state.reason) == ("Failed", "DeadlineExceeded"), state
+    assert state.task("cleanup").outputs == {"reason": "DeadlineExceeded"}

@@ -49,7 +49,7 @@ _SKIP_STAGE = """
 _DUE = """
     SELECT id FROM executions
     WHERE pool = $1 AND deadline_at IS NOT NULL AND deadline_at <= $2 AND outcome IS NULL
-      AND phase IN ('Pending', 'Running')
+      AND phase IN ('Pending', 'Running') AND NOT suspended
     ORDER BY deadline_at LIMIT $3"""
 
 

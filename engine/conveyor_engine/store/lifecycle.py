@@ -105,14 +105,24 @@ class LifecycleQueries(StoreBase):
 
         While suspended no task of it is claimed (:meth:`ClaimQueries.claim`) or
         re-dispatched as lost; tasks already running finish, and tasks they release stay
-        ``Ready``. Returns None when nothing changed (unknown, or already in that state:
-        applying the same spec twice is one action); otherwise the tasks to dispatch now:
-        on resume every ``Ready`` task of an open execution (due now), on suspend none.
+        ``Ready``; its ``activeDeadlineSeconds`` clock is stopped and starts again from zero
+        on resume (batch/v1 Job's rule). Returns None when nothing changed (unknown, or
+        already in that state: applying the same spec twice is one action); otherwise the
+        tasks to dispatch now: on resume every ``Ready`` task of an open execution (due
+        now), on suspend none.
         """
 
         async def work(conn: asyncpg.Connection) -> list[ReadyTask] | None:
+            # The deadline follows batch/v1 Job's: its clock stops while the run is
+            # suspended and starts again, from zero, when it is resumed (the dispatcher's
+            # sweep passes suspended runs by), unless the main tasks already ended.
             phase = await conn.fetchval(
-                """UPDATE executions SET suspended = $2, updated_at = $3
+                """UPDATE executions SET suspended = $2, updated_at = $3,
+                       deadline_at = CASE
+                           WHEN deadline_seconds IS NULL OR outcome IS NOT NULL OR queued
+                               THEN deadline_at
+                           WHEN $2 THEN NULL
+                           ELSE $3::timestamptz + make_interval(secs => deadline_seconds) END
                    WHERE id = $1 AND suspended <> $2 RETURNING phase""",
                 execution_id, suspended, now,
             )
