@@ -23,6 +23,21 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
+async def register_slow_child(engine: Engine, name: str, pool: str, httpbin_url: str) -> None:
+    """A child workflow ``name`` whose one task, ``call``, runs 10 s (httpbin /delay/10)."""
+    await engine.register(name, {"pool": pool, "tasks": [
+        {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
+
+
+async def running_child(engine: Engine, execution_id: str, task: str) -> str:
+    """The id of the child run that ``task`` of ``execution_id`` started, once it runs."""
+    running = await eventually(
+        lambda: engine.get(execution_id),
+        until=lambda s: task in s.children and s.children[task][1] == "Running",
+        timeout=30, what=f"the child of {task} to run")
+    return running.children[task][0]
+
+
 async def test_child_outputs_feed_the_parent(engine: Engine, start_workers, pool: str) -> None:
     """A parent's `workflow` task runs a child with inputs from an expression; the child's
     declared outputs are the task's outputs, read by a downstream task; the child has its
@@ -89,17 +104,12 @@ async def test_cancelling_the_parent_cancels_the_child(
     """The child's http task is running (httpbin's /delay/10); cancelling the parent ends
     the child Cancelled with its running task interrupted (Temporal's TERMINATE)."""
     ns = unique("ns")
-    await engine.register(f"{ns}/slow", {"pool": pool, "tasks": [
-        {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
+    await register_slow_child(engine, f"{ns}/slow", pool, httpbin_url)
     parent = await engine.register(f"{ns}/p", {"pool": pool, "tasks": [
         {"name": "child", "type": "workflow", "params": {"workflow": "slow"}}]})
     start_workers(1, dispatch_interval_seconds=0.05)
     execution_id = (await engine.submit(parent)).execution_id
-    running = await eventually(
-        lambda: engine.get(execution_id),
-        until=lambda s: "child" in s.children and s.children["child"][1] == "Running",
-        timeout=30, what="the child to run")
-    child_id = running.children["child"][0]
+    child_id = await running_child(engine, execution_id, "child")
     await eventually(lambda: engine.get(child_id),
                      until=lambda s: s.task("call").phase == "Running",
                      timeout=30, what="the child's task to run")
@@ -117,18 +127,13 @@ async def test_a_run_replaced_by_its_concurrency_group_cancels_its_child(
     """``policy: Replace`` cancels the open run for the new one; the replaced run's child
     (running httpbin's /delay/10) is cancelled with it, as a cancel would."""
     ns = unique("ns")
-    await engine.register(f"{ns}/slow", {"pool": pool, "tasks": [
-        {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
+    await register_slow_child(engine, f"{ns}/slow", pool, httpbin_url)
     parent = await engine.register(f"{ns}/p", {
         "pool": pool, "concurrency": {"limit": 1, "policy": "Replace"},
         "tasks": [{"name": "child", "type": "workflow", "params": {"workflow": "slow"}}]})
     start_workers(1, dispatch_interval_seconds=0.05)
     first = (await engine.submit(parent)).execution_id
-    running = await eventually(
-        lambda: engine.get(first),
-        until=lambda s: "child" in s.children and s.children["child"][1] == "Running",
-        timeout=30, what="the first run's child to run")
-    child_id = running.children["child"][0]
+    child_id = await running_child(engine, first, "child")
     second = await engine.submit(parent)
     assert second.replaced == (first,)
     child = await finished(engine, child_id)
@@ -142,19 +147,14 @@ async def test_the_parents_deadline_cancels_the_child(
     (httpbin's /delay/10): the dispatcher's sweep cancels the child too, interrupting its
     task, instead of letting it run on and succeed."""
     ns = unique("ns")
-    await engine.register(f"{ns}/slow", {"pool": pool, "tasks": [
-        {"name": "call", "type": "http", "params": {"url": f"{httpbin_url}/delay/10"}}]})
+    await register_slow_child(engine, f"{ns}/slow", pool, httpbin_url)
     parent = await engine.register(f"{ns}/p", {"pool": pool, "activeDeadlineSeconds": 3,
                                                "tasks": [
         {"name": "c", "type": "workflow", "params": {"workflow": "slow"}}]})
     start_workers(1, dispatch_interval_seconds=0.05)
     began = time.monotonic()
     execution_id = (await engine.submit(parent)).execution_id
-    running = await eventually(
-        lambda: engine.get(execution_id),
-        until=lambda s: "c" in s.children and s.children["c"][1] == "Running",
-        timeout=30, what="the child to run")
-    child_id = running.children["c"][0]
+    child_id = await running_child(engine, execution_id, "c")
     state = await finished(engine, execution_id)
     assert state.phase == "Failed" and state.task("c").phase == "Cancelled"
     child = await finished(engine, child_id)
